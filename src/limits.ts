@@ -1,0 +1,93 @@
+/**
+ * Every limit the relay enforces, with its unit and the rule behind it.
+ * AWS facts: ../shared/reference/putpartnerevents.md; platform facts: ../shared/reference/platform.md.
+ */
+
+/** Entries per PutPartnerEvents request (AWS: 1 to 20). */
+export const MIN_ENTRIES = 1;
+export const MAX_ENTRIES = 20;
+
+/** Source length in characters (AWS: 1 to 256), and its anchored pattern (AWS service model). */
+export const MAX_SOURCE_CHARS = 256;
+export const SOURCE_PATTERN = /^aws\.partner(\/[.\-_A-Za-z0-9]+){2,}$/;
+
+/** DetailType length in characters (AWS: at most 128; longer ones are dropped silently by AWS). */
+export const MAX_DETAIL_TYPE_CHARS = 128;
+
+/** One Resource's length in characters (AWS: at most 2048). */
+export const MAX_RESOURCE_CHARS = 2048;
+
+/** What `Time` counts toward the batch size when present, in bytes (AWS's size formula). */
+export const TIME_SIZE_BYTES = 14;
+
+/**
+ * Default cap on a batch's size by AWS's formula, in bytes (AWS: 256 KiB). AWS raised event
+ * payloads to 1 MB in January 2026; whether PutPartnerEvents follows is unverified, so the cap is
+ * the MAX_BATCH_BYTES Worker variable.
+ */
+export const DEFAULT_MAX_BATCH_BYTES = 262_144;
+/** The largest cap MAX_BATCH_BYTES may be set to, in bytes (AWS's 1 MB payload limit). */
+export const MAX_BATCH_BYTES_CEILING = 1_048_576;
+
+/**
+ * Raw request body cap, in bytes: the size cap plus room for JSON syntax, escapes and field names
+ * that AWS's formula does not count. Bytes are counted as they arrive (platform: bodies up to
+ * 100 MB reach a Worker; Content-Length may lie or be absent).
+ */
+export function maxBodyBytes(maxBatchBytes: number): number {
+  // A JSON string can grow 6x when every character is \u-escaped; 2x + 64 KiB covers real clients
+  // (the AWS CLI and SDKs escape only quotes and control characters).
+  return maxBatchBytes * 2 + 65_536;
+}
+
+/** Upstream call timeout default, in milliseconds (a signature is good for ~5 minutes). */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
+
+/** EventBridge's EventId length, in characters (AWS: at most 64). Relay ids stay within it. */
+export const MAX_EVENT_ID_CHARS = 64;
+
+/** In-isolate cache lifetime for tenant records and API-key lookups, in milliseconds. */
+export const TENANT_CACHE_TTL_MS = 30_000;
+/** Entries kept in each in-isolate cache before the oldest are evicted (isolate: 128 MB). */
+export const TENANT_CACHE_MAX_ENTRIES = 1_000;
+
+/** API keys a tenant may hold at once (rotation needs at least two). */
+export const MAX_API_KEYS_PER_TENANT = 10;
+/** SigV4 key pairs a tenant may hold at once. */
+export const MAX_SIGV4_KEYS_PER_TENANT = 10;
+
+/** Token bucket defaults toward EventBridge, in PutPartnerEvents requests per second / burst. */
+export const DEFAULT_RATE_PER_SECOND = 10;
+export const DEFAULT_BURST = 20;
+/** Partner-account quota (AWS, older docs): 1,400 requests/s sustained, 3,600 burst. */
+export const MAX_RATE_PER_SECOND = 1_400;
+export const MAX_BURST = 3_600;
+
+/** Buffer caps per tenant: queued entries and bytes (DO storage: 10 GB per object). */
+export const DEFAULT_MAX_QUEUED_ENTRIES = 100_000;
+export const DEFAULT_MAX_QUEUED_BYTES = 1_073_741_824;
+
+/** Drain retry policy: attempts, backoff base and cap (ms), and the maximum age of an entry (ms). */
+export const DRAIN_MAX_ATTEMPTS = 20;
+export const DRAIN_BACKOFF_BASE_MS = 1_000;
+export const DRAIN_BACKOFF_CAP_MS = 300_000;
+export const DRAIN_MAX_AGE_MS = 24 * 3600_000;
+/** A drain claims a batch for this long, in ms; longer than the upstream timeout. */
+export const DRAIN_LEASE_MS = 60_000;
+/** One alarm run sends for at most this long, in ms, then re-arms (keeps the object responsive). */
+export const DRAIN_RUN_BUDGET_MS = 20_000;
+/** Batches one alarm run keeps in flight at once. */
+export const DRAIN_CONCURRENCY = 4;
+
+/** How long an Idempotency-Key's first response is replayed, in ms (24 h). */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+/** How long an in-flight Idempotency-Key blocks duplicates before it may run again, in ms. */
+export const IDEMPOTENCY_LOCK_MS = 60_000;
+/** Idempotency-Key length, in characters (IETF draft: a string; 255 is Stripe's cap). */
+export const MAX_IDEMPOTENCY_KEY_CHARS = 255;
+
+/** Delivered/failed event status is kept for this long, in ms, then pruned. */
+export const EVENT_STATUS_TTL_MS = 7 * 24 * 3600_000;
+
+/** Inbound SigV4: accepted clock skew for X-Amz-Date, in ms (AWS: 5 minutes). */
+export const SIGV4_MAX_SKEW_MS = 5 * 60_000;

@@ -1,0 +1,40 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/** Bindings the tests run with: a fixed sealing key, an admin token, endpoint overrides on. */
+export const TEST_BINDINGS = {
+  SEALING_KEY: "dGVzdC1zZWFsaW5nLWtleS0zMi1ieXRlcy1sb25nISE=",
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
+  ALLOW_ENDPOINT_OVERRIDE: "true",
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Unit and integration tests, inside workerd with the Worker's real bindings.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: TEST_BINDINGS },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+        },
+      },
+      {
+        // Tests that drive real processes from Node: the admin CLI over wrangler, wrangler dev.
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
