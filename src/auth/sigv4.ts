@@ -210,6 +210,11 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
         `Authorization header has an unknown or malformed parameter '${safeEcho(name, 32)}'; expected Credential=..., SignedHeaders=..., Signature=....`,
       );
     }
+    if (/\s/.test(part)) {
+      throw incomplete(
+        "Authorization header parameters must be separated by commas: Credential=..., SignedHeaders=..., Signature=....",
+      );
+    }
     if (params[name as ParamName] !== undefined) {
       throw incomplete(`Authorization header has the '${name}' parameter more than once.`);
     }
