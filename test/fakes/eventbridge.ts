@@ -196,7 +196,8 @@ const faultRatesSchema = z
     error: "the fault rates must add up to at most 1",
   });
 
-const credentialSchema = z.strictObject({
+// Not strict: credential objects from SDKs carry extras ($source, expiration); they are dropped.
+const credentialSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
   sessionToken: z.string().min(1).optional(),
