@@ -8,6 +8,11 @@ export const TEST_BINDINGS = {
   ALLOW_ENDPOINT_OVERRIDE: "true",
 };
 
+// wrangler checks `[secrets] required` against the environment when it reads the config; the
+// test values above are what the Worker receives.
+process.env.SEALING_KEY ??= TEST_BINDINGS.SEALING_KEY;
+process.env.ADMIN_TOKEN ??= TEST_BINDINGS.ADMIN_TOKEN;
+
 export default defineConfig({
   test: {
     projects: [

@@ -1,13 +1,8 @@
-import { DurableObject } from "cloudflare:workers";
-import { Hono } from "hono";
+/** Worker entry: the app's fetch handler and the Durable Object class. */
+import { app } from "./app.ts";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/healthz", (c) => c.json({ ok: true }));
-export default app;
+export { TenantGate } from "./tenant-gate/gate.ts";
 
-export class TenantGate extends DurableObject<Env> {
-  async ping(url: string): Promise<string> {
-    const r = await fetch(url);
-    return await r.text();
-  }
-}
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,142 @@
+/**
+ * PutPartnerEvents over the wire: sign with aws4fetch immediately before the attempt (retries: 0,
+ * the relay owns retry policy), send with a timeout, and parse what comes back into a result the
+ * callers can act on without knowing HTTP.
+ */
+import type { AwsClient } from "aws4fetch";
+import type { WireEntry } from "../entries/schema.ts";
+import { classifyCallError, normalizeErrorCode, type CallErrorClass } from "./codes.ts";
+
+export type EntryResult = { eventId: string | null } | { code: string; message: string };
+
+export type PutResult =
+  | { kind: "ok"; entries: EntryResult[]; requestId: string | null }
+  | {
+      kind: "error";
+      errorClass: CallErrorClass;
+      /** EventBridge's code (normalised), or RequestTimeout / NetworkError for no answer. */
+      code: string;
+      /** EventBridge's message; never holds credentials (AWS doesn't echo them). */
+      message: string;
+      status: number;
+      requestId: string | null;
+      /** true when the events may have been accepted even though no answer arrived. */
+      outcomeUnknown: boolean;
+    };
+
+export interface PutOptions {
+  client: AwsClient;
+  endpoint: string;
+  region: string;
+  entries: readonly WireEntry[];
+  timeoutMs: number;
+}
+
+const TARGET = "AWSEvents.PutPartnerEvents";
+const CONTENT_TYPE = "application/x-amz-json-1.1";
+
+export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
+  const body = JSON.stringify({ Entries: opts.entries });
+  let response: Response;
+  try {
+    const signed = await opts.client.sign(`${opts.endpoint}/`, {
+      method: "POST",
+      headers: { "content-type": CONTENT_TYPE, "x-amz-target": TARGET },
+      body,
+      aws: { service: "events", region: opts.region, allHeaders: true },
+    });
+    response = await fetch(signed, { signal: AbortSignal.timeout(opts.timeoutMs) });
+  } catch (e) {
+    const timedOut = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError");
+    return {
+      kind: "error",
+      errorClass: timedOut ? "timeout" : "network",
+      code: timedOut ? "RequestTimeout" : "NetworkError",
+      message: timedOut
+        ? `EventBridge did not answer within ${opts.timeoutMs} ms`
+        : "the connection to EventBridge failed",
+      status: 0,
+      requestId: null,
+      outcomeUnknown: true,
+    };
+  }
+  const requestId = response.headers.get("x-amzn-requestid");
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    return {
+      kind: "error",
+      errorClass: "network",
+      code: "NetworkError",
+      message: "the connection to EventBridge failed while reading its answer",
+      status: response.status,
+      requestId,
+      outcomeUnknown: response.ok,
+    };
+  }
+  if (response.ok) return parseSuccess(text, opts.entries.length, requestId, response.status);
+  return parseFailure(text, response, requestId);
+}
+
+function parseSuccess(text: string, sent: number, requestId: string | null, status: number): PutResult {
+  let json: { FailedEntryCount?: unknown; Entries?: unknown };
+  try {
+    json = JSON.parse(text) as typeof json;
+  } catch {
+    return unknownOutcome("EventBridge answered 2xx with a body that is not JSON", status, requestId);
+  }
+  const raw = Array.isArray(json.Entries) ? json.Entries : null;
+  const failed = typeof json.FailedEntryCount === "number" ? json.FailedEntryCount : null;
+  if (raw && raw.length === sent) {
+    const entries: EntryResult[] = raw.map((r: unknown) => {
+      const o = (r ?? {}) as { EventId?: unknown; ErrorCode?: unknown; ErrorMessage?: unknown };
+      if (typeof o.ErrorCode === "string" && o.ErrorCode) {
+        return { code: o.ErrorCode, message: typeof o.ErrorMessage === "string" ? o.ErrorMessage : "" };
+      }
+      return { eventId: typeof o.EventId === "string" ? o.EventId : null };
+    });
+    return { kind: "ok", entries, requestId };
+  }
+  // Some emulators (moto) answer {"Entries":[],"FailedEntryCount":0}: every entry accepted, no ids.
+  if (failed === 0) {
+    return { kind: "ok", entries: Array.from({ length: sent }, () => ({ eventId: null })), requestId };
+  }
+  return unknownOutcome(
+    `EventBridge answered ${raw ? raw.length : "no"} results for ${sent} entries`,
+    status,
+    requestId,
+  );
+}
+
+function unknownOutcome(message: string, status: number, requestId: string | null): PutResult {
+  return { kind: "error", errorClass: "server", code: "InvalidResponse", message, status, requestId, outcomeUnknown: true };
+}
+
+function parseFailure(text: string, response: Response, requestId: string | null): PutResult {
+  let code = "";
+  let message = "";
+  try {
+    const json = JSON.parse(text) as { __type?: unknown; code?: unknown; message?: unknown; Message?: unknown };
+    const type = typeof json.__type === "string" ? json.__type : typeof json.code === "string" ? json.code : "";
+    code = normalizeErrorCode(type);
+    message = typeof json.message === "string" ? json.message : typeof json.Message === "string" ? json.Message : "";
+  } catch {
+    // Not JSON: XML from an emulator's auth layer, or an HTML error page.
+    code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? "";
+    message = /<Message>([^<]{1,500})<\/Message>/.exec(text)?.[1] ?? "";
+  }
+  const headerType = response.headers.get("x-amzn-errortype");
+  if (!code && headerType) code = normalizeErrorCode(headerType);
+  if (!code) code = response.status >= 500 ? "InternalFailure" : `HTTP${response.status}`;
+  const errorClass = classifyCallError(response.status, code);
+  return {
+    kind: "error",
+    errorClass,
+    code,
+    message: message || `EventBridge answered HTTP ${response.status}`,
+    status: response.status,
+    requestId,
+    outcomeUnknown: false,
+  };
+}

@@ -1,0 +1,48 @@
+/** Reaching a tenant's gate, and turning Durable Object failures into clear 503s. */
+import { RelayError } from "../errors.ts";
+import { log } from "../log.ts";
+import type { GateRpc } from "../tenant-gate/protocol.ts";
+
+/** The tenant's gate: one Durable Object per tenant, named by the tenant id. */
+export function gateFor(env: Env, tenantId: string): GateRpc {
+  return env.TENANT_GATE.getByName(tenantId) as unknown as GateRpc;
+}
+
+interface DurableObjectError extends Error {
+  retryable?: boolean;
+  overloaded?: boolean;
+}
+
+/**
+ * Calls the gate. `retry` once on a retryable error (only for calls that are safe to repeat);
+ * an overloaded object is never retried (platform.md): the partner gets 503 + Retry-After.
+ */
+export async function gateCall<T>(fn: () => Promise<T>, opts: { retry?: boolean } = {}): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as DurableObjectError;
+    if (opts.retry && err?.retryable && !err.overloaded) {
+      try {
+        return await fn();
+      } catch (e2) {
+        throw unavailable(e2 as DurableObjectError);
+      }
+    }
+    throw unavailable(err);
+  }
+}
+
+function unavailable(err: DurableObjectError): RelayError {
+  log.error("tenant_gate_failed", { error: err?.message ?? String(err), overloaded: !!err?.overloaded });
+  return new RelayError({
+    status: 503,
+    code: err?.overloaded ? "tenant_overloaded" : "tenant_gate_unavailable",
+    detail: err?.overloaded
+      ? "This tenant is receiving more requests than the relay can admit right now. Retry after the Retry-After delay."
+      : "The relay could not reach this tenant's admission gate. The request may not have been accepted; retry it (with an Idempotency-Key to avoid duplicates).",
+    headers: { "retry-after": "1" },
+    aws: { type: "ServiceUnavailableException", status: 503 },
+    logReason: err?.message,
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * The JSON API front door: `POST /v1/events` with an API key, answers in EventBridge's output
+ * shape (HTTP 200, or 202 when any entry was queued), errors as problem+json. Also the partner's
+ * own reads: `GET /v1/events/{relayEventId}` and `GET /v1/status`.
+ */
+import { Hono } from "hono";
+import { apiKeyAuth } from "../auth/api-key-auth.ts";
+import { toHex } from "../auth/api-key.ts";
+import { relayConfig } from "../config.ts";
+import type { RelayEnv } from "../context.ts";
+import { Errors, RelayError } from "../errors.ts";
+import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
+import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
+import { parseJsonBody, readBodyCapped } from "./body.ts";
+import { gateCall, gateFor } from "./gate-client.ts";
+import { ingest, rateLimitHeaders, type IngestResult, type Rendered } from "./pipeline.ts";
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
+const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** EventBridge's output shape; queued entries carry RelayEventId instead of EventId. */
+export function renderJson(r: IngestResult): Rendered {
+  const body = {
+    FailedEntryCount: r.failed,
+    ...(r.queued > 0 ? { QueuedEntryCount: r.queued } : {}),
+    Entries: r.entries.map((o) =>
+      o.kind === "delivered"
+        ? { EventId: o.eventId }
+        : o.kind === "queued"
+          ? { RelayEventId: o.relayEventId }
+          : { ErrorCode: o.code, ErrorMessage: o.message },
+    ),
+  };
+  return { status: r.queued > 0 ? 202 : 200, body: JSON.stringify(body), contentType: "application/json" };
+}
+
+/** `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): a string, quoted or bare. */
+export function readIdempotencyKey(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  let v = raw.trim();
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+  if (v.length === 0 || v.length > MAX_IDEMPOTENCY_KEY_CHARS || !/^[\x21-\x7e]+$/.test(v)) {
+    throw new RelayError({
+      status: 400,
+      code: "invalid_idempotency_key",
+      detail: `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces.`,
+    });
+  }
+  return v;
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+export const jsonApi = new Hono<RelayEnv>();
+
+jsonApi.use("/v1/*", async function jsonErrors(c, next) {
+  c.set("errorFormat", "problem");
+  await next();
+});
+
+jsonApi.post("/v1/events", async function requireJson(c, next) {
+  const type = c.req.header("content-type");
+  if (!type || !JSON_TYPE.test(type)) throw Errors.unsupportedMediaType("application/json");
+  await next();
+}, apiKeyAuth(), async function postEvents(c) {
+  const cfg = relayConfig(c.env);
+  const idempotencyKey = readIdempotencyKey(c.req.header("idempotency-key"));
+  const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes);
+  const body = parseJsonBody(bytes);
+  return ingest({
+    env: c.env,
+    ctx: c.executionCtx,
+    caller: c.var.caller,
+    body,
+    idempotency: idempotencyKey ? { key: idempotencyKey, bodyHash: await sha256Hex(bytes) } : null,
+    requestId: c.var.requestId,
+    render: renderJson,
+  });
+});
+
+jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c) {
+  const id = c.req.param("relayEventId");
+  const notFound = Errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
+  if (!RELAY_ID.test(id)) throw notFound;
+  const { tenant, principal } = c.var.caller;
+  const out = await gateCall(
+    () =>
+      gateFor(c.env, tenant.id).eventStatus({
+        v: GATE_PROTOCOL,
+        tenantId: tenant.id,
+        principal,
+        revision: tenant.revision,
+        status: tenant.status,
+        relayEventId: id,
+      }),
+    { retry: true },
+  );
+  if (out.kind === "denied") throw out.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+  if (out.kind === "missing") throw notFound;
+  const e = out.event;
+  const body =
+    e.state === "queued"
+      ? { relayEventId: id, state: e.state, attempts: e.attempts, lastErrorCode: e.lastErrorCode, acceptedAt: new Date(e.acceptedAt).toISOString(), nextAttemptAt: new Date(e.nextAttemptAt).toISOString() }
+      : e.state === "delivered"
+        ? { relayEventId: id, state: e.state, eventId: e.eventId, attempts: e.attempts, deliveredAt: new Date(e.at).toISOString() }
+        : { relayEventId: id, state: e.state, errorCode: e.errorCode, errorMessage: e.errorMessage, attempts: e.attempts, failedAt: new Date(e.at).toISOString(), deadLettered: e.deadLettered };
+  return c.json(body, 200, { "cache-control": "no-store" });
+});
+
+jsonApi.get("/v1/status", apiKeyAuth(), async function getStatus(c) {
+  const { tenant, principal } = c.var.caller;
+  const out = await gateCall(
+    () => gateFor(c.env, tenant.id).status({ v: GATE_PROTOCOL, tenantId: tenant.id, principal, revision: tenant.revision, status: tenant.status }),
+    { retry: true },
+  );
+  if (out.kind === "denied") throw out.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+  const s = out.status;
+  return c.json(
+    {
+      tenantId: tenant.id,
+      accepted: s.accepted,
+      delivered: s.delivered,
+      failed: s.failed,
+      queued: s.queued,
+      queuedBytes: s.queuedBytes,
+      oldestQueuedAgeMs: s.oldestQueuedAgeMs,
+      deadLetters: s.deadLetters,
+      duplicatesPossible: s.duplicatesPossible,
+      lastUpstreamError: s.lastUpstreamError
+        ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
+        : null,
+      rate: { perSecond: tenant.limits.ratePerSecond, burst: tenant.limits.burst },
+    },
+    200,
+    { "cache-control": "no-store", ...rateLimitHeaders(s.rate) },
+  );
+});

@@ -1,0 +1,355 @@
+/**
+ * The one path every batch takes after authentication, whichever front door it came through:
+ * validate → scope to the tenant's sources → admit (tenant gate) → forward or buffer → results.
+ * The front doors differ only in how they read credentials and how they write the answer
+ * (`render`) and errors.
+ */
+import type { Caller } from "../context.ts";
+import { relayConfig } from "../config.ts";
+import { validateBatch, type Slot, type WireEntry } from "../entries/schema.ts";
+import { Errors, RelayError } from "../errors.ts";
+import { putPartnerEvents, type PutResult } from "../eventbridge/client.ts";
+import { isRetryableEntryCode, type CallErrorClass } from "../eventbridge/codes.ts";
+import { log } from "../log.ts";
+import { GATE_PROTOCOL, type AdmitOutput, type FinishInput, type QueuedEntryInput, type RateInfo } from "../tenant-gate/protocol.ts";
+import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
+import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
+import { gateCall, gateFor } from "./gate-client.ts";
+
+export type EntryOutcome =
+  | { kind: "delivered"; eventId: string | null }
+  | { kind: "queued"; relayEventId: string }
+  | { kind: "failed"; code: string; message: string };
+
+export interface IngestResult {
+  entries: EntryOutcome[];
+  failed: number;
+  queued: number;
+  rate: RateInfo | null;
+}
+
+/** A front door's rendering of a result: what goes on the wire and is stored for replay. */
+export interface Rendered {
+  status: number;
+  body: string;
+  contentType: string;
+  headers?: Record<string, string>;
+}
+
+export interface IngestArgs {
+  env: Env;
+  ctx: { waitUntil(promise: Promise<unknown>): void };
+  caller: Caller;
+  body: unknown;
+  idempotency: { key: string; bodyHash: string } | null;
+  requestId: string;
+  render: (r: IngestResult) => Rendered;
+}
+
+export function rateLimitHeaders(rate: RateInfo | null): Record<string, string> {
+  if (!rate || rate.limit === 0) return {};
+  // draft-ietf-httpapi-ratelimit-headers: the tenant's bucket toward EventBridge.
+  return {
+    "ratelimit-policy": `"eventbridge";q=${rate.limit};w=${rate.windowS}`,
+    ratelimit: `"eventbridge";r=${rate.remaining};t=${rate.resetS}`,
+  };
+}
+
+function toResponse(r: Rendered, extra: Record<string, string> = {}): Response {
+  return new Response(r.body, {
+    status: r.status,
+    headers: { "content-type": r.contentType, "cache-control": "no-store", ...r.headers, ...extra },
+  });
+}
+
+export async function ingest(args: IngestArgs): Promise<Response> {
+  const { env, caller, requestId } = args;
+  const cfg = relayConfig(env);
+  const tenant = caller.tenant;
+  const { slots } = validateBatch(args.body, cfg.maxBatchBytes);
+
+  // Scope: a tenant only posts to its own partner event sources; others never leave the relay.
+  const scoped: Slot[] = slots.map((s) =>
+    s.ok && !ownsSource(tenant.sources, s.entry.Source)
+      ? {
+          ok: false,
+          code: "NotAuthorizedForSourceException",
+          message: `Source ${s.entry.Source} is not one of this tenant's partner event sources`,
+        }
+      : s,
+  );
+  const valid: number[] = [];
+  let validBytes = 0;
+  scoped.forEach((s, i) => {
+    if (s.ok) {
+      valid.push(i);
+      validBytes += s.bytes;
+    }
+  });
+
+  const gate = gateFor(env, tenant.id);
+  const admit: AdmitOutput = await gateCall(
+    () =>
+      gate.admit({
+        v: GATE_PROTOCOL,
+        tenantId: tenant.id,
+        principal: caller.principal,
+        revision: tenant.revision,
+        status: tenant.status,
+        limits: tenant.limits,
+        entries: valid.length,
+        bytes: validBytes,
+        idempotency: args.idempotency,
+      }),
+    { retry: true },
+  );
+  if ("revision" in admit && admit.revision > tenant.revision) invalidateTenant(tenant.id);
+
+  switch (admit.kind) {
+    case "denied":
+      throw admit.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+    case "replay":
+      return toResponse({ status: admit.status, body: admit.body, contentType: admit.contentType }, { "idempotent-replayed": "true" });
+    case "idempotency-mismatch":
+      throw new RelayError({
+        status: 422,
+        code: "idempotency_key_reused",
+        detail: "This Idempotency-Key was used with a different request body in the last 24 hours.",
+        aws: { type: "ValidationException", status: 400 },
+      });
+    case "idempotency-in-progress":
+      throw new RelayError({
+        status: 409,
+        code: "idempotency_in_progress",
+        detail: "A request with this Idempotency-Key is still being processed; retry after it completes.",
+        headers: { "retry-after": String(admit.retryAfterS) },
+        aws: { type: "ThrottlingException", status: 400 },
+      });
+    default:
+      break;
+  }
+
+  const outcomes: (EntryOutcome | null)[] = scoped.map((s) => (s.ok ? null : { kind: "failed", code: s.code, message: s.message }));
+  const finish: FinishInput = {
+    v: GATE_PROTOCOL,
+    delivered: 0,
+    failed: 0,
+    lastUpstreamError: null,
+    upstreamThrottled: false,
+    idempotency: args.idempotency ? { key: args.idempotency.key, response: null } : null,
+  };
+  let rate: RateInfo | null = admit.rate;
+
+  try {
+    if (admit.kind === "full") throw bufferFull(admit.retryAfterS, admit.rate);
+    if (valid.length > 0 && admit.kind === "queue") {
+      const queued = await enqueue(env, tenant.id, tenant.limits, valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })), null);
+      if (queued.kind === "full") throw bufferFull(queued.retryAfterS, queued.rate);
+      valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: queued.ids[k]! }));
+    } else if (valid.length > 0) {
+      rate = admit.rate;
+      await forward(args, valid, scoped, outcomes, finish);
+    }
+  } catch (e) {
+    // Nothing was accepted: let a retry with the same Idempotency-Key run again.
+    if (finish.idempotency) args.ctx.waitUntil(reportFinish(env, tenant.id, finish));
+    throw e;
+  }
+
+  const entries = outcomes as EntryOutcome[];
+  const result: IngestResult = {
+    entries,
+    failed: entries.filter((o) => o.kind === "failed").length,
+    queued: entries.filter((o) => o.kind === "queued").length,
+    rate,
+  };
+  const rendered = args.render(result);
+  if (finish.idempotency && rendered.status < 500) {
+    finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
+    // The stored response must exist before a retry can arrive: wait for it.
+    await reportFinish(env, tenant.id, finish);
+  } else {
+    args.ctx.waitUntil(reportFinish(env, tenant.id, finish));
+  }
+  log.info("ingest", {
+    requestId,
+    tenantId: tenant.id,
+    entries: entries.length,
+    delivered: entries.filter((o) => o.kind === "delivered").length,
+    queued: result.queued,
+    failed: result.failed,
+  });
+  return toResponse(rendered, rateLimitHeaders(rate));
+}
+
+/** Sends the valid entries now; retryable failures go to the buffer instead of back to the partner. */
+async function forward(
+  args: IngestArgs,
+  valid: number[],
+  scoped: Slot[],
+  outcomes: (EntryOutcome | null)[],
+  finish: FinishInput,
+): Promise<void> {
+  const { env, caller, requestId } = args;
+  const tenant = caller.tenant;
+  const cfg = relayConfig(env);
+  let client;
+  try {
+    client = await awsClientFor(tenant, env.SEALING_KEY);
+  } catch (e) {
+    if (e instanceof TenantRecordError) {
+      log.error("tenant_credentials_unusable", { requestId, tenantId: tenant.id, reason: e.message });
+      throw Errors.tenantUnavailable(e.message);
+    }
+    throw e;
+  }
+  const entries: WireEntry[] = valid.map((i) => (scoped[i] as Extract<Slot, { ok: true }>).entry);
+  const result: PutResult = await putPartnerEvents({
+    client,
+    endpoint: upstreamEndpoint(tenant, cfg.allowEndpointOverride),
+    region: tenant.region,
+    entries,
+    timeoutMs: cfg.upstreamTimeoutMs,
+  });
+
+  const retry: { i: number; slot: Extract<Slot, { ok: true }>; code: string; message: string; unknown: boolean }[] = [];
+  if (result.kind === "ok") {
+    result.entries.forEach((r, k) => {
+      const i = valid[k]!;
+      if ("eventId" in r) {
+        outcomes[i] = { kind: "delivered", eventId: r.eventId };
+        finish.delivered++;
+      } else if (isRetryableEntryCode(r.code)) {
+        retry.push({ i, slot: scoped[i] as Extract<Slot, { ok: true }>, code: r.code, message: r.message, unknown: false });
+        finish.lastUpstreamError = { code: r.code, message: r.message };
+      } else {
+        outcomes[i] = { kind: "failed", code: r.code, message: r.message };
+        finish.failed++;
+        finish.lastUpstreamError = { code: r.code, message: r.message };
+      }
+    });
+  } else {
+    finish.lastUpstreamError = { code: result.code, message: result.message };
+    finish.upstreamThrottled = result.errorClass === "throttled";
+    log.warn("upstream_call_failed", {
+      requestId,
+      tenantId: tenant.id,
+      code: result.code,
+      status: result.status,
+      upstreamRequestId: result.requestId,
+    });
+    if (result.errorClass === "credentials") invalidateTenant(tenant.id);
+    if (!QUEUEABLE.has(result.errorClass)) throw upstreamError(result);
+    for (const i of valid) {
+      retry.push({ i, slot: scoped[i] as Extract<Slot, { ok: true }>, code: result.code, message: result.message, unknown: result.outcomeUnknown });
+    }
+  }
+  if (retry.length === 0) return;
+
+  const queued = await enqueue(env, tenant.id, tenant.limits, retry, retry);
+  if (queued.kind === "queued") {
+    retry.forEach((r, k) => (outcomes[r.i] = { kind: "queued", relayEventId: queued.ids[k]! }));
+    return;
+  }
+  // No room to hold them: say so per entry, or for the whole call when that is what failed.
+  if (result.kind === "error") throw upstreamError(result);
+  for (const r of retry) {
+    outcomes[r.i] = { kind: "failed", code: r.code, message: `${r.message} (the relay's buffer is full; resend this entry)` };
+    finish.failed++;
+  }
+}
+
+/** Whole-call failures worth holding in the buffer rather than answering with an error. */
+const QUEUEABLE = new Set<CallErrorClass>(["throttled", "server", "timeout", "network"]);
+
+async function enqueue(
+  env: Env,
+  tenantId: string,
+  limits: Caller["tenant"]["limits"],
+  items: { slot: Extract<Slot, { ok: true }> }[],
+  failures: { code: string; message: string; unknown: boolean }[] | null,
+): Promise<{ kind: "queued"; ids: string[] } | { kind: "full"; retryAfterS: number; rate: RateInfo }> {
+  const entries: QueuedEntryInput[] = items.map((it, k) => ({
+    entry: it.slot.entry,
+    bytes: it.slot.bytes,
+    attempts: failures ? 1 : 0,
+    lastCode: failures?.[k]?.code ?? null,
+    lastMessage: failures?.[k]?.message ?? null,
+    outcomeUnknown: failures?.[k]?.unknown ?? false,
+  }));
+  const out = await gateCall(() =>
+    gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }),
+  );
+  return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
+}
+
+async function reportFinish(env: Env, tenantId: string, finish: FinishInput): Promise<void> {
+  try {
+    await gateFor(env, tenantId).finish(finish);
+  } catch (e) {
+    log.error("gate_finish_failed", { tenantId, error: (e as Error)?.message ?? String(e) });
+  }
+}
+
+function bufferFull(retryAfterS: number, rate: RateInfo): RelayError {
+  return new RelayError({
+    status: 429,
+    code: "buffer_full",
+    detail: `This tenant's buffer is full; nothing in this request was accepted. Retry after ${retryAfterS} s.`,
+    headers: {
+      "retry-after": String(retryAfterS),
+      "ratelimit-policy": `"eventbridge";q=${rate.limit};w=${rate.windowS}`,
+      ratelimit: `"eventbridge";r=0;t=${retryAfterS}`,
+    },
+    aws: { type: "ThrottlingException", status: 400 },
+  });
+}
+
+/** A whole-call upstream failure the relay could not absorb, as the partner sees it. */
+export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayError {
+  const extra = { upstreamCode: r.code, ...(r.requestId ? { upstreamRequestId: r.requestId } : {}) };
+  switch (r.errorClass) {
+    case "throttled":
+      return new RelayError({
+        status: 429,
+        code: "upstream_throttled",
+        detail: `EventBridge throttled the request (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+        headers: { "retry-after": "1" },
+        aws: { type: "ThrottlingException", status: 400 },
+        extra,
+      });
+    case "timeout":
+      return new RelayError({
+        status: 504,
+        code: "upstream_timeout",
+        detail: `${r.message}. The relay's buffer is full, so the entries were not accepted; they may have reached EventBridge. Retry later.`,
+        aws: { type: "ServiceUnavailableException", status: 503 },
+        extra,
+      });
+    case "server":
+    case "network":
+      return new RelayError({
+        status: 502,
+        code: "upstream_unavailable",
+        detail: `EventBridge failed (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+        aws: { type: r.code === "NetworkError" ? "ServiceUnavailableException" : r.code, status: r.status >= 500 ? r.status : 503 },
+        extra,
+      });
+    case "credentials":
+      return new RelayError({
+        status: 502,
+        code: "upstream_auth_failed",
+        detail: `EventBridge refused this tenant's AWS credentials (${r.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
+        aws: { type: "InternalFailure", status: 500 },
+        extra,
+      });
+    case "rejected":
+      return new RelayError({
+        status: 502,
+        code: "upstream_rejected",
+        detail: `EventBridge rejected the request: ${r.code}: ${r.message}`,
+        aws: { type: r.code, status: 400 },
+        extra,
+      });
+  }
+}

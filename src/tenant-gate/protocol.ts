@@ -1,0 +1,160 @@
+/**
+ * The tenant gate's RPC surface: small, versioned (`v`), and only ever extended compatibly,
+ * because during a deploy new Worker code may talk to an old object for a while (platform.md).
+ */
+import type { WireEntry } from "../entries/schema.ts";
+import type { TenantLimits } from "../tenants/record.ts";
+
+export const GATE_PROTOCOL = 1 as const;
+
+/** Who is calling: an API key (by key id) or a SigV4 key pair (by access key id). */
+export interface Principal {
+  kind: "api-key" | "sigv4";
+  id: string;
+}
+
+export interface AdmitInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  principal: Principal;
+  /** The record revision the Worker authenticated against, and the status it says. */
+  revision: number;
+  status: "active" | "disabled";
+  limits: TenantLimits;
+  /** Valid entries in the request and their size by AWS's formula. */
+  entries: number;
+  bytes: number;
+  idempotency: { key: string; bodyHash: string } | null;
+}
+
+export type AdmitOutput =
+  | { kind: "denied"; reason: "revoked" | "disabled"; revision: number }
+  | { kind: "replay"; status: number; body: string; contentType: string }
+  | { kind: "idempotency-mismatch" }
+  | { kind: "idempotency-in-progress"; retryAfterS: number }
+  /** Send now: a token was taken (none when entries is 0). */
+  | { kind: "direct"; revision: number; rate: RateInfo }
+  /** Over the rate: call enqueue() with the entries. */
+  | { kind: "queue"; revision: number; rate: RateInfo }
+  | { kind: "full"; retryAfterS: number; revision: number; rate: RateInfo };
+
+/** The token bucket as RateLimit header fields report it. */
+export interface RateInfo {
+  limit: number;
+  remaining: number;
+  resetS: number;
+  windowS: number;
+}
+
+export interface QueuedEntryInput {
+  entry: WireEntry;
+  bytes: number;
+  /** Attempts already made (1 when the direct send failed retryably). */
+  attempts: number;
+  lastCode: string | null;
+  lastMessage: string | null;
+  /** The direct send's outcome is unknown: a later delivery may duplicate it. */
+  outcomeUnknown: boolean;
+}
+
+export interface EnqueueInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  limits: TenantLimits;
+  entries: QueuedEntryInput[];
+}
+
+export type EnqueueOutput =
+  | { kind: "queued"; relayEventIds: string[] }
+  | { kind: "full"; retryAfterS: number; rate: RateInfo };
+
+export interface FinishInput {
+  v: typeof GATE_PROTOCOL;
+  /** Entries EventBridge accepted / the relay reported as failed on the direct path. */
+  delivered: number;
+  failed: number;
+  /** Whole-call or per-entry upstream error seen, for /v1/status. */
+  lastUpstreamError: { code: string; message: string } | null;
+  /** EventBridge throttled the direct send: the drain should back off too. */
+  upstreamThrottled: boolean;
+  /** Store the response for replay (status < 500), or release the key (null response). */
+  idempotency: { key: string; response: { status: number; body: string; contentType: string } | null } | null;
+}
+
+export type EventStatus =
+  | { state: "queued"; attempts: number; lastErrorCode: string | null; acceptedAt: number; nextAttemptAt: number }
+  | { state: "delivered"; eventId: string | null; attempts: number; at: number }
+  | { state: "failed"; errorCode: string; errorMessage: string; attempts: number; at: number; deadLettered: boolean };
+
+export interface GateStatus {
+  tenantId: string | null;
+  revision: number;
+  status: "active" | "disabled";
+  accepted: number;
+  delivered: number;
+  failed: number;
+  queued: number;
+  queuedBytes: number;
+  oldestQueuedAgeMs: number | null;
+  deadLetters: number;
+  duplicatesPossible: number;
+  upstreamCalls: number;
+  lastUpstreamError: { code: string; message: string; at: number } | null;
+  rate: RateInfo;
+  nextDrainAt: number | null;
+}
+
+export interface AccessInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  revision: number;
+  status: "active" | "disabled";
+  revokeApiKeyIds: string[];
+  revokeAccessKeyIds: string[];
+}
+
+export interface DeadLetter {
+  relayEventId: string;
+  entry: WireEntry;
+  errorCode: string;
+  errorMessage: string;
+  attempts: number;
+  acceptedAt: string;
+  failedAt: string;
+}
+
+export type Denied = { kind: "denied"; reason: "revoked" | "disabled" };
+
+/**
+ * The gate's RPC methods as callers see them. TenantGate implements it (checked by `implements`),
+ * and callers use this plain interface rather than the stub's mapped RPC types.
+ */
+export interface GateRpc {
+  admit(input: AdmitInput): Promise<AdmitOutput>;
+  enqueue(input: EnqueueInput): Promise<EnqueueOutput>;
+  finish(input: FinishInput): Promise<void>;
+  eventStatus(input: EventStatusInput): Promise<Denied | { kind: "found"; event: EventStatus } | { kind: "missing" }>;
+  status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus }>;
+  setAccess(input: AccessInput): Promise<{ revision: number; status: "active" | "disabled" }>;
+  deadLetters(input: { v: typeof GATE_PROTOCOL; limit: number; after: number | null }): Promise<{ items: DeadLetter[]; next: number | null }>;
+  replay(input: { v: typeof GATE_PROTOCOL; all: boolean; relayEventIds: string[] }): Promise<{ replayed: number; notFound: string[] }>;
+  purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }>;
+}
+
+export interface EventStatusInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  principal: Principal;
+  revision: number;
+  status: "active" | "disabled";
+  relayEventId: string;
+}
+
+export interface StatusInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  /** null for the admin API (no partner credential to check). */
+  principal: Principal | null;
+  revision: number;
+  status: "active" | "disabled";
+}
