@@ -387,7 +387,7 @@ describe("wire checks", () => {
 
   it("unknown members, nulls, wrong types and junk bodies are SerializationExceptions naming the problem", async () => {
     const fake = newFake();
-    const cases: [unknown, RegExp][] = [
+    const cases: [object, RegExp][] = [
       [{ Entries: [{ ...entry(), EventBusName: "default" }] }, /unknown member 'EventBusName'/],
       [{ Entries: [entry(), { ...entry(), tenantId: "t1" }] }, /Entries\[1\]: unknown member 'tenantId'/],
       [{ Entries: [entry()], Extra: 1 }, /Unknown member 'Extra'/],
