@@ -362,16 +362,16 @@ export async function verifySigV4(input: {
   // THE TRAP: the client's signature covers x-amz-content-sha256's value, not the body. The
   // canonical request below always uses the body's real hash, and the header is checked against
   // it, so a swapped body never verifies and the client is told why.
-  const bodyHash = await payloadHash(body, input.bodySha256Hex);
   const contentSha = headers.get("x-amz-content-sha256");
+  if (contentSha !== null && (contentSha === "UNSIGNED-PAYLOAD" || contentSha.startsWith("STREAMING-"))) {
+    throw invalid(
+      "unsigned_payload_not_supported",
+      `The relay requires a signed payload: x-amz-content-sha256 must be the hex SHA-256 of the body, not ${safeEcho(contentSha, 48)} (unsigned and streaming payloads are not accepted).`,
+      { status: 400 },
+    );
+  }
+  const bodyHash = await payloadHash(body, input.bodySha256Hex);
   if (contentSha !== null) {
-    if (contentSha === "UNSIGNED-PAYLOAD" || contentSha.startsWith("STREAMING-")) {
-      throw invalid(
-        "unsigned_payload_not_supported",
-        `The relay requires a signed payload: x-amz-content-sha256 must be the hex SHA-256 of the body, not ${safeEcho(contentSha, 48)} (unsigned and streaming payloads are not accepted).`,
-        { status: 400 },
-      );
-    }
     if (contentSha.toLowerCase() !== bodyHash) {
       throw invalid(
         "content_sha256_mismatch",
