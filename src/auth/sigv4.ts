@@ -50,7 +50,9 @@ export const SIGV4_ALGORITHM = "AWS4-HMAC-SHA256";
 /**
  * Derived signing keys (kSigning) kept per secret + date + region + service in one isolate. A key
  * is good for a whole UTC day, so a tenant's steady traffic costs one HMAC instead of five. Small:
- * an isolate serves few tenants at once, and a key is a few dozen bytes (isolate: 128 MB).
+ * an isolate serves few tenants at once, and an entry is ~100 bytes (isolate: 128 MB). The map key
+ * holds the secret itself: it lives only in this isolate's memory, like the unsealed secret the
+ * caller already holds, and keying on it means a cached key can never verify another secret.
  */
 export const SIGV4_SIGNING_KEY_CACHE_MAX_ENTRIES = 256;
 
