@@ -16,6 +16,11 @@
  * (X-Amz-Target) → wire (Content-Type, JSON shape, counts, size) → faults → per-entry checks.
  * A fault is consumed only by a call that passed everything before it, so a bad signature or a
  * malformed body is never masked by a fault.
+ *
+ * Use inside workerd (the spy reaches Durable Objects too):
+ *   const fake = new FakeEventBridge({ credentials: [{ accessKeyId, secretAccessKey }] });
+ *   vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => fake.fetch(new Request(input, init)));
+ * Over HTTP: startFakeEventBridgeServer() in ./eventbridge-server.ts (same fake, same routes).
  */
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
