@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { adminApi } from "./admin/routes.ts";
 import type { RelayEnv } from "./context.ts";
 import { Errors, errorResponse, internalError, RelayError } from "./errors.ts";
+import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { log } from "./log.ts";
 
@@ -22,12 +23,14 @@ app.use(async function requestId(c, next) {
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));
 
 app.route("/", jsonApi);
+app.route("/", awsApi);
 app.route("/", adminApi);
 
 const ALLOWED: Record<string, string> = {
   "/v1/events": "POST",
   "/v1/status": "GET",
   "/healthz": "GET",
+  "/": "POST",
 };
 
 app.notFound((c) => {

@@ -89,6 +89,7 @@ export function clearTenantCaches(): void {
   indexCache.clear();
   recordCache.clear();
   clientCache.clear();
+  sigv4SecretCache.clear();
 }
 
 /**
@@ -130,4 +131,30 @@ export function awsClientFor(record: TenantRecord, sealingKey: string): Promise<
     clientCache.set(cacheKey, client);
   }
   return client;
+}
+
+const sigv4SecretCache = new TtlCache<Promise<string>>(TENANT_CACHE_TTL_MS, TENANT_CACHE_MAX_ENTRIES);
+
+/**
+ * The opened secret of one of the tenant's relay-issued SigV4 key pairs, or null when the record
+ * does not list that access key id. Throws TenantRecordError when it fails to open.
+ */
+export function sigv4SecretFor(record: TenantRecord, accessKeyId: string, sealingKey: string): Promise<string> | null {
+  const pair = record.sigv4Keys.find((k) => k.accessKeyId === accessKeyId);
+  if (!pair) return null;
+  const cacheKey = `${record.id}@${record.revision}:${accessKeyId}`;
+  let secret = sigv4SecretCache.get(cacheKey);
+  if (!secret) {
+    secret = (async () => {
+      try {
+        const key = await importSealingKey(sealingKey);
+        return await unseal(key, record.id, `sigv4:${accessKeyId}`, pair.secret);
+      } catch (e) {
+        throw new TenantRecordError(`tenant ${record.id}: ${(e as Error).message}`);
+      }
+    })();
+    secret.catch(() => sigv4SecretCache.delete(cacheKey));
+    sigv4SecretCache.set(cacheKey, secret);
+  }
+  return secret;
 }

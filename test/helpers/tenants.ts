@@ -86,3 +86,16 @@ export function entry(t: SeededTenant | string, detail: Record<string, unknown> 
   const id = typeof t === "string" ? t : t.record.id;
   return { Source: `aws.partner/example.com/${id}/orders`, DetailType: "Order Created", Detail: JSON.stringify(detail), ...extra };
 }
+
+/** Issues a SigV4 key pair to the tenant, as `npm run tenant -- sigv4 create` does. */
+export async function addSigV4Key(t: SeededTenant): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const { generateSigV4KeyPair } = await import("../../src/auth/sigv4.ts");
+  const pair = generateSigV4KeyPair();
+  const key = await importSealingKey(env.SEALING_KEY);
+  const sealed = await seal(key, t.record.id, `sigv4:${pair.accessKeyId}`, pair.secretAccessKey);
+  await updateTenant(t, {
+    sigv4Keys: [...t.record.sigv4Keys, { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: new Date().toISOString() }],
+  });
+  await env.TENANTS.put(KV.sigv4(pair.accessKeyId), JSON.stringify({ tenantId: t.record.id }));
+  return pair;
+}
