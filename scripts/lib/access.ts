@@ -1,0 +1,66 @@
+/**
+ * Telling the tenant's Durable Object about access changes, the strongly consistent authority on
+ * revocation and disabling (KV takes ~60 s to reach every location). The order of operations in
+ * the commands (docs/admin.md) makes a crash between steps fail closed:
+ *
+ *   revoke  = (1) PUT access with the id revoked, (2) write the record without it, (3) delete the index entry
+ *   disable = (1) PUT access disabled at the new revision, (2) write the record
+ *   enable  = (1) write the record, (2) PUT access active at the new revision
+ *   delete  = (1) PUT access disabled + every key revoked, (2) delete index entries, (3) delete the
+ *             record, (4) DELETE the Durable Object's state
+ *
+ * Before the first step the relay is probed: locally an unreachable relay is a one-line note (the
+ * local relay reads local KV directly and has no edge cache), remotely it aborts before any KV
+ * write unless --skip-relay.
+ */
+import { CliError, EXIT } from "./errors.ts";
+import type { Context } from "./context.ts";
+import type { AccessUpdate, RelayClient } from "./relay-client.ts";
+
+export type RelayOutcome = "applied" | "unreachable" | "skipped";
+
+/** The ~60 s window --skip-relay leaves, for messages (platform: KV propagation). */
+export const KV_PROPAGATION_NOTE = "up to ~60 s (KV propagation) at locations that cached the old record";
+
+export interface RelayPlan {
+  /** The client to use, or null when the relay is skipped or (locally) not running. */
+  client: RelayClient | null;
+  outcome: RelayOutcome;
+}
+
+/** Decides, before anything is written, whether the relay takes part. */
+export async function planRelay(ctx: Context, skip: boolean): Promise<RelayPlan> {
+  if (skip) {
+    ctx.out.warn(`--skip-relay: the relay is not told, so the change takes effect after ${KV_PROPAGATION_NOTE}`);
+    return { client: null, outcome: "skipped" };
+  }
+  const client = ctx.relay();
+  if (await client.reachable()) return { client, outcome: "applied" };
+  if (ctx.mode === "local") {
+    ctx.out.note(`no relay running at ${client.baseUrl}; local KV only (a local relay reads it directly when it starts)`);
+    return { client: null, outcome: "unreachable" };
+  }
+  throw new CliError(
+    `the relay at ${client.baseUrl} is unreachable, so nothing was written. Check RELAY_URL and the deployment ` +
+      `(\`npx wrangler deployments list\`), or rerun with --skip-relay to write KV only (the change then takes ${KV_PROPAGATION_NOTE}).`,
+    EXIT.failure,
+  );
+}
+
+/** Sends the access update and checks the Durable Object now holds it. */
+export async function applyAccess(
+  plan: RelayPlan,
+  tenantId: string,
+  update: AccessUpdate,
+  kvWritten = false,
+): Promise<void> {
+  if (!plan.client) return;
+  const state = await plan.client.putAccess(tenantId, update);
+  if (state && typeof state.revision === "number" && state.revision > update.revision && state.status !== update.status) {
+    throw new CliError(
+      `the relay already holds a newer revision (${state.revision}, ${state.status}) of tenant ${tenantId} than this ` +
+        `record (${update.revision}); the KV record is older than what the relay has seen.` +
+        (kvWritten ? "" : " Nothing was written to KV."),
+    );
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * What every command runs with: local or remote, where local state lives, the KV access, the
+ * relay's admin API, the sealing key, and the output. Built once from the global flags and the
+ * environment (RELAY_STATE_DIR, RELAY_DEV_VARS, RELAY_URL, RELAY_ADMIN_TOKEN, RELAY_SEALING_KEY, PORT).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEnv } from "node:util";
+import { importSealingKey } from "../../src/tenants/sealed.ts";
+import { bool, str, type Values } from "./args.ts";
+import { CliError, EXIT, usageError } from "./errors.ts";
+import { KV_BINDING, WranglerKv, type KvMode } from "./kv.ts";
+import { Output } from "./output.ts";
+import { RelayClient } from "./relay-client.ts";
+
+/** The project root (wrangler.toml, .dev.vars, node_modules). */
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** wrangler's default local state directory, the one `wrangler dev` / `npm start` use. */
+export function defaultStateDir(root = PROJECT_ROOT): string {
+  return join(root, ".wrangler", "state");
+}
+
+/** Default local relay port (`wrangler dev`'s default, overridden by PORT). */
+export const DEFAULT_LOCAL_PORT = 8787;
+
+export interface Context {
+  root: string;
+  mode: KvMode;
+  persistTo: string | undefined;
+  devVarsPath: string;
+  env: NodeJS.ProcessEnv;
+  out: Output;
+  kv: WranglerKv;
+  verbose: boolean;
+  now: () => Date;
+  /** The admin API client (throws a CliError when it cannot be configured). */
+  relay(): RelayClient;
+  /** The AES-GCM sealing key (throws a CliError explaining how to create one). */
+  sealingKey(): Promise<CryptoKey>;
+  /** Reads all of stdin (for --secret-access-key-stdin). */
+  readStdin(): Promise<string>;
+}
+
+export function createContext(values: Values, env: NodeJS.ProcessEnv = process.env, root = PROJECT_ROOT): Context {
+  if (bool(values, "local") && bool(values, "remote")) throw usageError("--local and --remote exclude each other");
+  const mode: KvMode = bool(values, "remote") ? "remote" : "local";
+  const out = new Output(bool(values, "json"));
+  const verbose = bool(values, "verbose");
+  const trace = verbose ? (l: string) => out.trace(l) : undefined;
+  // npm runs scripts from the project root; INIT_CWD is where the user typed the command.
+  const userCwd = env.INIT_CWD ?? process.cwd();
+  const fromUser = (p: string) => (isAbsolute(p) ? p : resolve(userCwd, p));
+
+  const persistFlag = str(values, "persist-to");
+  if (mode === "remote" && persistFlag) throw usageError("--persist-to is for local state; it cannot go with --remote");
+  const persistTo = mode === "local" ? fromUser(persistFlag ?? env.RELAY_STATE_DIR ?? defaultStateDir(root)) : undefined;
+  const devVarsPath = fromUser(str(values, "dev-vars") ?? env.RELAY_DEV_VARS ?? join(root, ".dev.vars"));
+
+  if (mode === "remote") assertRemoteNamespaceConfigured(root);
+
+  const kv = new WranglerKv({ root, mode, ...(persistTo ? { persistTo } : {}), env, ...(trace ? { trace } : {}) });
+
+  let devVarsCache: Record<string, string> | undefined;
+  const devVars = (): Record<string, string> => {
+    if (!devVarsCache) devVarsCache = mode === "local" ? readDevVars(devVarsPath) : {};
+    return devVarsCache;
+  };
+
+  let relayClient: RelayClient | undefined;
+  const relay = (): RelayClient => {
+    if (relayClient) return relayClient;
+    const urlFlag = str(values, "url") ?? env.RELAY_URL;
+    let baseUrl: string;
+    if (urlFlag) baseUrl = urlFlag;
+    else if (mode === "local") baseUrl = `http://127.0.0.1:${env.PORT || DEFAULT_LOCAL_PORT}`;
+    else {
+      throw new CliError(
+        "--remote needs the deployed relay's URL to reach its admin API: pass --url https://<relay host> or set RELAY_URL.",
+      );
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(baseUrl);
+    } catch {
+      throw usageError(`the relay URL "${baseUrl.slice(0, 100)}" is not a URL`);
+    }
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw usageError("the relay URL must be http(s)");
+    if (mode === "remote" && parsed.protocol !== "https:" && !/^(127\.|localhost$|\[::1\]$)/.test(parsed.hostname)) {
+      throw usageError("the production relay URL must be https (the admin token travels in it)");
+    }
+    const token = env.RELAY_ADMIN_TOKEN || (mode === "local" ? devVars().ADMIN_TOKEN : undefined) || undefined;
+    if (mode === "remote" && !token) {
+      throw new CliError("--remote needs the admin token: set RELAY_ADMIN_TOKEN to the Worker's ADMIN_TOKEN secret.");
+    }
+    relayClient = new RelayClient({ baseUrl: parsed.origin + parsed.pathname.replace(/\/+$/, ""), token, ...(trace ? { trace } : {}) });
+    return relayClient;
+  };
+
+  let keyPromise: Promise<CryptoKey> | undefined;
+  const sealingKey = (): Promise<CryptoKey> => {
+    keyPromise ??= (async () => {
+      let base64: string | undefined;
+      let from: string;
+      if (mode === "local") {
+        const fileKey = devVars().SEALING_KEY;
+        if (fileKey) {
+          base64 = fileKey;
+          from = devVarsPath;
+          if (env.RELAY_SEALING_KEY && env.RELAY_SEALING_KEY !== fileKey) {
+            out.note(`using SEALING_KEY from ${devVarsPath}; RELAY_SEALING_KEY is ignored locally (the local relay reads .dev.vars)`);
+          }
+        } else {
+          base64 = env.RELAY_SEALING_KEY || undefined;
+          from = "RELAY_SEALING_KEY";
+        }
+      } else {
+        base64 = env.RELAY_SEALING_KEY || undefined;
+        from = "RELAY_SEALING_KEY";
+      }
+      if (!base64) {
+        throw new CliError(
+          mode === "local"
+            ? `no sealing key: ${devVarsPath} has no SEALING_KEY and RELAY_SEALING_KEY is not set. Create one with\n` +
+                `  echo "SEALING_KEY=$(node -e "console.log(require('crypto').randomBytes(32).toString('base64'))")" >> .dev.vars\n` +
+                "(npm start creates .dev.vars for you; see .dev.vars.example)"
+            : "--remote needs the sealing key: set RELAY_SEALING_KEY to the same value as the Worker's SEALING_KEY secret " +
+                "(a new key is made with `node -e \"console.log(require('crypto').randomBytes(32).toString('base64'))\"` " +
+                "and stored with `npx wrangler secret put SEALING_KEY`).",
+          EXIT.failure,
+        );
+      }
+      try {
+        return await importSealingKey(base64);
+      } catch (e) {
+        throw new CliError(`the sealing key from ${from} is unusable: ${(e as Error).message} (it must be base64 of 32 random bytes)`);
+      }
+    })();
+    return keyPromise;
+  };
+
+  return {
+    root,
+    mode,
+    persistTo,
+    devVarsPath,
+    env,
+    out,
+    kv,
+    verbose,
+    now: () => new Date(),
+    relay,
+    sealingKey,
+    readStdin,
+  };
+}
+
+/** KEY=value pairs from a .dev.vars file, or {} when it does not exist. */
+export function readDevVars(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  try {
+    const parsed = parseEnv(readFileSync(path, "utf8"));
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(parsed)) if (typeof v === "string") out[k] = v;
+    return out;
+  } catch (e) {
+    throw new CliError(`could not read ${path}: ${(e as Error).message}`);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("(reading from stdin; end with Ctrl-D)\n");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Fails early, with no wrangler call, when wrangler.toml still has the placeholder namespace id. */
+function assertRemoteNamespaceConfigured(root: string): void {
+  let toml: string;
+  try {
+    toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  } catch {
+    throw new CliError("wrangler.toml not found in the project root");
+  }
+  const block = toml.split(/^\s*\[\[/m).find((b) => b.startsWith("kv_namespaces]]") && new RegExp(`binding\\s*=\\s*"${KV_BINDING}"`).test(b));
+  const id = block && /^\s*id\s*=\s*"([^"]*)"/m.exec(block)?.[1];
+  if (!id || /^0+$/.test(id)) {
+    throw new CliError(
+      `wrangler.toml has no real id for the ${KV_BINDING} KV namespace: run \`npx wrangler kv namespace create ${KV_BINDING}\` ` +
+        "and put the printed id in the [[kv_namespaces]] block, then deploy.",
+    );
+  }
+}
