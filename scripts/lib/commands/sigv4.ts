@@ -10,7 +10,7 @@ import { applyAccess, planRelay } from "../access.ts";
 import { bool, clip, SKIP_RELAY_OPTION, type CommandSpec } from "../args.ts";
 import { conflict, notFound, usageError } from "../errors.ts";
 import { table } from "../output.ts";
-import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from "../sigv4-keys.ts";
+import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from "../../../src/auth/sigv4.ts";
 import { assertTenantId, loadTenant, nextRevision, recordEntry, sigv4IndexEntry } from "../tenant-store.ts";
 
 export function sigv4SecretField(accessKeyId: string): string {
