@@ -24,7 +24,7 @@ export function importSealingKey(base64Key: string | undefined): Promise<CryptoK
   let key = keyCache.get(base64Key);
   if (!key) {
     key = (async () => {
-      let raw: Uint8Array;
+      let raw: Uint8Array<ArrayBuffer>;
       try {
         raw = base64ToBytes(base64Key.trim());
       } catch {
@@ -41,7 +41,7 @@ export function importSealingKey(base64Key: string | undefined): Promise<CryptoK
   return key;
 }
 
-function aad(tenantId: string, field: string): Uint8Array {
+function aad(tenantId: string, field: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(`eventbridge-relay/${VERSION}/${tenantId}/${field}`);
 }
 
@@ -85,7 +85,7 @@ export function bytesToBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-export function base64ToBytes(b64: string): Uint8Array {
+export function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
   const s = atob(b64);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
@@ -96,7 +96,7 @@ function bytesToBase64Url(bytes: Uint8Array): string {
   return bytesToBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function base64UrlToBytes(s: string): Uint8Array {
+function base64UrlToBytes(s: string): Uint8Array<ArrayBuffer> {
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
   return base64ToBytes(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
 }

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 /**
  * The fake EventBridge over HTTP, for `npm start`, the benchmark and Node tests. Node only.
  *
