@@ -42,7 +42,7 @@ export function importSealingKey(base64Key: string | undefined): Promise<CryptoK
 }
 
 function aad(tenantId: string, field: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(`eventbridge-relay/${VERSION}/${tenantId}/${field}`);
+  return Uint8Array.from(new TextEncoder().encode(`eventbridge-relay/${VERSION}/${tenantId}/${field}`));
 }
 
 export async function seal(key: CryptoKey, tenantId: string, field: string, plaintext: string): Promise<string> {
