@@ -44,13 +44,15 @@ function epochFromString(s: string): number | undefined {
   const t = s.trim();
   if (NUMERIC.test(t)) return Number(t);
   if (!ISO_8601.test(t)) return undefined;
+  // Date.parse rolls impossible days over (2024-02-30 becomes March 1st): refuse them instead.
+  const [y, m, d] = t.slice(0, 10).split("-").map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) return undefined;
   const hasZone = /(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$/.test(t) && /[Tt ]/.test(t);
   const iso = t.replace(" ", "T") + (hasZone ? "" : /[Tt ]/.test(t) ? "Z" : "T00:00:00Z");
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? undefined : ms / 1000;
 }
-
-const MALFORMED = { malformed: true };
 
 const timeSchema = z
   .union([z.number(), z.string()], {
@@ -74,7 +76,7 @@ const detailSchema = z
     error: (iss) =>
       iss.input === undefined
         ? "Detail is required (EventBridge drops entries without it)"
-        : { message: "Detail must be a string holding a JSON object, or a JSON object", params: MALFORMED },
+        : "Detail must be a string holding a JSON object, or a JSON object",
   })
   .transform((d, ctx) => {
     if (typeof d !== "string") return JSON.stringify(d);
@@ -82,11 +84,11 @@ const detailSchema = z
     try {
       parsed = JSON.parse(d);
     } catch {
-      ctx.addIssue({ code: "custom", message: "Detail is not valid JSON", params: MALFORMED });
+      ctx.addIssue({ code: "custom", message: "Detail is not valid JSON" });
       return z.NEVER;
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      ctx.addIssue({ code: "custom", message: "Detail must be a JSON object at its top level", params: MALFORMED });
+      ctx.addIssue({ code: "custom", message: "Detail must be a JSON object at its top level" });
       return z.NEVER;
     }
     return d;
@@ -162,10 +164,11 @@ export function validateEntry(raw: unknown, index: number): Slot {
     return { ok: true, entry: ordered, bytes: entrySize(ordered) };
   }
   const issue = r.error.issues[0]!;
-  const malformed =
-    issue.path[0] === "Detail" && (issue as { params?: { malformed?: boolean } }).params?.malformed === true;
-  // A union failure reports its custom params on the issue itself.
-  const code: EntryErrorCode = malformed ? "MalformedDetail" : "InvalidArgument";
+  // A Detail that is present but wrong (not JSON, not an object at its top level, neither a string
+  // nor an object) is MalformedDetail; a missing one is InvalidArgument. Decided from the input:
+  // zod 4 drops `params` from a union's type error, so a flag on the issue never arrives.
+  const detailGiven = typeof raw === "object" && raw !== null && (raw as { Detail?: unknown }).Detail !== undefined;
+  const code: EntryErrorCode = issue.path[0] === "Detail" && detailGiven ? "MalformedDetail" : "InvalidArgument";
   return { ok: false, code, message: describe(issue, index) };
 }
 
