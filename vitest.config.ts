@@ -6,6 +6,9 @@ export const TEST_BINDINGS = {
   SEALING_KEY: "dGVzdC1zZWFsaW5nLWtleS0zMi1ieXRlcy1sb25nISE=",
   ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
   ALLOW_ENDPOINT_OVERRIDE: "true",
+  // Fast retries so buffer tests run in milliseconds (production: 1 s base, 5 min cap).
+  DRAIN_BACKOFF_BASE_MS: "5",
+  DRAIN_BACKOFF_CAP_MS: "40",
 };
 
 // wrangler checks `[secrets] required` against the environment when it reads the config; the

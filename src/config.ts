@@ -1,6 +1,10 @@
 /** The Worker's variables, parsed once per env object with their defaults and bounds. */
 import {
   DEFAULT_MAX_BATCH_BYTES,
+  DRAIN_BACKOFF_BASE_MS,
+  DRAIN_BACKOFF_CAP_MS,
+  DRAIN_MAX_AGE_MS,
+  DRAIN_MAX_ATTEMPTS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   MAX_BATCH_BYTES_CEILING,
   maxBodyBytes,
@@ -12,6 +16,15 @@ export interface RelayConfig {
   maxBatchBytes: number;
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+/** How the drain retries an entry before dead-lettering it. */
+export interface RetryPolicy {
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  maxAttempts: number;
+  maxAgeMs: number;
 }
 
 const cache = new WeakMap<object, RelayConfig>();
@@ -35,6 +48,12 @@ export function relayConfig(env: Env): RelayConfig {
       maxBatchBytes,
       maxBodyBytes: maxBodyBytes(maxBatchBytes),
       upstreamTimeoutMs: intVar("UPSTREAM_TIMEOUT_MS", env.UPSTREAM_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, 100, 120_000),
+      retry: {
+        backoffBaseMs: intVar("DRAIN_BACKOFF_BASE_MS", env.DRAIN_BACKOFF_BASE_MS, DRAIN_BACKOFF_BASE_MS, 1, 3_600_000),
+        backoffCapMs: intVar("DRAIN_BACKOFF_CAP_MS", env.DRAIN_BACKOFF_CAP_MS, DRAIN_BACKOFF_CAP_MS, 1, 86_400_000),
+        maxAttempts: intVar("DRAIN_MAX_ATTEMPTS", env.DRAIN_MAX_ATTEMPTS, DRAIN_MAX_ATTEMPTS, 1, 1000),
+        maxAgeMs: intVar("DRAIN_MAX_AGE_MS", env.DRAIN_MAX_AGE_MS, DRAIN_MAX_AGE_MS, 1000, 30 * 86_400_000),
+      },
     };
     cache.set(env, c);
   }

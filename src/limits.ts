@@ -67,7 +67,7 @@ export const MAX_BURST = 3_600;
 export const DEFAULT_MAX_QUEUED_ENTRIES = 100_000;
 export const DEFAULT_MAX_QUEUED_BYTES = 1_073_741_824;
 
-/** Drain retry policy: attempts, backoff base and cap (ms), and the maximum age of an entry (ms). */
+/** Drain retry policy defaults (Worker vars DRAIN_*): attempts, backoff base and cap (ms), maximum age (ms). */
 export const DRAIN_MAX_ATTEMPTS = 20;
 export const DRAIN_BACKOFF_BASE_MS = 1_000;
 export const DRAIN_BACKOFF_CAP_MS = 300_000;

@@ -54,8 +54,6 @@ import { migrate } from "./schema.ts";
 const COUNTERS = ["accepted", "delivered", "failed", "deadLettered", "duplicatesPossible", "upstreamCalls"] as const;
 type CounterName = (typeof COUNTERS)[number];
 
-/** How long the drain pauses after EventBridge throttles the tenant, in ms (plus jitter). */
-const THROTTLE_PAUSE_MS = 1_000;
 /** The longest the drain sleeps inside one run waiting for a token, in ms; longer waits re-arm. */
 const MAX_INLINE_WAIT_MS = 1_000;
 /** How long the drain waits before retrying when the tenant's record or credentials are unusable. */
@@ -154,10 +152,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     }
     const ids: string[] = [];
     let earliest = Infinity;
+    const jitter = Math.random(); // one draw: entries that failed together retry together
     this.ctx.storage.transactionSync(() => {
       for (const e of input.entries) {
         const id = newRelayId();
-        const nextAt = e.attempts > 0 ? now + backoffMs(e.attempts, Math.random()) : now;
+        const nextAt = e.attempts > 0 ? now + backoffMs(relayConfig(this.env).retry, e.attempts, jitter) : now;
         earliest = Math.min(earliest, nextAt);
         this.#sql.exec(
           `INSERT INTO queue (relay_id, entry, bytes, accepted_at, queued_at, attempts, next_at, outcome_unknown, last_code, last_message)
@@ -178,6 +177,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       this.#queuedEntries += input.entries.length;
       this.#queuedBytes += bytes;
       this.#counters.accepted += input.entries.length;
+      // A direct send with no answer may have reached EventBridge: delivering it again may duplicate it.
+      this.#counters.duplicatesPossible += input.entries.filter((e) => e.outcomeUnknown).length;
       this.#flushCounters();
     });
     const wait = this.#bucket!.waitMs(now);
@@ -211,7 +212,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
         }
       }
     });
-    if (input.upstreamThrottled) this.#pausedUntil = now + THROTTLE_PAUSE_MS * (1 + Math.random());
+    if (input.upstreamThrottled) this.#pauseAfterThrottle(now);
   }
 
   // ---- RPC: partner reads ---------------------------------------------------------------------
@@ -540,7 +541,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const now = Date.now();
     if (result.kind === "error") {
       this.#setLastError(result.code, result.message, now);
-      if (result.errorClass === "throttled") this.#pausedUntil = now + THROTTLE_PAUSE_MS * (1 + Math.random());
+      if (result.errorClass === "throttled") this.#pauseAfterThrottle(now);
       if (result.errorClass === "credentials") invalidateTenant(up.tenantId);
       log.warn("drain_batch_failed", {
         tenantId: up.tenantId,
@@ -550,7 +551,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
         upstreamRequestId: result.requestId,
       });
     }
-    const actions = planBatchOutcome(batch.rows, result, now, Math.random);
+    const actions = planBatchOutcome(relayConfig(this.env).retry, batch.rows, result, now, Math.random);
     this.#apply(actions, now, result.kind === "error" && result.outcomeUnknown);
   }
 
@@ -752,6 +753,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       now + IDEMPOTENCY_TTL_MS,
     );
     return null;
+  }
+
+  /** EventBridge throttled the tenant: the drain waits one backoff step before its next batch. */
+  #pauseAfterThrottle(now: number): void {
+    this.#pausedUntil = now + backoffMs(relayConfig(this.env).retry, 1, Math.random());
   }
 
   #setLastError(code: string, message: string, at: number): void {

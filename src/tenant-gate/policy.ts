@@ -4,12 +4,7 @@
  */
 import type { PutResult } from "../eventbridge/client.ts";
 import { isRetryableClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
-import {
-  DRAIN_BACKOFF_BASE_MS,
-  DRAIN_BACKOFF_CAP_MS,
-  DRAIN_MAX_AGE_MS,
-  DRAIN_MAX_ATTEMPTS,
-} from "../limits.ts";
+import type { RetryPolicy } from "../config.ts";
 
 export interface ClaimedRow {
   relayId: string;
@@ -24,13 +19,14 @@ export type RowAction =
   | { relayId: string; action: "dead"; code: string; message: string; attempts: number };
 
 /** Equal-jitter exponential backoff: half fixed, half random, capped (AWS's guidance). */
-export function backoffMs(attempts: number, random: number): number {
-  const ceiling = Math.min(DRAIN_BACKOFF_CAP_MS, DRAIN_BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1));
+export function backoffMs(policy: RetryPolicy, attempts: number, random: number): number {
+  const ceiling = Math.min(policy.backoffCapMs, policy.backoffBaseMs * 2 ** Math.max(0, attempts - 1));
   return Math.round(ceiling / 2 + (ceiling / 2) * random);
 }
 
 /** A row that failed retryably: retry later, or give up when it is too old or tried too often. */
 export function retryOrGiveUp(
+  policy: RetryPolicy,
   row: ClaimedRow,
   attempts: number,
   code: string,
@@ -39,16 +35,16 @@ export function retryOrGiveUp(
   now: number,
   random: number,
 ): RowAction {
-  if (attempts >= DRAIN_MAX_ATTEMPTS) {
+  if (attempts >= policy.maxAttempts) {
     return { relayId: row.relayId, action: "dead", code, message: `gave up after ${attempts} attempts; last error: ${message}`, attempts };
   }
-  const nextAt = now + backoffMs(attempts, random);
-  if (nextAt - row.queuedAt > DRAIN_MAX_AGE_MS) {
+  const nextAt = now + backoffMs(policy, attempts, random);
+  if (nextAt - row.queuedAt > policy.maxAgeMs) {
     return {
       relayId: row.relayId,
       action: "dead",
       code,
-      message: `expired: not delivered within ${DRAIN_MAX_AGE_MS / 3600_000} h; last error: ${message}`,
+      message: `expired: not delivered within ${Math.round(policy.maxAgeMs / 1000)} s of being queued; last error: ${message}`,
       attempts,
     };
   }
@@ -56,11 +52,15 @@ export function retryOrGiveUp(
 }
 
 export function planBatchOutcome(
+  policy: RetryPolicy,
   rows: readonly ClaimedRow[],
   result: PutResult,
   now: number,
   random: () => number,
 ): RowAction[] {
+  // One draw per batch: entries that failed together are retried together, so the next batch
+  // stays packed instead of being scattered by per-entry jitter.
+  const jitter = random();
   if (result.kind === "error") {
     const retryable = isRetryableClass(result.errorClass);
     return rows.map((row) => {
@@ -68,14 +68,14 @@ export function planBatchOutcome(
       if (!retryable) {
         return { relayId: row.relayId, action: "dead", code: result.code, message: result.message, attempts };
       }
-      return retryOrGiveUp(row, attempts, result.code, result.message, result.outcomeUnknown, now, random());
+      return retryOrGiveUp(policy, row, attempts, result.code, result.message, result.outcomeUnknown, now, jitter);
     });
   }
   return rows.map((row, i) => {
     const attempts = row.attempts + 1;
     const r = result.entries[i]!;
     if ("eventId" in r) return { relayId: row.relayId, action: "delivered", eventId: r.eventId, attempts };
-    if (isRetryableEntryCode(r.code)) return retryOrGiveUp(row, attempts, r.code, r.message, false, now, random());
+    if (isRetryableEntryCode(r.code)) return retryOrGiveUp(policy, row, attempts, r.code, r.message, false, now, jitter);
     return { relayId: row.relayId, action: "dead", code: r.code, message: r.message, attempts };
   });
 }

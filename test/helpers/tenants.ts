@@ -18,6 +18,9 @@ export interface SeededTenant {
 
 let counter = 0;
 
+/** Every tenant seeded in this isolate (tests purge their gates afterwards). */
+export const seededTenantIds: string[] = [];
+
 export interface SeedOptions {
   id?: string;
   sources?: string[];
@@ -34,6 +37,7 @@ export interface SeedOptions {
 
 export async function seedTenant(opts: SeedOptions = {}): Promise<SeededTenant> {
   const id = opts.id ?? `t-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+  seededTenantIds.push(id);
   const key = await importSealingKey(env.SEALING_KEY);
   const aws =
     opts.aws === null
