@@ -108,7 +108,8 @@ describe("credentials", () => {
   });
 
   it("the tenant's key as Bearer (any case of the scheme) or as X-Api-Key is accepted", async () => {
-    for (const headers of [{ authorization: `Bearer ${t.apiKey}` }, { authorization: `bearer ${t.apiKey}` }, { "x-api-key": t.apiKey }]) {
+    const forms: Record<string, string>[] = [{ authorization: `Bearer ${t.apiKey}` }, { authorization: `bearer ${t.apiKey}` }, { "x-api-key": t.apiKey }];
+    for (const headers of forms) {
       const res = await post(t, headers);
       expect(res.status).toBe(200);
       expect((await readAnswer(res)).FailedEntryCount).toBe(0);
