@@ -1,0 +1,18 @@
+/**
+ * The benchmark's floor: a Hono app with the relay's route that reads the whole body and answers
+ * 200 `{}`. Bundled with esbuild (scripts/bench/build.ts) and run under the same workerd as the
+ * relay, so "relay / baseline" is what the relay adds on top of the runtime, Hono and reading
+ * the same bytes. Not part of the relay; never deployed.
+ */
+import { Hono } from "hono";
+
+const app = new Hono();
+
+app.post("/v1/events", async (c) => {
+  const body = await c.req.arrayBuffer();
+  // Touch the length so the read cannot be optimised away.
+  if (body.byteLength < 0) return c.text("impossible", 500);
+  return c.json({});
+});
+
+export default { fetch: app.fetch };

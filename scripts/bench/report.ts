@@ -1,0 +1,204 @@
+/**
+ * Turns measured rounds into per-scenario figures, ratios to the baseline, target verdicts and
+ * the printed table. Rates and CPU are medians over rounds (each round's relay window against
+ * the baseline window measured just before it); latency percentiles pool every round's samples.
+ */
+import { quantile } from "./load.ts";
+import type { Payload, Size } from "./payloads.ts";
+import type { DrainStats, Round, TARGETS as TargetsConst, Window } from "./run.ts";
+
+type Targets = typeof TargetsConst;
+
+export interface SideSummary {
+  rps: number;
+  cpuUsPerRequest: number;
+  /** Latency at concurrency 1, µs. */
+  p50Us: number;
+  p99Us: number;
+  /** Latency at the load phase's concurrency, µs. */
+  loadedP50Us: number;
+  loadedP99Us: number;
+  requests: number;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  clientCpuUsPerRequest: number;
+  /** Upstream calls per request in the load phase, and the fake's CPU per call (µs). */
+  upstreamCallsPerRequest: number;
+  upstreamCpuUsPerCall: number;
+  perRound: { rps: number; cpuUsPerRequest: number }[];
+}
+
+export interface ScenarioSummary {
+  kind: string;
+  size: Size;
+  name: string;
+  bodyBytes: number;
+  formulaBytes: number;
+  expect: number[];
+  relay: SideSummary;
+  baseline: SideSummary;
+  ratios: { rps: number; cpu: number; addedP50Us: number; p99: number };
+  drain: (DrainStats & { rounds: DrainStats[] }) | null;
+  unexpectedStatuses: number;
+  sampleBodies: Record<string, string>;
+}
+
+export interface Check {
+  name: string;
+  value: number;
+  limit: number;
+  pass: boolean;
+}
+
+export interface Verdict {
+  pass: boolean;
+  checks: Check[];
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function pooled(windows: Window[], pick: (w: Window) => Float64Array): Float64Array {
+  const n = windows.reduce((k, w) => k + pick(w).length, 0);
+  const out = new Float64Array(n);
+  let off = 0;
+  for (const w of windows) {
+    out.set(pick(w), off);
+    off += pick(w).length;
+  }
+  return out.sort();
+}
+
+function side(windows: Window[]): SideSummary {
+  const single = pooled(windows, (w) => w.single);
+  const loaded = pooled(windows, (w) => w.loaded);
+  let statuses: Record<string, number> = {};
+  let errors: Record<string, number> = {};
+  for (const w of windows) {
+    for (const [k, v] of Object.entries(w.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(w.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  return {
+    rps: median(windows.map((w) => w.rps)),
+    cpuUsPerRequest: median(windows.map((w) => w.cpuUsPerRequest)),
+    p50Us: quantile(single, 0.5),
+    p99Us: quantile(single, 0.99),
+    loadedP50Us: quantile(loaded, 0.5),
+    loadedP99Us: quantile(loaded, 0.99),
+    requests: windows.reduce((n, w) => n + w.requests + w.single.length, 0),
+    statuses,
+    errors,
+    clientCpuUsPerRequest: median(windows.map((w) => w.clientCpuUsPerRequest)),
+    upstreamCallsPerRequest: median(windows.map((w) => w.upstreamCalls / Math.max(1, w.requests))),
+    upstreamCpuUsPerCall: median(windows.map((w) => w.upstreamCpuUsPerCall)),
+    perRound: windows.map((w) => ({ rps: round(w.rps, 1), cpuUsPerRequest: round(w.cpuUsPerRequest, 1) })),
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function summarise(kind: string, size: Size, name: string, payload: Payload, expect: number[], rounds: Round[]): ScenarioSummary {
+  const relay = side(rounds.map((r) => r.relay));
+  const baseline = side(rounds.map((r) => r.baseline));
+  const drains = rounds.map((r) => r.drain).filter((d): d is DrainStats => !!d);
+  const unexpected =
+    Object.entries(relay.statuses).reduce((n, [k, v]) => (expect.includes(Number(k)) ? n : n + v), 0) +
+    Object.values(relay.errors).reduce((n, v) => n + v, 0);
+  const sampleBodies: Record<string, string> = {};
+  for (const r of rounds) for (const [k, v] of Object.entries(r.relay.sampleBodies)) sampleBodies[k] ??= v;
+  return {
+    kind,
+    size,
+    name,
+    bodyBytes: payload.body.byteLength,
+    formulaBytes: payload.formulaBytes,
+    expect,
+    relay,
+    baseline,
+    ratios: {
+      rps: median(rounds.map((r) => r.relay.rps / r.baseline.rps)),
+      cpu: median(rounds.map((r) => r.relay.cpuUsPerRequest / r.baseline.cpuUsPerRequest)),
+      addedP50Us: relay.p50Us - baseline.p50Us,
+      p99: relay.p99Us / baseline.p99Us,
+    },
+    drain: drains.length
+      ? {
+          ...drains[drains.length - 1]!,
+          entriesPerDrainCall: median(drains.map((d) => d.entriesPerDrainCall)),
+          fullShare: Math.min(...drains.map((d) => d.fullShare)),
+          drainEntriesPerSecond: median(drains.map((d) => d.drainEntriesPerSecond)),
+          drainSeconds: median(drains.map((d) => d.drainSeconds)),
+          upstreamCpuUsPerCall: median(drains.map((d) => d.upstreamCpuUsPerCall)),
+          timedOut: drains.some((d) => d.timedOut),
+          rounds: drains,
+        }
+      : null,
+    unexpectedStatuses: unexpected,
+    sampleBodies,
+  };
+}
+
+export function judge(s: ScenarioSummary, t: Targets): Verdict {
+  const checks: Check[] = [];
+  const cpuLimit = s.size === "small" ? t.cpuRatioSmall : t.cpuRatioMax;
+  checks.push({ name: `CPU ≤ ${cpuLimit}x`, value: s.ratios.cpu, limit: cpuLimit, pass: s.ratios.cpu <= cpuLimit });
+  checks.push({ name: `req/s ≥ ${t.rpsRatioMin}x`, value: s.ratios.rps, limit: t.rpsRatioMin, pass: s.ratios.rps >= t.rpsRatioMin });
+  if (s.size === "small") {
+    checks.push({ name: `+p50 ≤ ${t.addedP50UsSmall} µs`, value: s.ratios.addedP50Us, limit: t.addedP50UsSmall, pass: s.ratios.addedP50Us <= t.addedP50UsSmall });
+  }
+  if (s.drain) {
+    checks.push({ name: `full batches ≥ ${t.drainFullShareMin * 100}%`, value: s.drain.fullShare, limit: t.drainFullShareMin, pass: s.drain.fullShare >= t.drainFullShareMin && !s.drain.timedOut });
+  }
+  if (s.unexpectedStatuses > 0) checks.push({ name: "expected statuses", value: s.unexpectedStatuses, limit: 0, pass: false });
+  return { pass: checks.every((c) => c.pass), checks };
+}
+
+function fmt(x: number, digits = 0): string {
+  if (!Number.isFinite(x)) return "-";
+  return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A fixed-width table: one row per scenario, a drain line under buffered rows, then a legend. */
+export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): string {
+  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "p99 µs", "base", "CPU µs/req", "base", "×", "targets"];
+  const lines: string[][] = [head];
+  const notes: string[] = [];
+  rows.forEach((s, i) => {
+    const v = verdicts[i]!;
+    const failed = v.checks.filter((c) => !c.pass).map((c) => c.name);
+    lines.push([
+      s.name,
+      fmt(s.relay.rps),
+      fmt(s.baseline.rps),
+      `${fmt(s.ratios.rps, 2)}x`,
+      fmt(s.relay.p50Us),
+      fmt(s.baseline.p50Us),
+      `${s.ratios.addedP50Us >= 0 ? "+" : ""}${fmt(s.ratios.addedP50Us)}`,
+      fmt(s.relay.p99Us),
+      fmt(s.baseline.p99Us),
+      fmt(s.relay.cpuUsPerRequest),
+      fmt(s.baseline.cpuUsPerRequest),
+      `${fmt(s.ratios.cpu, 1)}x`,
+      v.pass ? `pass (${v.checks.length})` : `FAIL ${failed.join(", ")}`,
+    ]);
+    if (s.drain) {
+      const d = s.drain;
+      notes.push(
+        `${s.name}: drain ${fmt(d.entriesPerDrainCall, 1)} entries/call, ${fmt(d.fullShare * 100, 0)}% of drain calls full, ` +
+          `${fmt(d.drainEntriesPerSecond)} entries/s (tenant ceiling ${fmt(d.ceilingEntriesPerSecond)}), ` +
+          `${d.queuedEntries} queued + ${d.directEntries} direct entries per round${d.timedOut ? ", DRAIN TIMED OUT" : ""}; CPU/req counts ingest + drain`,
+      );
+    }
+  });
+  const widths = head.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
+  const out = lines.map((l) => l.map((cell, c) => (c === 0 || c === l.length - 1 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd());
+  out.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  return [...out, ...(notes.length ? ["", ...notes] : [])].join("\n");
+}

@@ -1,0 +1,542 @@
+/**
+ * `npm run bench`: what one relay request costs, against a bare Hono Worker, in one run.
+ *
+ * Builds the production bundle (`wrangler deploy --dry-run`) and a baseline Worker, runs each in
+ * its own workerd (Miniflare 5's API, the workerd wrangler uses), seeds tenants, starts the fake
+ * EventBridge on 127.0.0.1 in a child process, then alternates every scenario with the baseline
+ * (same body, same headers) for `--rounds` rounds after a warm-up. Prints a table, writes
+ * bench/results/latest.json (and latest.md). All traffic is on 127.0.0.1; every loop is bounded
+ * in count and time; the whole run stops itself before `--budget-s`.
+ *
+ * Flags: --rounds 3 --window-ms 1500 --concurrency 8 --latency-requests 300 --latency-ms 1000
+ *        --buffered-requests-small 150 --buffered-rate-small 50 --buffered-requests-max 60
+ *        --buffered-rate-max 5 --verify true|false --only direct,buffered-max,...
+ *        --budget-s 285 --out bench/results/latest.json
+ * See docs/bench.md for what the columns mean.
+ */
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { buildBaseline, buildRelay } from "./build.ts";
+import { quantile, runLoad, target, type LoadResult, type Target } from "./load.ts";
+import { invalidBatch, oversizeBatch, validBatch, type Payload, type Size } from "./payloads.ts";
+import { cpuUs, readStat } from "./proc.ts";
+import { newSealingKey, seedTenant, type BenchTenant, type KvWriter } from "./seed.ts";
+import { formatTable, judge, summarise, type ScenarioSummary } from "./report.ts";
+import { startWorker, type RunningWorker } from "./workers.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Targets from issue 7, as ratios to the baseline measured in the same run. */
+export const TARGETS = {
+  cpuRatioSmall: 5,
+  cpuRatioMax: 6,
+  rpsRatioMin: 0.2,
+  addedP50UsSmall: 500,
+  drainFullShareMin: 0.95,
+} as const;
+
+/** Largest number of requests one closed-loop window may send (a bound besides time). */
+const MAX_WINDOW_REQUESTS = 200_000;
+/** Longest a buffered backlog may take to drain before the run gives up on it, in ms. */
+const DRAIN_TIMEOUT_MS = 60_000;
+/** Direct-path tenant: the highest rate and burst a tenant record allows (src/limits.ts). */
+const DIRECT_RATE = 1_400;
+const DIRECT_BURST = 3_600;
+/** Buffered-path tenants' burst, in requests. */
+const BUFFERED_BURST = 5;
+
+type Kind = "direct" | "invalid" | "oversize" | "buffered";
+
+interface Scenario {
+  kind: Kind;
+  size: Size;
+  label: string;
+  payload: Payload;
+  tenant: BenchTenant;
+  /** The status every relay answer should have (the buffered path also answers 200 while tokens last). */
+  expect: number[];
+}
+
+export interface Window {
+  requests: number;
+  rps: number;
+  cpuUsPerRequest: number;
+  /** Latency samples at `concurrency` (µs). */
+  loaded: Float64Array;
+  /** Latency samples at concurrency 1 (µs). */
+  single: Float64Array;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  sampleBodies: Record<string, string>;
+  clientCpuUsPerRequest: number;
+  /** Calls the fake EventBridge received during the load phase, and its CPU per call (µs). */
+  upstreamCalls: number;
+  upstreamCpuUsPerCall: number;
+}
+
+export interface DrainStats {
+  acceptedEntries: number;
+  queuedEntries: number;
+  directEntries: number;
+  upstreamCalls: number;
+  drainCalls: number;
+  drainEntries: number;
+  entriesPerDrainCall: number;
+  fullDrainCalls: number;
+  fullShare: number;
+  drainSeconds: number;
+  drainEntriesPerSecond: number;
+  /** The tenant's configured ceiling: rate × 20 entries. */
+  ceilingEntriesPerSecond: number;
+  timedOut: boolean;
+  upstreamCpuUsPerCall: number;
+}
+
+export interface Round {
+  baseline: Window;
+  relay: Window;
+  drain?: DrainStats;
+}
+
+interface Options {
+  rounds: number;
+  windowMs: number;
+  concurrency: number;
+  latencyRequests: number;
+  latencyMs: number;
+  buffered: Record<Size, { requests: number; rate: number }>;
+  verify: boolean;
+  only: Set<string> | null;
+  budgetS: number;
+  out: string;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: "string", default: "3" },
+      "window-ms": { type: "string", default: "1500" },
+      concurrency: { type: "string", default: "8" },
+      "latency-requests": { type: "string", default: "300" },
+      "latency-ms": { type: "string", default: "1000" },
+      "buffered-requests-small": { type: "string", default: "150" },
+      "buffered-rate-small": { type: "string", default: "50" },
+      "buffered-requests-max": { type: "string", default: "60" },
+      "buffered-rate-max": { type: "string", default: "5" },
+      verify: { type: "string", default: "true" },
+      only: { type: "string" },
+      "budget-s": { type: "string", default: "285" },
+      out: { type: "string", default: "bench/results/latest.json" },
+    },
+    strict: true,
+  });
+  const int = (name: string, v: string, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: an integer from ${min} to ${max}, not ${v}`);
+    return n;
+  };
+  return {
+    rounds: int("rounds", values.rounds, 1, 20),
+    windowMs: int("window-ms", values["window-ms"], 200, 20_000),
+    concurrency: int("concurrency", values.concurrency, 1, 256),
+    latencyRequests: int("latency-requests", values["latency-requests"], 10, 100_000),
+    latencyMs: int("latency-ms", values["latency-ms"], 100, 20_000),
+    buffered: {
+      small: {
+        requests: int("buffered-requests-small", values["buffered-requests-small"], 20, 5_000),
+        rate: int("buffered-rate-small", values["buffered-rate-small"], 1, 1_400),
+      },
+      max: {
+        requests: int("buffered-requests-max", values["buffered-requests-max"], 20, 5_000),
+        rate: int("buffered-rate-max", values["buffered-rate-max"], 1, 1_400),
+      },
+    },
+    verify: values.verify !== "false",
+    only: values.only ? new Set(values.only.split(",").map((s) => s.trim())) : null,
+    budgetS: int("budget-s", values["budget-s"], 30, 3_600),
+    out: resolve(ROOT, values.out),
+  };
+}
+
+// ---- The upstream child process ------------------------------------------------------------------
+
+interface Upstream {
+  child: ChildProcess;
+  url: string;
+  verifySignatures: boolean;
+  mark(): void;
+  calls(): Promise<{ calls: [number, number, number][]; cpuUs: number }>;
+  stop(): void;
+}
+
+async function startUpstream(verify: boolean): Promise<Upstream> {
+  const child = fork(join(ROOT, "scripts", "bench", "upstream.ts"), ["--verify", String(verify)], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: [],
+  });
+  const ready = await new Promise<{ url: string; verifySignatures: boolean }>((res, rej) => {
+    child.once("message", (m: { type: string; url: string; verifySignatures: boolean }) => res(m));
+    child.once("exit", (code) => rej(new Error(`the fake EventBridge exited (${code}) before it was ready`)));
+  });
+  let next = 0;
+  const pending = new Map<number, (v: { calls: [number, number, number][]; cpuUs: number }) => void>();
+  child.on("message", (m: { type: string; id?: number; calls?: [number, number, number][]; cpuUs?: number }) => {
+    if (m.type === "calls" && m.id !== undefined) {
+      pending.get(m.id)?.({ calls: m.calls ?? [], cpuUs: m.cpuUs ?? 0 });
+      pending.delete(m.id);
+    }
+  });
+  return {
+    child,
+    url: ready.url,
+    verifySignatures: ready.verifySignatures,
+    mark: () => child.send({ type: "mark" }),
+    calls: () =>
+      new Promise((res) => {
+        const id = next++;
+        pending.set(id, res);
+        child.send({ type: "calls", id });
+      }),
+    stop: () => {
+      if (child.connected) child.send({ type: "stop" });
+      setTimeout(() => child.kill(), 1_000).unref();
+    },
+  };
+}
+
+// ---- Measurement ---------------------------------------------------------------------------------
+
+function headersFor(t: BenchTenant): Record<string, string> {
+  return { "content-type": "application/json", authorization: `Bearer ${t.apiKey}` };
+}
+
+function mergeCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** A throughput phase at `concurrency` (CPU measured over it), then a latency phase at 1. */
+async function closedLoopWindow(
+  w: RunningWorker,
+  t: Target,
+  payload: Payload,
+  headers: Record<string, string>,
+  o: Options,
+  up: Upstream | null,
+  scale = 1,
+): Promise<Window> {
+  const load = { path: "/v1/events", body: payload.body, headers };
+  up?.mark();
+  const u0 = up ? await up.calls() : null;
+  const n0 = process.cpuUsage();
+  const c0 = cpuUs(w.pid);
+  const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: MAX_WINDOW_REQUESTS, maxMs: o.windowMs * scale });
+  const c1 = cpuUs(w.pid);
+  const n1 = process.cpuUsage(n0);
+  const u1 = up ? await up.calls() : null;
+  const upstreamCalls = u1 ? u1.calls.length : 0;
+  const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.ceil(o.latencyRequests * scale), maxMs: o.latencyMs * scale });
+  return {
+    requests: r.requests,
+    rps: r.requests / r.elapsedS,
+    cpuUsPerRequest: (c1 - c0) / Math.max(1, r.requests),
+    loaded: r.latenciesUs,
+    single: l.latenciesUs,
+    statuses: mergeCounts(r.statuses, l.statuses),
+    errors: mergeCounts(r.errors, l.errors),
+    sampleBodies: { ...l.sampleBodies, ...r.sampleBodies },
+    clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
+    upstreamCalls,
+    upstreamCpuUsPerCall: u0 && u1 && upstreamCalls ? (u1.cpuUs - u0.cpuUs) / upstreamCalls : 0,
+  };
+}
+
+/**
+ * A burst beyond the buffered tenant's rate, a latency phase at concurrency 1 (still behind the
+ * backlog), then the drain until every accepted entry has reached the fake. CPU per request is
+ * workerd's CPU from the burst's start to the drain's end: ingest, enqueue, drain, sign, forward.
+ */
+async function bufferedWindow(
+  w: RunningWorker,
+  t: Target,
+  up: Upstream,
+  s: Scenario,
+  o: Options,
+  requests: number,
+): Promise<{ window: Window; drain: DrainStats }> {
+  let queued = 0;
+  let direct = 0;
+  let firstQueuedAt = 0;
+  const onResponse = (status: number, body: string) => {
+    if (status === 202) {
+      if (!firstQueuedAt) firstQueuedAt = Date.now();
+      queued += (JSON.parse(body) as { QueuedEntryCount?: number }).QueuedEntryCount ?? 0;
+    } else if (status === 200) {
+      direct += 1;
+    }
+  };
+  const load = { path: "/v1/events", body: s.payload.body, headers: headersFor(s.tenant), onResponse };
+  // Let the previous round's drain settle before marking.
+  up.mark();
+  const before = await up.calls();
+  const n0 = process.cpuUsage();
+  const c0 = cpuUs(w.pid);
+  const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: requests, maxMs: 30_000 });
+  const n1 = process.cpuUsage(n0);
+  const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.min(50, Math.ceil(requests / 3)), maxMs: o.latencyMs });
+  const accepted = queued + direct * s.payload.entries;
+  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  let calls: [number, number, number][] = [];
+  let upCpu = before.cpuUs;
+  let timedOut = false;
+  for (;;) {
+    const got = await up.calls();
+    calls = got.calls;
+    upCpu = got.cpuUs;
+    const received = calls.filter((c) => c[2] === 200).reduce((n, c) => n + c[1], 0);
+    if (received >= accepted) break;
+    if (Date.now() > deadline) {
+      timedOut = true;
+      break;
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  // Let the drain's bookkeeping (the DO's SQL after the last answer) finish before reading CPU.
+  await new Promise((res) => setTimeout(res, 100));
+  const c1 = cpuUs(w.pid);
+  const ok = calls.filter((c) => c[2] === 200);
+  const directCalls = direct;
+  const drainCalls = Math.max(0, ok.length - directCalls);
+  const drainEntries = ok.reduce((n, c) => n + c[1], 0) - directCalls * s.payload.entries;
+  const full = ok.filter((c) => c[1] === s.payload.entries).length - directCalls;
+  const lastCall = ok.length ? ok[ok.length - 1]![0] : Date.now();
+  const drainSeconds = firstQueuedAt ? Math.max(0.001, (lastCall - firstQueuedAt) / 1000) : 0;
+  const total = r.requests + l.requests;
+  return {
+    window: {
+      requests: r.requests,
+      rps: r.requests / r.elapsedS,
+      cpuUsPerRequest: (c1 - c0) / Math.max(1, total),
+      loaded: r.latenciesUs,
+      single: l.latenciesUs,
+      statuses: mergeCounts(r.statuses, l.statuses),
+      errors: mergeCounts(r.errors, l.errors),
+      sampleBodies: { ...l.sampleBodies, ...r.sampleBodies },
+      clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
+      upstreamCalls: calls.length,
+      upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
+    },
+    drain: {
+      acceptedEntries: accepted,
+      queuedEntries: queued,
+      directEntries: direct * s.payload.entries,
+      upstreamCalls: calls.length,
+      drainCalls,
+      drainEntries,
+      entriesPerDrainCall: drainCalls ? drainEntries / drainCalls : 0,
+      fullDrainCalls: Math.max(0, full),
+      fullShare: drainCalls ? Math.max(0, full) / drainCalls : 0,
+      drainSeconds,
+      drainEntriesPerSecond: drainSeconds ? drainEntries / drainSeconds : 0,
+      ceilingEntriesPerSecond: o.buffered[s.size].rate * s.payload.entries,
+      timedOut,
+      upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
+    },
+  };
+}
+
+// ---- Environment ---------------------------------------------------------------------------------
+
+function versionOf(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function machine() {
+  let cpuModel = cpus()[0]?.model ?? "unknown";
+  try {
+    cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { cwd: ROOT, encoding: "utf8" }).trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  return {
+    nproc: Number(sh("nproc", [])) || cpus().length,
+    cpuModel,
+    memGiB: Math.round((Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024 / 1024) * 10) / 10,
+    kernel: sh("uname", ["-r"]),
+    node: process.version,
+    workerd: sh(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"]),
+    wrangler: versionOf("wrangler"),
+    miniflare: versionOf("miniflare"),
+    git: sh("git", ["describe", "--always", "--dirty", "--abbrev=12"]),
+  };
+}
+
+// ---- Main ----------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const o = options();
+  const started = Date.now();
+  const deadline = started + o.budgetS * 1000;
+  const env = machine();
+  console.log(`bench: ${env.nproc} cores (${env.cpuModel}), node ${env.node}, ${env.workerd} (wrangler ${env.wrangler}, miniflare ${env.miniflare}), relay ${env.git}`);
+
+  const tmp = mkdtempSync(join(tmpdir(), "relay-bench-"));
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(tmp, { recursive: true, force: true })];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // best effort
+      }
+    }
+  };
+  process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    let t0 = Date.now();
+    const [relayBundle, baselineBundle] = await Promise.all([
+      buildRelay(ROOT, join(tmp, "relay")),
+      buildBaseline(ROOT, join(tmp, "baseline")),
+    ]);
+    const bundleSha = createHash("sha256").update(relayBundle.code).digest("hex").slice(0, 12);
+    console.log(`built: relay ${(relayBundle.bytes / 1024).toFixed(0)} KiB (sha256 ${bundleSha}), baseline ${(baselineBundle.bytes / 1024).toFixed(0)} KiB, ${Date.now() - t0} ms`);
+
+    t0 = Date.now();
+    const up = await startUpstream(o.verify);
+    cleanups.push(() => up.stop());
+    const sealingKey = newSealingKey();
+    const relay = await startWorker({
+      name: "relay",
+      bundle: relayBundle,
+      kv: ["TENANTS"],
+      durableObjects: { TENANT_GATE: "TenantGate" },
+      text: {
+        SEALING_KEY: sealingKey,
+        ADMIN_TOKEN: `bench-${crypto.randomUUID()}`,
+        ALLOW_ENDPOINT_OVERRIDE: "true",
+        MAX_BATCH_BYTES: "262144",
+        UPSTREAM_TIMEOUT_MS: "10000",
+      },
+    });
+    cleanups.push(() => relay.mf.dispose());
+    const baseline = await startWorker({ name: "baseline", bundle: baselineBundle });
+    cleanups.push(() => baseline.mf.dispose());
+    const kv = (await relay.mf.getKVNamespace("TENANTS")) as unknown as KvWriter;
+    const directTenant = await seedTenant(kv, sealingKey, { id: "bench-direct", endpoint: up.url, ratePerSecond: DIRECT_RATE, burst: DIRECT_BURST });
+    // One low-rate tenant per size: each must be slower than the relay can ingest that size.
+    const bufferedTenants: Record<Size, BenchTenant> = {
+      small: await seedTenant(kv, sealingKey, { id: "bench-buffered-s", endpoint: up.url, ratePerSecond: o.buffered.small.rate, burst: BUFFERED_BURST }),
+      max: await seedTenant(kv, sealingKey, { id: "bench-buffered-m", endpoint: up.url, ratePerSecond: o.buffered.max.rate, burst: BUFFERED_BURST }),
+    };
+    console.log(
+      `workerd: relay pid ${relay.pid} at ${relay.url.host}, baseline pid ${baseline.pid} at ${baseline.url.host}; fake EventBridge ${up.url} (pid ${up.child.pid}, signatures ${up.verifySignatures ? "verified" : "NOT verified"}); ${Date.now() - t0} ms`,
+    );
+
+    const scenarios: Scenario[] = [
+      { kind: "direct", size: "small", label: "direct", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
+      { kind: "direct", size: "max", label: "direct", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
+      { kind: "buffered", size: "small", label: "buffered", payload: validBatch(bufferedTenants.small.id, "small"), tenant: bufferedTenants.small, expect: [202, 200] },
+      { kind: "buffered", size: "max", label: "buffered", payload: validBatch(bufferedTenants.max.id, "max"), tenant: bufferedTenants.max, expect: [202, 200] },
+      { kind: "invalid", size: "small", label: "refused 400", payload: invalidBatch(directTenant.id, "small"), tenant: directTenant, expect: [400] },
+      { kind: "invalid", size: "max", label: "refused 400", payload: invalidBatch(directTenant.id, "max"), tenant: directTenant, expect: [400] },
+      { kind: "oversize", size: "max", label: "refused 413", payload: oversizeBatch(directTenant.id), tenant: directTenant, expect: [413] },
+    ].filter((s) => !o.only || o.only.has(s.kind) || o.only.has(`${s.kind}-${s.size}`)) as Scenario[];
+
+    const relayTarget = target(relay.url, o.concurrency);
+    const baselineTarget = target(baseline.url, o.concurrency);
+    const summaries: ScenarioSummary[] = [];
+    let stoppedEarly: string | null = null;
+
+    for (const s of scenarios) {
+      const name = `${s.label} ${s.size}`;
+      // Rough cost of one scenario's remaining rounds, to stop cleanly inside the budget.
+      const perRound = (o.windowMs + o.latencyMs) * 2 + (s.kind === "buffered" ? 8_000 : 0);
+      if (Date.now() + perRound * (o.rounds + 0.5) > deadline) {
+        stoppedEarly = `budget of ${o.budgetS} s reached before "${name}"`;
+        console.log(`skip ${name}: ${stoppedEarly}`);
+        break;
+      }
+      const headers = headersFor(s.tenant);
+      const rounds: Round[] = [];
+      process.stdout.write(`${name.padEnd(20)} (${(s.payload.body.byteLength / 1024).toFixed(1)} KiB body, ${s.payload.formulaBytes} B by AWS's formula): warm-up`);
+      // Warm-up: JIT, connections, caches (tenant record, API key, AWS client), the DO.
+      await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null, 0.3);
+      if (s.kind === "buffered") await bufferedWindow(relay, relayTarget, up, s, o, 30);
+      else await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up, 0.3);
+      for (let i = 0; i < o.rounds; i++) {
+        const b = await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null);
+        if (s.kind === "buffered") {
+          const { window, drain } = await bufferedWindow(relay, relayTarget, up, s, o, o.buffered[s.size].requests);
+          rounds.push({ baseline: b, relay: window, drain });
+        } else {
+          rounds.push({ baseline: b, relay: await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up) });
+        }
+        process.stdout.write(` · round ${i + 1}`);
+      }
+      const summary = summarise(s.kind, s.size, name, s.payload, s.expect, rounds);
+      summaries.push(summary);
+      process.stdout.write(`: ${summary.relay.rps.toFixed(0)} req/s, CPU ${summary.ratios.cpu.toFixed(2)}x\n`);
+    }
+
+    const verdicts = summaries.map((s) => judge(s, TARGETS));
+    const table = formatTable(summaries, verdicts);
+    console.log("");
+    console.log(table);
+    const unexpected = summaries.filter((s) => s.unexpectedStatuses > 0);
+    for (const s of unexpected) {
+      console.log(`warning: ${s.name}: ${s.unexpectedStatuses} answers outside ${s.expect.join("/")}: ${JSON.stringify(s.relay.statuses)} ${JSON.stringify(s.sampleBodies)}`);
+    }
+    if (relay.logs.error || relay.logs.warn) {
+      console.log(`relay logged ${relay.logs.warn} warnings and ${relay.logs.error} errors; first: ${relay.logs.samples.slice(0, 3).join(" | ")}`);
+    }
+
+    const elapsedS = (Date.now() - started) / 1000;
+    const result = {
+      schema: "relay-bench/1",
+      at: new Date().toISOString(),
+      elapsedS,
+      machine: env,
+      relayBundle: { bytes: relayBundle.bytes, sha256: bundleSha },
+      options: { ...o, only: o.only ? [...o.only] : null, out: undefined },
+      upstream: { signaturesVerified: up.verifySignatures, process: "child" },
+      targets: TARGETS,
+      stoppedEarly,
+      relayLogs: { info: relay.logs.info, warn: relay.logs.warn, error: relay.logs.error, samples: relay.logs.samples },
+      workerdCpuFinal: { relayS: (readStat(relay.pid)?.cpuUs ?? 0) / 1e6, baselineS: (readStat(baseline.pid)?.cpuUs ?? 0) / 1e6 },
+      scenarios: summaries.map((s, i) => ({ ...s, verdict: verdicts[i] })),
+      table,
+    };
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, JSON.stringify(result, null, 2) + "\n");
+    writeFileSync(o.out.replace(/\.json$/, ".md"), "```\n" + table + "\n```\n");
+    console.log(`\nwrote ${o.out} (${elapsedS.toFixed(0)} s in all)`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    process.exit(1);
+  },
+);

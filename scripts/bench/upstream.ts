@@ -1,0 +1,50 @@
+/**
+ * The benchmark's upstream: the project's fake EventBridge (test/fakes) over HTTP on 127.0.0.1,
+ * in its own process so that its SigV4 verification (pure-JS SHA-256 of every body) neither
+ * competes with the load client's event loop nor shows in its latencies. Forked by run.ts with
+ * an IPC channel:
+ *
+ *   → {type:"ready", url}                       once listening
+ *   ← {type:"mark"}                             forget the calls recorded so far
+ *   ← {type:"calls", id}  → {type:"calls", id, calls: [atMs, entries, status][], cpuUs}
+ *
+ * The fake keeps every event it accepts; a benchmark sends gigabytes, so its lists are cleared
+ * as they grow and only a compact call log is kept here.
+ */
+import { parseArgs } from "node:util";
+import { FAKE_DEFAULT_CREDENTIAL, FakeEventBridge } from "../../test/fakes/eventbridge.ts";
+import { startFakeEventBridgeServer } from "../../test/fakes/eventbridge-server.ts";
+
+/** Events the fake may hold before its lists are cleared (memory bound, not a behaviour). */
+const MAX_HELD_EVENTS = 2_000;
+
+type CallRow = [atMs: number, entries: number, status: number];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { verify: { type: "string", default: "true" } }, strict: true });
+  const verifySignatures = values.verify !== "false";
+  const fake = new FakeEventBridge({ credentials: [FAKE_DEFAULT_CREDENTIAL], verifySignatures });
+  let calls: CallRow[] = [];
+  fake.onCall((call) => {
+    calls.push([Date.now(), call.entryCount, call.status]);
+    if (fake.events.length > MAX_HELD_EVENTS) fake.reset();
+  });
+  const server = await startFakeEventBridgeServer({ port: 0, fake });
+  const send = (m: unknown) => process.send?.(m);
+  process.on("message", (m: { type: string; id?: number }) => {
+    if (m.type === "mark") calls = [];
+    else if (m.type === "calls") {
+      const u = process.cpuUsage();
+      send({ type: "calls", id: m.id, calls, cpuUs: u.user + u.system });
+    } else if (m.type === "stop") {
+      void server.close().finally(() => process.exit(0));
+    }
+  });
+  process.on("disconnect", () => process.exit(0));
+  send({ type: "ready", url: server.url, verifySignatures });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
