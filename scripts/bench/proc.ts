@@ -64,3 +64,47 @@ export function cpuUs(pid: number): number {
   if (!s) throw new Error(`process ${pid} is gone (did workerd crash?)`);
   return s.cpuUs;
 }
+
+/** Busy CPU time of the whole machine (all cores) from /proc/stat, in microseconds. */
+export function machineBusyUs(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+  return (busy * 1e6) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * How much CPU processes other than the benchmark's own used: the machine's busy time minus
+ * this process tree's (`pids` plus this process), over wall time, in cores. Other people's test
+ * runs on a 2-core machine change throughput and latency figures; this says when they did.
+ */
+export class ForeignLoad {
+  #t = 0;
+  #busy = 0;
+  #own = 0;
+  readonly #pids: () => number[];
+
+  constructor(pids: () => number[]) {
+    this.#pids = pids;
+  }
+
+  #ownUs(): number {
+    let n = 0;
+    for (const pid of [process.pid, ...this.#pids()]) n += readStat(pid)?.cpuUs ?? 0;
+    return n;
+  }
+
+  start(): void {
+    this.#t = performance.now();
+    this.#busy = machineBusyUs();
+    this.#own = this.#ownUs();
+  }
+
+  /** Cores used by other processes since start(). */
+  cores(): number {
+    const wallUs = (performance.now() - this.#t) * 1e3;
+    if (wallUs <= 0) return 0;
+    return Math.max(0, (machineBusyUs() - this.#busy - (this.#ownUs() - this.#own)) / wallUs);
+  }
+}

@@ -25,7 +25,9 @@ export interface SideSummary {
   /** Upstream calls per request in the load phase, and the fake's CPU per call (µs). */
   upstreamCallsPerRequest: number;
   upstreamCpuUsPerCall: number;
-  perRound: { rps: number; cpuUsPerRequest: number }[];
+  /** Other processes' CPU use during this side's windows, in cores: median and max. */
+  foreignCores: { median: number; max: number };
+  perRound: { rps: number; cpuUsPerRequest: number; foreignCores: number }[];
 }
 
 export interface ScenarioSummary {
@@ -95,7 +97,8 @@ function side(windows: Window[]): SideSummary {
     clientCpuUsPerRequest: median(windows.map((w) => w.clientCpuUsPerRequest)),
     upstreamCallsPerRequest: median(windows.map((w) => w.upstreamCalls / Math.max(1, w.requests))),
     upstreamCpuUsPerCall: median(windows.map((w) => w.upstreamCpuUsPerCall)),
-    perRound: windows.map((w) => ({ rps: round(w.rps, 1), cpuUsPerRequest: round(w.cpuUsPerRequest, 1) })),
+    foreignCores: { median: round(median(windows.map((w) => w.foreignCores)), 2), max: round(Math.max(...windows.map((w) => w.foreignCores)), 2) },
+    perRound: windows.map((w) => ({ rps: round(w.rps, 1), cpuUsPerRequest: round(w.cpuUsPerRequest, 1), foreignCores: round(w.foreignCores, 2) })),
   };
 }
 
@@ -167,7 +170,7 @@ function fmt(x: number, digits = 0): string {
 
 /** A fixed-width table: one row per scenario, a drain line under buffered rows, then a legend. */
 export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): string {
-  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "p99 µs", "base", "CPU µs/req", "base", "×", "targets"];
+  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "p99 µs", "base", "CPU µs/req", "base", "×", "other", "targets"];
   const lines: string[][] = [head];
   const notes: string[] = [];
   rows.forEach((s, i) => {
@@ -186,6 +189,7 @@ export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): strin
       fmt(s.relay.cpuUsPerRequest),
       fmt(s.baseline.cpuUsPerRequest),
       `${fmt(s.ratios.cpu, 1)}x`,
+      fmt(Math.max(s.relay.foreignCores.max, s.baseline.foreignCores.max), 2),
       v.pass ? `pass (${v.checks.length})` : `FAIL ${failed.join(", ")}`,
     ]);
     if (s.drain) {

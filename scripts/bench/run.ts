@@ -14,22 +14,16 @@
  *        --budget-s 285 --out bench/results/latest.json
  * See docs/bench.md for what the columns mean.
  */
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { buildBaseline, buildRelay } from "./build.ts";
+import { machine, ROOT, setup, type Upstream } from "./harness.ts";
 import { quantile, runLoad, target, type LoadResult, type Target } from "./load.ts";
 import { invalidBatch, oversizeBatch, validBatch, type Payload, type Size } from "./payloads.ts";
-import { cpuUs, readStat } from "./proc.ts";
-import { newSealingKey, seedTenant, type BenchTenant, type KvWriter } from "./seed.ts";
+import { cpuUs, ForeignLoad, readStat } from "./proc.ts";
+import type { BenchTenant } from "./seed.ts";
 import { formatTable, judge, summarise, type ScenarioSummary } from "./report.ts";
-import { startWorker, type RunningWorker } from "./workers.ts";
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+import type { RunningWorker } from "./workers.ts";
 
 /** Targets from issue 7, as ratios to the baseline measured in the same run. */
 export const TARGETS = {
@@ -40,15 +34,13 @@ export const TARGETS = {
   drainFullShareMin: 0.95,
 } as const;
 
+/** Set once the Workers are running: other processes' CPU use during each window. */
+let foreign: ForeignLoad = new ForeignLoad(() => []);
+
 /** Largest number of requests one closed-loop window may send (a bound besides time). */
 const MAX_WINDOW_REQUESTS = 200_000;
 /** Longest a buffered backlog may take to drain before the run gives up on it, in ms. */
 const DRAIN_TIMEOUT_MS = 60_000;
-/** Direct-path tenant: the highest rate and burst a tenant record allows (src/limits.ts). */
-const DIRECT_RATE = 1_400;
-const DIRECT_BURST = 3_600;
-/** Buffered-path tenants' burst, in requests. */
-const BUFFERED_BURST = 5;
 
 type Kind = "direct" | "invalid" | "oversize" | "buffered";
 
@@ -77,6 +69,8 @@ export interface Window {
   /** Calls the fake EventBridge received during the load phase, and its CPU per call (µs). */
   upstreamCalls: number;
   upstreamCpuUsPerCall: number;
+  /** CPU used by processes outside the benchmark during the load phase, in cores. */
+  foreignCores: number;
 }
 
 export interface DrainStats {
@@ -163,52 +157,6 @@ function options(): Options {
   };
 }
 
-// ---- The upstream child process ------------------------------------------------------------------
-
-interface Upstream {
-  child: ChildProcess;
-  url: string;
-  verifySignatures: boolean;
-  mark(): void;
-  calls(): Promise<{ calls: [number, number, number][]; cpuUs: number }>;
-  stop(): void;
-}
-
-async function startUpstream(verify: boolean): Promise<Upstream> {
-  const child = fork(join(ROOT, "scripts", "bench", "upstream.ts"), ["--verify", String(verify)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [],
-  });
-  const ready = await new Promise<{ url: string; verifySignatures: boolean }>((res, rej) => {
-    child.once("message", (m: { type: string; url: string; verifySignatures: boolean }) => res(m));
-    child.once("exit", (code) => rej(new Error(`the fake EventBridge exited (${code}) before it was ready`)));
-  });
-  let next = 0;
-  const pending = new Map<number, (v: { calls: [number, number, number][]; cpuUs: number }) => void>();
-  child.on("message", (m: { type: string; id?: number; calls?: [number, number, number][]; cpuUs?: number }) => {
-    if (m.type === "calls" && m.id !== undefined) {
-      pending.get(m.id)?.({ calls: m.calls ?? [], cpuUs: m.cpuUs ?? 0 });
-      pending.delete(m.id);
-    }
-  });
-  return {
-    child,
-    url: ready.url,
-    verifySignatures: ready.verifySignatures,
-    mark: () => child.send({ type: "mark" }),
-    calls: () =>
-      new Promise((res) => {
-        const id = next++;
-        pending.set(id, res);
-        child.send({ type: "calls", id });
-      }),
-    stop: () => {
-      if (child.connected) child.send({ type: "stop" });
-      setTimeout(() => child.kill(), 1_000).unref();
-    },
-  };
-}
-
 // ---- Measurement ---------------------------------------------------------------------------------
 
 function headersFor(t: BenchTenant): Record<string, string> {
@@ -234,11 +182,13 @@ async function closedLoopWindow(
   const load = { path: "/v1/events", body: payload.body, headers };
   up?.mark();
   const u0 = up ? await up.calls() : null;
+  foreign.start();
   const n0 = process.cpuUsage();
   const c0 = cpuUs(w.pid);
   const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: MAX_WINDOW_REQUESTS, maxMs: o.windowMs * scale });
   const c1 = cpuUs(w.pid);
   const n1 = process.cpuUsage(n0);
+  const foreignCores = foreign.cores();
   const u1 = up ? await up.calls() : null;
   const upstreamCalls = u1 ? u1.calls.length : 0;
   const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.ceil(o.latencyRequests * scale), maxMs: o.latencyMs * scale });
@@ -254,6 +204,7 @@ async function closedLoopWindow(
     clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
     upstreamCalls,
     upstreamCpuUsPerCall: u0 && u1 && upstreamCalls ? (u1.cpuUs - u0.cpuUs) / upstreamCalls : 0,
+    foreignCores,
   };
 }
 
@@ -285,6 +236,7 @@ async function bufferedWindow(
   // Let the previous round's drain settle before marking.
   up.mark();
   const before = await up.calls();
+  foreign.start();
   const n0 = process.cpuUsage();
   const c0 = cpuUs(w.pid);
   const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: requests, maxMs: 30_000 });
@@ -310,6 +262,7 @@ async function bufferedWindow(
   // Let the drain's bookkeeping (the DO's SQL after the last answer) finish before reading CPU.
   await new Promise((res) => setTimeout(res, 100));
   const c1 = cpuUs(w.pid);
+  const foreignCores = foreign.cores();
   const ok = calls.filter((c) => c[2] === 200);
   const directCalls = direct;
   const drainCalls = Math.max(0, ok.length - directCalls);
@@ -331,6 +284,7 @@ async function bufferedWindow(
       clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
       upstreamCalls: calls.length,
       upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
+      foreignCores,
     },
     drain: {
       acceptedEntries: accepted,
@@ -351,43 +305,6 @@ async function bufferedWindow(
   };
 }
 
-// ---- Environment ---------------------------------------------------------------------------------
-
-function versionOf(pkg: string): string {
-  try {
-    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
-
-function machine() {
-  let cpuModel = cpus()[0]?.model ?? "unknown";
-  try {
-    cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpuModel;
-  } catch {
-    // not Linux
-  }
-  const sh = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { cwd: ROOT, encoding: "utf8" }).trim();
-    } catch {
-      return "unknown";
-    }
-  };
-  return {
-    nproc: Number(sh("nproc", [])) || cpus().length,
-    cpuModel,
-    memGiB: Math.round((Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024 / 1024) * 10) / 10,
-    kernel: sh("uname", ["-r"]),
-    node: process.version,
-    workerd: sh(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"]),
-    wrangler: versionOf("wrangler"),
-    miniflare: versionOf("miniflare"),
-    git: sh("git", ["describe", "--always", "--dirty", "--abbrev=12"]),
-  };
-}
-
 // ---- Main ----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -397,59 +314,15 @@ async function main(): Promise<void> {
   const env = machine();
   console.log(`bench: ${env.nproc} cores (${env.cpuModel}), node ${env.node}, ${env.workerd} (wrangler ${env.wrangler}, miniflare ${env.miniflare}), relay ${env.git}`);
 
-  const tmp = mkdtempSync(join(tmpdir(), "relay-bench-"));
-  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(tmp, { recursive: true, force: true })];
-  const cleanup = async () => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch {
-        // best effort
-      }
-    }
-  };
-  process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
+  const h = await setup({ verify: o.verify, bufferedRates: { small: o.buffered.small.rate, max: o.buffered.max.rate } }, (l) => console.log(l));
+  process.once("SIGINT", () => void h.cleanup().finally(() => process.exit(130)));
+  const { relay, up, relayBundle, bundleSha } = h;
+  const baseline = h.baseline!;
+  const directTenant = h.tenants.direct;
+  const bufferedTenants: Record<Size, BenchTenant> = { small: h.tenants.bufferedSmall, max: h.tenants.bufferedMax };
+  foreign = new ForeignLoad(() => [relay.pid, baseline.pid, up.child.pid ?? 0]);
 
   try {
-    let t0 = Date.now();
-    const [relayBundle, baselineBundle] = await Promise.all([
-      buildRelay(ROOT, join(tmp, "relay")),
-      buildBaseline(ROOT, join(tmp, "baseline")),
-    ]);
-    const bundleSha = createHash("sha256").update(relayBundle.code).digest("hex").slice(0, 12);
-    console.log(`built: relay ${(relayBundle.bytes / 1024).toFixed(0)} KiB (sha256 ${bundleSha}), baseline ${(baselineBundle.bytes / 1024).toFixed(0)} KiB, ${Date.now() - t0} ms`);
-
-    t0 = Date.now();
-    const up = await startUpstream(o.verify);
-    cleanups.push(() => up.stop());
-    const sealingKey = newSealingKey();
-    const relay = await startWorker({
-      name: "relay",
-      bundle: relayBundle,
-      kv: ["TENANTS"],
-      durableObjects: { TENANT_GATE: "TenantGate" },
-      text: {
-        SEALING_KEY: sealingKey,
-        ADMIN_TOKEN: `bench-${crypto.randomUUID()}`,
-        ALLOW_ENDPOINT_OVERRIDE: "true",
-        MAX_BATCH_BYTES: "262144",
-        UPSTREAM_TIMEOUT_MS: "10000",
-      },
-    });
-    cleanups.push(() => relay.mf.dispose());
-    const baseline = await startWorker({ name: "baseline", bundle: baselineBundle });
-    cleanups.push(() => baseline.mf.dispose());
-    const kv = (await relay.mf.getKVNamespace("TENANTS")) as unknown as KvWriter;
-    const directTenant = await seedTenant(kv, sealingKey, { id: "bench-direct", endpoint: up.url, ratePerSecond: DIRECT_RATE, burst: DIRECT_BURST });
-    // One low-rate tenant per size: each must be slower than the relay can ingest that size.
-    const bufferedTenants: Record<Size, BenchTenant> = {
-      small: await seedTenant(kv, sealingKey, { id: "bench-buffered-s", endpoint: up.url, ratePerSecond: o.buffered.small.rate, burst: BUFFERED_BURST }),
-      max: await seedTenant(kv, sealingKey, { id: "bench-buffered-m", endpoint: up.url, ratePerSecond: o.buffered.max.rate, burst: BUFFERED_BURST }),
-    };
-    console.log(
-      `workerd: relay pid ${relay.pid} at ${relay.url.host}, baseline pid ${baseline.pid} at ${baseline.url.host}; fake EventBridge ${up.url} (pid ${up.child.pid}, signatures ${up.verifySignatures ? "verified" : "NOT verified"}); ${Date.now() - t0} ms`,
-    );
-
     const scenarios: Scenario[] = [
       { kind: "direct", size: "small", label: "direct", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
       { kind: "direct", size: "max", label: "direct", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
@@ -529,7 +402,7 @@ async function main(): Promise<void> {
     writeFileSync(o.out.replace(/\.json$/, ".md"), "```\n" + table + "\n```\n");
     console.log(`\nwrote ${o.out} (${elapsedS.toFixed(0)} s in all)`);
   } finally {
-    await cleanup();
+    await h.cleanup();
   }
 }
 

@@ -30,6 +30,8 @@ export interface WorkerSpec {
   kv?: string[];
   /** Durable Object bindings → exported SQLite-backed class names. */
   durableObjects?: Record<string, string>;
+  /** Opens workerd's DevTools inspector on this port (0: any) for CPU profiles. */
+  inspectorPort?: number;
 }
 
 export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
@@ -48,6 +50,7 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     port: 0,
     logRequests: false,
     enableDevRegistry: false,
+    ...(spec.inspectorPort !== undefined ? { inspectorPort: spec.inspectorPort, inspectorHost: "127.0.0.1" } : {}),
     handleStructuredLogs: ({ level, message }) => {
       if (level === "error") logs.error++;
       else if (level === "warn") logs.warn++;
