@@ -29,6 +29,9 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          // The relay logs a JSON line per request: show them only for tests that fail.
+          silent: "passed-only",
+          setupFiles: ["./test/setup.ts"],
           include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
         },
       },

@@ -5,17 +5,13 @@
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { FakeEventBridge } from "../fakes/eventbridge.ts";
-import { admin, adminStatus, drain, gateStub, purgeGates } from "../helpers/drain.ts";
-import { entry, seededTenantIds, seedTenant, updateTenant, type SeededTenant } from "../helpers/tenants.ts";
+import { admin, adminStatus, drain, gateStub } from "../helpers/drain.ts";
+import { entry, seedTenant, updateTenant, type SeededTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 import { clearTenantCaches } from "../../src/tenants/store.ts";
 
-afterEach(async () => {
-  await purgeGates(seededTenantIds.splice(0));
-  vi.restoreAllMocks();
-});
 
 type Answer = { EventId?: string | null; RelayEventId?: string; ErrorCode?: string; ErrorMessage?: string };
 type Batch = { FailedEntryCount: number; QueuedEntryCount?: number; Entries: Answer[] };

@@ -6,15 +6,11 @@
  */
 import { evictDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { afterEach, expect, it, vi } from "vitest";
+import { expect, it, vi } from "vitest";
 import { FakeEventBridge } from "../fakes/eventbridge.ts";
-import { adminStatus, drain, gateStub, purgeGates } from "../helpers/drain.ts";
-import { entry, seededTenantIds, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
+import { adminStatus, drain, gateStub } from "../helpers/drain.ts";
+import { entry, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
 
-afterEach(async () => {
-  await purgeGates(seededTenantIds.splice(0));
-  vi.restoreAllMocks();
-});
 
 /** Deterministic PRNG (mulberry32) so a failing run can be replayed. */
 function prng(seed: number): () => number {
