@@ -60,7 +60,7 @@ const timeSchema = z
   })
   .transform((t, ctx) => {
     const secs = typeof t === "number" ? t : epochFromString(t);
-    if (secs === undefined || !Number.isFinite(secs) || secs < 0 || secs > MAX_EPOCH_SECONDS) {
+    if (secs === undefined || !Number.isFinite(secs) || secs < 0 || Math.floor(secs) > MAX_EPOCH_SECONDS) {
       ctx.addIssue({
         code: "custom",
         message: `Time ${JSON.stringify(t)} is not an ISO-8601 date-time or epoch seconds between 1970 and 9999`,

@@ -218,6 +218,8 @@ describe("validateEntry", () => {
       ["a numeric string", String(T), T],
       ["a fractional numeric string", `${T}.75`, T],
       ["the last second of 9999", 253402300799, 253402300799],
+      ["a fraction into the last second of 9999", 253402300799.5, 253402300799],
+      ["the last millisecond of 9999", "9999-12-31T23:59:59.999Z", 253402300799],
     ])("accepts %s", (_, input, expected) => {
       expect(ok(validateEntry(base({ Time: input }), 0)).entry.Time).toBe(expected);
     });
