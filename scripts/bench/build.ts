@@ -31,11 +31,15 @@ export async function buildRelay(root: string, outDir: string): Promise<Bundle> 
 }
 
 /** The baseline Hono app (scripts/bench/baseline-worker.ts), bundled like wrangler bundles. */
-export async function buildBaseline(root: string, outDir: string): Promise<Bundle> {
-  const mainModule = "baseline.js";
+export function buildBaseline(root: string, outDir: string): Promise<Bundle> {
+  return buildWorker(root, join(root, "scripts", "bench", "baseline-worker.ts"), outDir, "baseline.js");
+}
+
+/** Bundles one Worker module with esbuild: ESM, workerd conditions, not minified (as wrangler). */
+export async function buildWorker(root: string, entry: string, outDir: string, mainModule: string): Promise<Bundle> {
   const outfile = join(outDir, mainModule);
   await build({
-    entryPoints: [join(root, "scripts", "bench", "baseline-worker.ts")],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     format: "esm",

@@ -37,12 +37,15 @@ export const TARGETS = {
 /** Set once the Workers are running: other processes' CPU use during each window. */
 let foreign: ForeignLoad = new ForeignLoad(() => []);
 
+/** The baseline Worker's forwarding route (scripts/bench/baseline-worker.ts). */
+const FORWARD_PATH = "/v1/forward";
+
 /** Largest number of requests one closed-loop window may send (a bound besides time). */
 const MAX_WINDOW_REQUESTS = 200_000;
 /** Longest a buffered backlog may take to drain before the run gives up on it, in ms. */
 const DRAIN_TIMEOUT_MS = 60_000;
 
-type Kind = "direct" | "invalid" | "oversize" | "buffered";
+type Kind = "direct" | "invalid" | "oversize" | "buffered" | "floor";
 
 interface Scenario {
   kind: Kind;
@@ -178,8 +181,9 @@ async function closedLoopWindow(
   o: Options,
   up: Upstream | null,
   scale = 1,
+  path = "/v1/events",
 ): Promise<Window> {
-  const load = { path: "/v1/events", body: payload.body, headers };
+  const load = { path, body: payload.body, headers };
   up?.mark();
   const u0 = up ? await up.calls() : null;
   foreign.start();
@@ -331,6 +335,11 @@ async function main(): Promise<void> {
       { kind: "invalid", size: "small", label: "refused 400", payload: invalidBatch(directTenant.id, "small"), tenant: directTenant, expect: [400] },
       { kind: "invalid", size: "max", label: "refused 400", payload: invalidBatch(directTenant.id, "max"), tenant: directTenant, expect: [400] },
       { kind: "oversize", size: "max", label: "refused 413", payload: oversizeBatch(directTenant.id), tenant: directTenant, expect: [413] },
+      // Not the relay: the baseline Worker forwarding the body to the fake unsigned (403 at once).
+      // The floor any forwarding Worker pays in this harness: a subrequest, Miniflare's outbound
+      // interceptor, and the fake reading the body.
+      { kind: "floor", size: "small", label: "floor: forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
+      { kind: "floor", size: "max", label: "floor: forward", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
     ].filter((s) => !o.only || o.only.has(s.kind) || o.only.has(`${s.kind}-${s.size}`)) as Scenario[];
 
     const relayTarget = target(relay.url, o.concurrency);
@@ -353,6 +362,7 @@ async function main(): Promise<void> {
       // Warm-up: JIT, connections, caches (tenant record, API key, AWS client), the DO.
       await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null, 0.3);
       if (s.kind === "buffered") await bufferedWindow(relay, relayTarget, up, s, o, 30);
+      else if (s.kind === "floor") await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, FORWARD_PATH);
       else await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up, 0.3);
       for (let i = 0; i < o.rounds; i++) {
         const b = await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null);
@@ -360,7 +370,11 @@ async function main(): Promise<void> {
           const { window, drain } = await bufferedWindow(relay, relayTarget, up, s, o, o.buffered[s.size].requests);
           rounds.push({ baseline: b, relay: window, drain });
         } else {
-          rounds.push({ baseline: b, relay: await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up) });
+          const w =
+            s.kind === "floor"
+              ? await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 1, FORWARD_PATH)
+              : await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up);
+          rounds.push({ baseline: b, relay: w });
         }
         process.stdout.write(` · round ${i + 1}`);
       }

@@ -1,0 +1,120 @@
+/**
+ * Micro-benchmarks of the relay's pure pieces, run inside workerd (the V8 and WebCrypto the relay
+ * really runs on). Timers don't advance while a Worker computes, so this Worker only repeats a
+ * step `n` times per request; profile.ts reads workerd's CPU time from /proc around each request
+ * and subtracts a no-op request. Bundled with esbuild by profile.ts; never deployed.
+ *
+ *   PUT  /body?size=small|max   the request body to work on (kept in memory)
+ *   POST /run?step=<name>&size=small|max&n=<count>
+ */
+import { AwsClient } from "aws4fetch";
+import { generateApiKey, hashApiKey, isWellFormedApiKey, toHex } from "../../src/auth/api-key.ts";
+import { entrySchema, validateBatch, type WireEntry } from "../../src/entries/schema.ts";
+import { entrySize } from "../../src/entries/size.ts";
+import { renderJson } from "../../src/ingest/json-api.ts";
+import { log } from "../../src/log.ts";
+
+interface Prepared {
+  bytes: Uint8Array<ArrayBuffer>;
+  text: string;
+  parsed: { Entries: Record<string, unknown>[] };
+  wire: WireEntry[];
+  details: string[];
+  upstreamBody: string;
+  upstreamBytes: Uint8Array<ArrayBuffer>;
+  rows: string[];
+}
+
+const bodies = new Map<string, Prepared>();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+const client = new AwsClient({
+  accessKeyId: "AKIAFAKEEVENTBRIDGE0",
+  secretAccessKey: "fakeEventBridgeSecretKey0000000000000000",
+  service: "events",
+  region: "us-east-1",
+  retries: 0,
+});
+/** Random values are not allowed at global scope in Workers: made on first use. */
+let apiKeyValue: string | null = null;
+const apiKey = (): string => (apiKeyValue ??= generateApiKey());
+const SIGN_INIT = {
+  method: "POST",
+  headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSEvents.PutPartnerEvents" },
+  aws: { service: "events", region: "us-east-1", allHeaders: true },
+};
+
+function prepare(bytes: Uint8Array<ArrayBuffer>): Prepared {
+  const text = decoder.decode(bytes);
+  const parsed = JSON.parse(text) as Prepared["parsed"];
+  const wire = validateBatch(parsed, 262_144).slots.map((s) => (s as { entry: WireEntry }).entry);
+  const upstreamBody = JSON.stringify({ Entries: wire });
+  return {
+    bytes,
+    text,
+    parsed,
+    wire,
+    details: parsed.Entries.map((e) => e.Detail as string),
+    upstreamBody,
+    upstreamBytes: new TextEncoder().encode(upstreamBody),
+    rows: wire.map((e) => JSON.stringify(e)),
+  };
+}
+
+type Step = (p: Prepared) => unknown;
+
+/** Each step is one request's worth of that piece of work. */
+export const STEPS: Record<string, Step> = {
+  noop: () => 0,
+  decode: (p) => decoder.decode(p.bytes),
+  parse: (p) => JSON.parse(p.text),
+  validateBatch: (p) => validateBatch(p.parsed, 262_144),
+  entrySchema20: (p) => p.parsed.Entries.map((e) => entrySchema.safeParse(e)),
+  detailParse20: (p) => p.details.map((d) => JSON.parse(d)),
+  entrySize40: (p) => {
+    let n = 0;
+    for (const e of p.parsed.Entries) n += entrySize(e);
+    for (const e of p.wire) n += entrySize(e);
+    return n;
+  },
+  stringifyUpstream: (p) => JSON.stringify({ Entries: p.wire }),
+  encodeUpstream: (p) => new TextEncoder().encode(p.upstreamBody),
+  sha256Upstream: (p) => crypto.subtle.digest("SHA-256", p.upstreamBytes),
+  signString: (p) => client.sign("http://127.0.0.1:9/", { ...SIGN_INIT, body: p.upstreamBody }),
+  signBytes: (p) => client.sign("http://127.0.0.1:9/", { ...SIGN_INIT, body: p.upstreamBytes }),
+  requestString: (p) => new Request("http://127.0.0.1:9/", { method: "POST", body: p.upstreamBody }),
+  apiKeyFormat: () => isWellFormedApiKey(apiKey()),
+  apiKeyHash: () => hashApiKey(apiKey()),
+  render: (p) => renderJson({ entries: p.wire.map((_, i) => ({ kind: "delivered", eventId: `e-${i}` })), failed: 0, queued: 0, rate: null }),
+  logLine: () => log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
+  logLineEmitted: () => log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
+  idempotencyHash: async (p) => toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", p.bytes))),
+  enqueueStringify20: (p) => p.wire.map((e) => JSON.stringify(e)),
+  claimParse20: (p) => p.rows.map((r) => JSON.parse(r)),
+};
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const size = url.searchParams.get("size") ?? "small";
+    if (request.method === "PUT" && url.pathname === "/body") {
+      bodies.set(size, prepare(new Uint8Array(await request.arrayBuffer())));
+      return new Response("ok");
+    }
+    const step = STEPS[url.searchParams.get("step") ?? ""];
+    const p = bodies.get(size);
+    const n = Number(url.searchParams.get("n") ?? "1");
+    if (!step || !p || !(n >= 1)) return new Response("bad request", { status: 400 });
+    const quiet = url.searchParams.get("step") === "logLine";
+    const orig = console.log;
+    if (quiet) console.log = () => {};
+    try {
+      for (let i = 0; i < n; i++) {
+        const r = step(p);
+        if (r instanceof Promise) await r;
+      }
+    } finally {
+      console.log = orig;
+    }
+    return new Response("done");
+  },
+};
