@@ -28,6 +28,11 @@ export interface RelayPlan {
   outcome: RelayOutcome;
 }
 
+/** Checks the relay settings (URL, token) before any KV call, so bad settings fail fast. */
+export function assertRelayConfigured(ctx: Context, skip: boolean): void {
+  if (!skip) ctx.relay();
+}
+
 /** Decides, before anything is written, whether the relay takes part. */
 export async function planRelay(ctx: Context, skip: boolean): Promise<RelayPlan> {
   if (skip) {

@@ -48,6 +48,11 @@ export const GLOBAL_OPTIONS: Options = {
     value: "<dir>",
     help: "local state directory (default: env RELAY_STATE_DIR, else .wrangler/state)",
   },
+  config: {
+    type: "string",
+    value: "<file>",
+    help: "wrangler configuration to use (default: wrangler.toml in the project root)",
+  },
   "dev-vars": {
     type: "string",
     value: "<file>",

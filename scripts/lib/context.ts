@@ -58,9 +58,19 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
   const persistTo = mode === "local" ? fromUser(persistFlag ?? env.RELAY_STATE_DIR ?? defaultStateDir(root)) : undefined;
   const devVarsPath = fromUser(str(values, "dev-vars") ?? env.RELAY_DEV_VARS ?? join(root, ".dev.vars"));
 
-  if (mode === "remote") assertRemoteNamespaceConfigured(root);
+  const configFlag = str(values, "config");
+  const config = configFlag ? fromUser(configFlag) : undefined;
+  if (config && !existsSync(config)) throw usageError(`--config: ${config} does not exist`);
+  if (mode === "remote") assertRemoteNamespaceConfigured(config ?? join(root, "wrangler.toml"));
 
-  const kv = new WranglerKv({ root, mode, ...(persistTo ? { persistTo } : {}), env, ...(trace ? { trace } : {}) });
+  const kv = new WranglerKv({
+    root,
+    mode,
+    ...(persistTo ? { persistTo } : {}),
+    ...(config ? { config } : {}),
+    env,
+    ...(trace ? { trace } : {}),
+  });
 
   let devVarsCache: Record<string, string> | undefined;
   const devVars = (): Record<string, string> => {
@@ -177,18 +187,19 @@ async function readStdin(): Promise<string> {
 }
 
 /** Fails early, with no wrangler call, when wrangler.toml still has the placeholder namespace id. */
-function assertRemoteNamespaceConfigured(root: string): void {
+function assertRemoteNamespaceConfigured(configPath: string): void {
+  if (!configPath.endsWith(".toml")) return; // wrangler.json(c): wrangler itself reports a bad id
   let toml: string;
   try {
-    toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+    toml = readFileSync(configPath, "utf8");
   } catch {
-    throw new CliError("wrangler.toml not found in the project root");
+    throw new CliError(`${configPath} not found`);
   }
   const block = toml.split(/^\s*\[\[/m).find((b) => b.startsWith("kv_namespaces]]") && new RegExp(`binding\\s*=\\s*"${KV_BINDING}"`).test(b));
   const id = block && /^\s*id\s*=\s*"([^"]*)"/m.exec(block)?.[1];
   if (!id || /^0+$/.test(id)) {
     throw new CliError(
-      `wrangler.toml has no real id for the ${KV_BINDING} KV namespace: run \`npx wrangler kv namespace create ${KV_BINDING}\` ` +
+      `${configPath} has no real id for the ${KV_BINDING} KV namespace: run \`npx wrangler kv namespace create ${KV_BINDING}\` ` +
         "and put the printed id in the [[kv_namespaces]] block, then deploy.",
     );
   }

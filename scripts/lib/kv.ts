@@ -28,6 +28,8 @@ export interface KvTarget {
   mode: KvMode;
   /** Local persistence directory (absolute), as `wrangler dev --persist-to` takes it. */
   persistTo?: string;
+  /** wrangler configuration file (absolute); default wrangler.toml in root. */
+  config?: string;
   env?: NodeJS.ProcessEnv;
   /** Called with a one-line description of each wrangler call (no values). */
   trace?: (line: string) => void;
@@ -94,6 +96,7 @@ export class WranglerKv {
 
   #targetFlags(): string[] {
     const flags = ["--binding", KV_BINDING];
+    if (this.target.config) flags.push("--config", this.target.config);
     if (this.target.mode === "remote") return [...flags, "--remote"];
     flags.push("--local");
     if (this.target.persistTo) flags.push("--persist-to", this.target.persistTo);

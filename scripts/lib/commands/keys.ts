@@ -5,7 +5,7 @@
 import { generateApiKey, generateKeyId, hashApiKey } from "../../../src/auth/api-key.ts";
 import { MAX_API_KEYS_PER_TENANT } from "../../../src/limits.ts";
 import { KV } from "../../../src/tenants/record.ts";
-import { applyAccess, planRelay } from "../access.ts";
+import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
 import { bool, clip, parseExpires, SKIP_RELAY_OPTION, str, type CommandSpec } from "../args.ts";
 import { conflict, notFound, usageError } from "../errors.ts";
 import { dash, table } from "../output.ts";
@@ -99,6 +99,7 @@ const keyRevoke: CommandSpec = {
     const id = assertTenantId(positionals[0]!);
     const keyId = positionals[1]!;
     if (!KEY_ID_PATTERN.test(keyId)) throw usageError(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
+    assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenant(ctx.kv, id);
     const entry = record.apiKeys.find((k) => k.id === keyId);
     if (!entry) throw notFound(`tenant ${id} has no API key ${keyId} (see \`key list ${id}\`)`);

@@ -17,7 +17,7 @@ const RELAY_EVENT_ID_PATTERN = /^[\w.:-]{1,64}$/;
 
 /** The admin client, with an unreachable relay turned into a message saying how to start one. */
 async function withRelay<T>(ctx: Context, fn: (client: RelayClient) => Promise<T>): Promise<T> {
-  const client = ctx.relay();
+  const client = ctx.relay(); // settings were checked before the KV read; this is the same client
   try {
     return await fn(client);
   } catch (e) {
@@ -49,6 +49,7 @@ const status: CommandSpec = {
   examples: ["status acme", "status acme --remote --json"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
+    ctx.relay(); // fail on missing relay settings before any KV call
     await loadTenant(ctx.kv, id);
     const s = await withRelay(ctx, (c) => c.status(id));
     ctx.out.result({ tenantId: id, ...s }, () => {
@@ -99,6 +100,7 @@ const dlqList: CommandSpec = {
     const limitRaw = str(values, "limit");
     const limit = limitRaw === undefined ? DLQ_DEFAULT_LIMIT : parseIntFlag("limit", limitRaw, 1, DLQ_MAX_LIMIT);
     const after = str(values, "after");
+    ctx.relay(); // fail on missing relay settings before any KV call
     await loadTenant(ctx.kv, id);
     const page = await withRelay(ctx, (c) => c.deadLetters(id, limit, after));
     const items = Array.isArray(page.items) ? page.items : [];
@@ -136,6 +138,7 @@ const dlqReplay: CommandSpec = {
     if (all && ids.length) throw usageError("give either --all or relay event ids, not both");
     if (!all && ids.length === 0) throw usageError("dlq replay needs --all or at least one relay event id");
     for (const e of ids) if (!RELAY_EVENT_ID_PATTERN.test(e)) throw usageError(`"${clip(e)}" is not a relay event id`);
+    ctx.relay(); // fail on missing relay settings before any KV call
     await loadTenant(ctx.kv, id);
     const r = await withRelay(ctx, (c) => c.replay(id, all ? { all: true } : { relayEventIds: [...new Set(ids)] }));
     const notFoundIds = Array.isArray(r.notFound) ? r.notFound : [];

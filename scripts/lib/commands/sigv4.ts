@@ -6,7 +6,7 @@
 import { MAX_SIGV4_KEYS_PER_TENANT } from "../../../src/limits.ts";
 import { KV } from "../../../src/tenants/record.ts";
 import { seal } from "../../../src/tenants/sealed.ts";
-import { applyAccess, planRelay } from "../access.ts";
+import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
 import { bool, clip, SKIP_RELAY_OPTION, type CommandSpec } from "../args.ts";
 import { conflict, notFound, usageError } from "../errors.ts";
 import { table } from "../output.ts";
@@ -99,6 +99,7 @@ const sigv4Revoke: CommandSpec = {
     if (!SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId) && !/^\w{16,128}$/.test(accessKeyId)) {
       throw usageError(`"${clip(accessKeyId)}" is not an access key id (RLY...; see \`sigv4 list ${id}\`)`);
     }
+    assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenant(ctx.kv, id);
     if (!record.sigv4Keys.some((k) => k.accessKeyId === accessKeyId)) {
       throw notFound(`tenant ${id} has no SigV4 key pair ${accessKeyId} (see \`sigv4 list ${id}\`)`);

@@ -10,7 +10,7 @@ import {
   type TenantLimits,
   type TenantRecord,
 } from "../../../src/tenants/record.ts";
-import { applyAccess, planRelay } from "../access.ts";
+import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
 import {
   bool,
   clip,
@@ -379,6 +379,7 @@ const disable: CommandSpec = {
   examples: ["disable acme", "disable acme --remote"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
+    assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenant(ctx.kv, id);
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
     const now = ctx.now();
@@ -404,6 +405,7 @@ const enable: CommandSpec = {
   examples: ["enable acme"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
+    assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenant(ctx.kv, id);
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
     const now = ctx.now();
@@ -433,12 +435,14 @@ const remove: CommandSpec = {
   },
   details:
     "Order: (1) the Durable Object is set to disabled with every key revoked, (2) the index entries and\n" +
-    "(3) the record are deleted from KV, (4) the Durable Object's state is purged.\n" +
+    "(3) the record are deleted from KV, (4) the Durable Object's state is purged, (5) the disabled status\n" +
+    "and revocations of (1) are written again as a tombstone (caches may hold the old record for a minute).\n" +
     "Without --force, a tenant with queued (not yet delivered) events is refused before anything changes.",
   examples: ["delete acme", "delete acme --force"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
     const force = bool(values, "force");
+    assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenantOrNull(ctx.kv, id);
     if (!record && !force) throw notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
@@ -457,13 +461,16 @@ const remove: CommandSpec = {
         );
       }
     }
-    if (record) {
-      await applyAccess(plan, id, {
-        revision: record.revision + 1,
-        status: "disabled",
-        revokeApiKeyIds: record.apiKeys.map((k) => k.id),
-        revokeAccessKeyIds: record.sigv4Keys.map((k) => k.accessKeyId),
-      });
+    const tombstone = record
+      ? {
+          revision: record.revision + 1,
+          status: "disabled" as const,
+          revokeApiKeyIds: record.apiKeys.map((k) => k.id),
+          revokeAccessKeyIds: record.sigv4Keys.map((k) => k.accessKeyId),
+        }
+      : null;
+    if (record && tombstone) {
+      await applyAccess(plan, id, tombstone);
       // (2) then (3), in one call: the index entries first, the record last.
       await ctx.kv.deleteMany([...indexKeys(record), KV.tenant(id)]);
     } else {
@@ -474,6 +481,9 @@ const remove: CommandSpec = {
       try {
         await plan.client.purge(id, force);
         purged = "purged";
+        // (5) The purge also wiped the revocations and the disabled status, while Worker isolates
+        // and KV edge caches may still hold the old record for a minute: leave a tombstone.
+        if (tombstone) await applyAccess(plan, id, tombstone);
       } catch (e) {
         if (e instanceof RelayHttpError && e.status === 404) purged = "purged";
         else if (e instanceof RelayHttpError && e.status === 409) {
