@@ -12,6 +12,7 @@
  *        --buffered-requests-small 150 --buffered-rate-small 50 --buffered-requests-max 60
  *        --buffered-rate-max 5 --verify true|false --only direct,buffered-max,...
  *        --budget-s 285 --out bench/results/latest.json
+ *        --profile (run scripts/bench/profile.ts instead: where the relay's CPU goes)
  * See docs/bench.md for what the columns mean.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -420,7 +421,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+// `npm run bench -- --profile [...]` runs scripts/bench/profile.ts instead.
+const argv = process.argv.slice(2);
+const job = argv.includes("--profile") ? import("./profile.ts").then((m) => m.runProfile(argv)) : main();
+job.then(
   () => process.exit(0),
   (e: unknown) => {
     console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
