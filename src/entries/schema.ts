@@ -72,7 +72,9 @@ const timeSchema = z
   });
 
 const detailSchema = z
-  .union([z.string(), z.record(z.string(), z.unknown())], {
+  // z.custom, not z.record: a record schema copies the object key by key, and assigning a
+  // "__proto__" key sets the copy's prototype instead, so that member silently vanished upstream.
+  .union([z.string(), z.custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v))], {
     error: (iss) =>
       iss.input === undefined
         ? "Detail is required (EventBridge drops entries without it)"

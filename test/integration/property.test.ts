@@ -33,7 +33,9 @@ afterEach(() => {
 const segment = fc.stringMatching(/^[.\-_A-Za-z0-9]{1,20}$/);
 const ownedSource = (prefix: string) => fc.array(segment, { minLength: 1, maxLength: 3 }).map((s) => `${prefix}${s.join("/")}`);
 const detailType = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => s.length >= 1 && s.length <= 128);
-const detailObject = fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
+// Keys include the ones JavaScript treats specially: in a Detail they are just data.
+const detailKey = fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 10 }) }, { weight: 1, arbitrary: fc.constantFrom("__proto__", "constructor", "prototype", "toString") });
+const detailObject = fc.dictionary(detailKey, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
 
 /** Each accepted form of Time, with the epoch seconds it must travel as. */
 const time: fc.Arbitrary<{ input: unknown; secs: number }> = fc.oneof(

@@ -156,6 +156,13 @@ describe("validateEntry", () => {
       expect(slot.bytes).toBe(utf8(SOURCE) + utf8("Order Created") + utf8(JSON.stringify(d)));
     });
 
+    it("serialises an object with a \"__proto__\" member intact (it is data, not a prototype)", () => {
+      const raw = JSON.parse('{"Source":"aws.partner/example.com/t1/orders","DetailType":"T","Detail":{"__proto__":{"x":1},"a":1}}') as unknown;
+      const slot = ok(validateEntry(raw, 0));
+      expect(slot.entry.Detail).toBe('{"__proto__":{"x":1},"a":1}');
+      expect(slot.bytes).toBe(utf8(SOURCE) + 1 + utf8('{"__proto__":{"x":1},"a":1}'));
+    });
+
     it.each([
       ["invalid JSON", "{not json"],
       ["truncated JSON", '{"a":'],
