@@ -11,7 +11,8 @@
  *    sizes, upstream JSON.stringify, aws4fetch signing, API-key hashing, rendering, logging),
  *    timed by workerd's CPU time from /proc (timers don't advance inside a Worker).
  *
- *   node scripts/bench/profile.ts [--seconds 4] [--concurrency 4] [--sizes small,max]
+ *   node scripts/bench/profile.ts [--scenario direct|invalid|oversize] [--seconds 4]
+ *                                 [--concurrency 4] [--sizes small,max]
  *                                 [--skip-workerd] [--skip-micro] [--verify true|false]
  *   npm run bench -- --profile [same flags]
  */
@@ -23,13 +24,14 @@ import { buildWorker } from "./build.ts";
 import { machine, ROOT, setup } from "./harness.ts";
 import { Inspector, type CpuProfile } from "./inspector.ts";
 import { runLoad, target } from "./load.ts";
-import { validBatch, type Size } from "./payloads.ts";
+import { invalidBatch, oversizeBatch, validBatch, type Size } from "./payloads.ts";
 import { cpuUs } from "./proc.ts";
 import { median } from "./report.ts";
 import { SourceMap } from "./sourcemap.ts";
 import { startWorker } from "./workers.ts";
 
 interface ProfileOptions {
+  scenario: "direct" | "invalid" | "oversize";
   seconds: number;
   concurrency: number;
   sizes: Size[];
@@ -44,6 +46,7 @@ function options(argv: string[]): ProfileOptions {
     args: argv,
     options: {
       profile: { type: "boolean" },
+      scenario: { type: "string", default: "direct" },
       seconds: { type: "string", default: "4" },
       concurrency: { type: "string", default: "4" },
       sizes: { type: "string", default: "small,max" },
@@ -60,7 +63,10 @@ function options(argv: string[]): ProfileOptions {
   const concurrency = Number(values.concurrency);
   if (!(seconds > 0 && seconds <= 60)) throw new Error("--seconds: 0 to 60");
   if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new Error("--concurrency: 1 to 64");
+  const scenario = values.scenario as ProfileOptions["scenario"];
+  if (!["direct", "invalid", "oversize"].includes(scenario)) throw new Error("--scenario: direct, invalid or oversize");
   return {
+    scenario,
     seconds,
     concurrency,
     sizes,
@@ -177,7 +183,8 @@ async function profileWorkerd(o: ProfileOptions) {
     const tenant = h.tenants.direct;
     const headers = { "content-type": "application/json", authorization: `Bearer ${tenant.apiKey}` };
     for (const size of o.sizes) {
-      const payload = validBatch(tenant.id, size);
+      const payload =
+        o.scenario === "direct" ? validBatch(tenant.id, size) : o.scenario === "invalid" ? invalidBatch(tenant.id, size) : oversizeBatch(tenant.id);
       const load = { path: "/v1/events", body: payload.body, headers, concurrency: o.concurrency, maxRequests: 100_000 };
       await runLoad(t, { ...load, maxMs: 1_500 });
       // Unprofiled CPU per request, for comparison with the profiled window.
@@ -200,7 +207,7 @@ async function profileWorkerd(o: ProfileOptions) {
       const out = outProfile ? attribute(outProfile, null, r.requests, 10) : null;
       const cpuPerReq = (c1 - c0) / Math.max(1, r.requests);
       console.log(
-        `\nworkerd profile, direct path, ${size} batch (${(payload.body.byteLength / 1024).toFixed(1)} KiB): ${r.requests} requests ${statuses} in ${r.elapsedS.toFixed(1)} s; ` +
+        `\nworkerd profile, ${o.scenario} scenario, ${size} batch (${(payload.body.byteLength / 1024).toFixed(1)} KiB): ${r.requests} requests ${statuses} in ${r.elapsedS.toFixed(1)} s; ` +
           `workerd CPU ${cpuPerReq.toFixed(0)} µs/req while profiling (${plainCpu.toFixed(0)} without); ` +
           `relay isolate busy ${(rel.busyUs / r.requests).toFixed(0)} µs/req` +
           (out ? `, Miniflare's outbound interceptor ${(out.busyUs / r.requests).toFixed(0)} µs/req` : ""),
