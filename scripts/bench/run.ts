@@ -11,7 +11,7 @@
  * Flags: --rounds 3 --window-ms 1500 --concurrency 8 --latency-requests 300 --latency-ms 1000
  *        --buffered-requests-small 150 --buffered-rate-small 50 --buffered-requests-max 60
  *        --buffered-rate-max 5 --verify true|false --only direct,buffered-max,...
- *        --budget-s 285 --out bench/results/latest.json
+ *        --budget-s 285 --wait-quiet-s 30 --out bench/results/latest.json
  *        --profile (run scripts/bench/profile.ts instead: where the relay's CPU goes)
  * See docs/bench.md for what the columns mean.
  */
@@ -37,6 +37,23 @@ export const TARGETS = {
 
 /** Set once the Workers are running: other processes' CPU use during each window. */
 let foreign: ForeignLoad = new ForeignLoad(() => []);
+
+/** Other processes' CPU use under which the machine counts as quiet, in cores. */
+const QUIET_CORES = 0.25;
+
+/** Waits (up to maxS) for two consecutive quiet seconds; says how busy the machine was last. */
+async function waitQuiet(maxS: number): Promise<{ cores: number; waitedS: number }> {
+  const started = Date.now();
+  let quietSeconds = 0;
+  for (;;) {
+    foreign.start();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const cores = foreign.cores();
+    quietSeconds = cores < QUIET_CORES ? quietSeconds + 1 : 0;
+    const waitedS = Math.round((Date.now() - started) / 1000);
+    if (quietSeconds >= 2 || Date.now() - started >= maxS * 1000) return { cores, waitedS };
+  }
+}
 
 /** The baseline Worker's forwarding route (scripts/bench/baseline-worker.ts). */
 const FORWARD_PATH = "/v1/forward";
@@ -111,6 +128,7 @@ interface Options {
   verify: boolean;
   only: Set<string> | null;
   budgetS: number;
+  waitQuietS: number;
   out: string;
 }
 
@@ -129,6 +147,7 @@ function options(): Options {
       verify: { type: "string", default: "true" },
       only: { type: "string" },
       "budget-s": { type: "string", default: "285" },
+      "wait-quiet-s": { type: "string", default: "30" },
       out: { type: "string", default: "bench/results/latest.json" },
     },
     strict: true,
@@ -157,6 +176,7 @@ function options(): Options {
     verify: values.verify !== "false",
     only: values.only ? new Set(values.only.split(",").map((s) => s.trim())) : null,
     budgetS: int("budget-s", values["budget-s"], 30, 3_600),
+    waitQuietS: int("wait-quiet-s", values["wait-quiet-s"], 0, 600),
     out: resolve(ROOT, values.out),
   };
 }
@@ -328,6 +348,12 @@ async function main(): Promise<void> {
   foreign = new ForeignLoad(() => [relay.pid, baseline.pid, up.child.pid ?? 0]);
 
   try {
+    const quiet = await waitQuiet(o.waitQuietS);
+    console.log(
+      quiet.cores < QUIET_CORES
+        ? `machine quiet: other processes use ${quiet.cores.toFixed(2)} cores (waited ${quiet.waitedS} s)`
+        : `warning: other processes use ${quiet.cores.toFixed(2)} of ${env.nproc} cores (waited ${quiet.waitedS} s for quiet); req/s and latency will be low and noisy (see the "other" column)`,
+    );
     const scenarios: Scenario[] = [
       { kind: "direct", size: "small", label: "direct", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
       { kind: "direct", size: "max", label: "direct", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
@@ -407,6 +433,7 @@ async function main(): Promise<void> {
       upstream: { signaturesVerified: up.verifySignatures, process: "child" },
       targets: TARGETS,
       stoppedEarly,
+      otherProcessesAtStart: quiet,
       relayLogs: { info: relay.logs.info, warn: relay.logs.warn, error: relay.logs.error, samples: relay.logs.samples },
       workerdCpuFinal: { relayS: (readStat(relay.pid)?.cpuUs ?? 0) / 1e6, baselineS: (readStat(baseline.pid)?.cpuUs ?? 0) / 1e6 },
       scenarios: summaries.map((s, i) => ({ ...s, verdict: verdicts[i] })),
