@@ -10,7 +10,8 @@
  *      127.0.0.1:$PORT (8787) with ALLOW_ENDPOINT_OVERRIDE=true on the state `npm run tenant`
  *      uses, and the demo tenant checked or created there (scripts/dev/demo-tenant.ts).
  *   5. The URLs, the local demo key and ready-to-paste curl / AWS CLI commands.
- * Ctrl-C (SIGINT) or SIGTERM stops the relay's process group and the emulator, exit 0.
+ * Ctrl-C (SIGINT), SIGTERM, SIGHUP or the end of the parent (npm) stops the relay's process
+ * group and the emulator, exit 0.
  *
  * Environment: PORT, EMULATOR_PORT, RELAY_STATE_DIR, RELAY_DEV_VARS (scripts/dev/settings.ts).
  * Docs: docs/local-development.md.
@@ -26,6 +27,8 @@ import { DevError, readSettings, type DevSettings } from "./dev/settings.ts";
 
 /** How long a stop waits for start-up work in flight (wrangler dev, a wrangler kv call) to settle, in ms. */
 const SETTLE_ON_STOP_MS = 15_000;
+/** How often to check that whoever started us (npm) is still there, in ms. */
+const PARENT_CHECK_MS = 1_000;
 /** Column prefixes for the two processes' log lines. */
 const RELAY_TAG = "relay       │";
 const EMULATOR_TAG = "eventbridge │";
@@ -73,10 +76,10 @@ function stopAll(): Promise<void> {
   return stopping;
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  // npm forwards the terminal's Ctrl-C to us as well, so a second signal is expected: one stop.
+function onSignal(reason: string): void {
+  // One stop: a second Ctrl-C changes nothing (the stop is bounded: SETTLE_ON_STOP_MS, then the relay's grace).
   if (stopping) return;
-  out(`\n${signal}: stopping the relay and the local EventBridge…`);
+  out(`\n${reason}: stopping the relay and the local EventBridge…`);
   stopAll().then(
     () => {
       out("stopped.");
@@ -217,6 +220,13 @@ function clock(): string {
 
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
+process.on("SIGHUP", onSignal);
+// `kill <npm pid>` ends npm and its `sh -c` but not us (npm forwards the signal to the shell
+// only): when our parent is gone, stop as for SIGTERM rather than keep the ports taken.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) onSignal("the parent process exited");
+}, PARENT_CHECK_MS).unref();
 
 main().catch(async (e: unknown) => {
   if (stopping) return; // a stop is under way: whatever start-up step it cut short is expected to fail
