@@ -23,7 +23,8 @@ export const BUFFERED_BURST = 5;
 
 // ---- The upstream child process ------------------------------------------------------------------
 
-export type CallRow = [atMs: number, entries: number, status: number];
+/** One call the fake received: when, how many entries, its status, its handling time (µs). */
+export type CallRow = [atMs: number, entries: number, status: number, handlingUs: number];
 
 export interface Upstream {
   child: ChildProcess;

@@ -25,6 +25,8 @@ export interface SideSummary {
   /** Upstream calls per request in the load phase, and the fake's CPU per call (µs). */
   upstreamCallsPerRequest: number;
   upstreamCpuUsPerCall: number;
+  /** The fake EventBridge's own handling time per call at concurrency 1, p50 (µs); 0 without calls. */
+  upstreamP50Us: number;
   /** Other processes' CPU use during this side's windows, in cores: median and max. */
   foreignCores: { median: number; max: number };
   perRound: { rps: number; cpuUsPerRequest: number; foreignCores: number }[];
@@ -97,6 +99,10 @@ function side(windows: Window[]): SideSummary {
     clientCpuUsPerRequest: median(windows.map((w) => w.clientCpuUsPerRequest)),
     upstreamCallsPerRequest: median(windows.map((w) => w.upstreamCalls / Math.max(1, w.requests))),
     upstreamCpuUsPerCall: median(windows.map((w) => w.upstreamCpuUsPerCall)),
+    upstreamP50Us: (() => {
+      const h = pooled(windows, (w) => w.upstreamHandlingUs);
+      return h.length ? quantile(h, 0.5) : 0;
+    })(),
     foreignCores: { median: round(median(windows.map((w) => w.foreignCores)), 2), max: round(Math.max(...windows.map((w) => w.foreignCores)), 2) },
     perRound: windows.map((w) => ({ rps: round(w.rps, 1), cpuUsPerRequest: round(w.cpuUsPerRequest, 1), foreignCores: round(w.foreignCores, 2) })),
   };
@@ -172,7 +178,7 @@ function fmt(x: number, digits = 0): string {
 
 /** A fixed-width table: one row per scenario, a drain line under buffered rows, then a legend. */
 export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): string {
-  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "p99 µs", "base", "CPU µs/req", "base", "×", "other", "targets"];
+  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "upstream", "p99 µs", "base", "CPU µs/req", "base", "×", "other", "targets"];
   const lines: string[][] = [head];
   const notes: string[] = [];
   rows.forEach((s, i) => {
@@ -186,6 +192,7 @@ export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): strin
       fmt(s.relay.p50Us),
       fmt(s.baseline.p50Us),
       `${s.ratios.addedP50Us >= 0 ? "+" : ""}${fmt(s.ratios.addedP50Us)}`,
+      s.relay.upstreamP50Us ? fmt(s.relay.upstreamP50Us) : "-",
       fmt(s.relay.p99Us),
       fmt(s.baseline.p99Us),
       fmt(s.relay.cpuUsPerRequest),

@@ -18,7 +18,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { machine, ROOT, setup, type Upstream } from "./harness.ts";
+import { machine, ROOT, setup, type CallRow, type Upstream } from "./harness.ts";
 import { quantile, runLoad, target, type LoadResult, type Target } from "./load.ts";
 import { invalidBatch, oversizeBatch, validBatch, type Payload, type Size } from "./payloads.ts";
 import { cpuUs, ForeignLoad, readStat } from "./proc.ts";
@@ -90,6 +90,8 @@ export interface Window {
   /** Calls the fake EventBridge received during the load phase, and its CPU per call (µs). */
   upstreamCalls: number;
   upstreamCpuUsPerCall: number;
+  /** The fake's own handling time per call in the concurrency-1 phase (µs): its share of latency. */
+  upstreamHandlingUs: Float64Array;
   /** CPU used by processes outside the benchmark during the load phase, in cores. */
   foreignCores: number;
 }
@@ -216,7 +218,9 @@ async function closedLoopWindow(
   const foreignCores = foreign.cores();
   const u1 = up ? await up.calls() : null;
   const upstreamCalls = u1 ? u1.calls.length : 0;
+  up?.mark();
   const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.ceil(o.latencyRequests * scale), maxMs: o.latencyMs * scale });
+  const u2 = up ? await up.calls() : null;
   return {
     requests: r.requests,
     rps: r.requests / r.elapsedS,
@@ -229,6 +233,7 @@ async function closedLoopWindow(
     clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
     upstreamCalls,
     upstreamCpuUsPerCall: u0 && u1 && upstreamCalls ? (u1.cpuUs - u0.cpuUs) / upstreamCalls : 0,
+    upstreamHandlingUs: Float64Array.from((u2?.calls ?? []).map((c) => c[3]).filter((x) => x >= 0)),
     foreignCores,
   };
 }
@@ -269,7 +274,7 @@ async function bufferedWindow(
   const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.min(50, Math.ceil(requests / 3)), maxMs: o.latencyMs });
   const accepted = queued + direct * s.payload.entries;
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-  let calls: [number, number, number][] = [];
+  let calls: CallRow[] = [];
   let upCpu = before.cpuUs;
   let timedOut = false;
   for (;;) {
@@ -309,6 +314,7 @@ async function bufferedWindow(
       clientCpuUsPerRequest: (n1.user + n1.system) / Math.max(1, r.requests),
       upstreamCalls: calls.length,
       upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
+      upstreamHandlingUs: new Float64Array(0),
       foreignCores,
     },
     drain: {
