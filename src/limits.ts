@@ -30,14 +30,14 @@ export const DEFAULT_MAX_BATCH_BYTES = 262_144;
 export const MAX_BATCH_BYTES_CEILING = 1_048_576;
 
 /**
- * Raw request body cap, in bytes: the size cap plus room for JSON syntax, escapes and field names
- * that AWS's formula does not count. Bytes are counted as they arrive (platform: bodies up to
- * 100 MB reach a Worker; Content-Length may lie or be absent).
+ * Raw request body cap, in bytes: what the largest legal batch can take on the wire. Bytes are
+ * counted as they arrive (platform: bodies up to 100 MB reach a Worker; Content-Length may lie or
+ * be absent). Each byte AWS's formula counts can take up to 6 bytes in JSON: botocore (AWS CLI v1,
+ * boto3) escapes every non-ASCII character as \uXXXX, and a control character is always escaped
+ * so. 64 KiB more covers what the formula does not count (field names, Time, punctuation).
  */
 export function maxBodyBytes(maxBatchBytes: number): number {
-  // A JSON string can grow 6x when every character is \u-escaped; 2x + 64 KiB covers real clients
-  // (the AWS CLI and SDKs escape only quotes and control characters).
-  return maxBatchBytes * 2 + 65_536;
+  return maxBatchBytes * 6 + 65_536;
 }
 
 /** Upstream call timeout default, in milliseconds (a signature is good for ~5 minutes). */

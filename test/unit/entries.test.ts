@@ -317,9 +317,9 @@ describe("validateBatch", () => {
 });
 
 describe("raw body cap", () => {
-  it("is twice the batch cap plus 64 KiB", () => {
-    expect(maxBodyBytes(262_144)).toBe(589_824);
-    expect(maxBodyBytes(4096)).toBe(73_728);
+  it("is six times the batch cap (every counted byte \\u-escaped) plus 64 KiB", () => {
+    expect(maxBodyBytes(262_144)).toBe(1_638_400);
+    expect(maxBodyBytes(4096)).toBe(90_112);
   });
 });
 
@@ -364,11 +364,11 @@ describe("MAX_BATCH_BYTES Worker variable (app.request with an env override)", (
     expect(fake.calls).toHaveLength(1);
   });
 
-  it("sets the raw body cap with it (2 x 4096 + 64 KiB): one byte over is 413 payload_too_large", async () => {
+  it("sets the raw body cap with it (6 x 4096 + 64 KiB): one byte over is 413 payload_too_large", async () => {
     const t = await seedTenant();
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const json = JSON.stringify({ Entries: [entryOf(`aws.partner/example.com/${t.record.id}/orders`, 100)] });
-    const atCap = json + " ".repeat(73_728 - utf8(json));
+    const atCap = json + " ".repeat(90_112 - utf8(json));
     expect((await postWith({ MAX_BATCH_BYTES: "4096" }, atCap, t.apiKey)).status).toBe(200);
     await expectProblem(await postWith({ MAX_BATCH_BYTES: "4096" }, atCap + " ", t.apiKey), 413, "payload_too_large");
     expect(fake.events).toHaveLength(1);
