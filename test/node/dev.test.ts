@@ -18,7 +18,12 @@ import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ensureDemoTenant, readDemoFile, type DemoResult } from "../../scripts/dev/demo-tenant.ts";
+import type { KvEntry, WranglerKv } from "../../scripts/lib/kv.ts";
 import { nodeForWrangler } from "../../scripts/lib/local-relay.ts";
+import { hashApiKey } from "../../src/auth/api-key.ts";
+import { KV, tenantRecordSchema, type TenantRecord } from "../../src/tenants/record.ts";
+import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
 import { ROOT, runProcess } from "./helpers/tenant-cli.ts";
 
 const DEV = join(ROOT, "scripts", "dev.ts");
@@ -250,6 +255,146 @@ describe("npm start (scripts/dev.ts)", () => {
     } finally {
       await new Promise((r) => blocker.server.close(r));
     }
+  });
+});
+
+// ---- the demo tenant's repair logic, on an in-memory KV ---------------------------------------
+
+/** The two calls ensureDemoTenant makes, on a Map; `locked` fails that many calls as wrangler does. */
+class MemoryKv {
+  readonly data = new Map<string, string>();
+  readonly puts: KvEntry[][] = [];
+  locked = 0;
+  async getMany(keys: readonly string[]): Promise<Map<string, string | null>> {
+    this.#maybeLocked();
+    return new Map(keys.map((k) => [k, this.data.get(k) ?? null]));
+  }
+  async putMany(entries: readonly KvEntry[]): Promise<void> {
+    this.#maybeLocked();
+    this.puts.push([...entries]);
+    for (const e of entries) this.data.set(e.key, e.value);
+  }
+  record(): TenantRecord {
+    return tenantRecordSchema.parse(JSON.parse(this.data.get(KV.tenant("demo"))!));
+  }
+  #maybeLocked(): void {
+    if (this.locked > 0) {
+      this.locked--;
+      throw new Error("wrangler kv bulk get: the local state is locked by another process; try again.");
+    }
+  }
+}
+
+describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
+  const KEY_A = "ZGVtby10ZW5hbnQtdGVzdC1zZWFsaW5nLWtleS0wMDE=";
+  const KEY_B = "ZGVtby10ZW5hbnQtdGVzdC1zZWFsaW5nLWtleS0wMDI=";
+  const EMULATOR = "http://127.0.0.1:4010";
+  let dir: string;
+  let file: string;
+  let kv: MemoryKv;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "relay-demo-tenant-test-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const ensure = async (opts: { key?: string; endpoint?: string } = {}): Promise<DemoResult> =>
+    ensureDemoTenant({
+      kv: kv as unknown as WranglerKv,
+      sealingKey: await importSealingKey(opts.key ?? KEY_A),
+      endpoint: opts.endpoint ?? EMULATOR,
+      file,
+    });
+
+  it("creates the tenant, its credentials, a key and a pair in one write (record first); a second run changes nothing", async () => {
+    kv = new MemoryKv();
+    file = join(dir, "a", "relay-demo.json");
+    const first = await ensure();
+    expect(first.actions).toEqual(["created tenant demo", "minted an API key", "minted a SigV4 pair"]);
+    expect(first.warnings).toEqual([]);
+    expect(kv.puts).toHaveLength(1);
+    expect(kv.puts[0]!.map((e) => e.key.split(":")[0])).toEqual(["tenant", "apikey", "sigv4"]);
+    const record = kv.record();
+    expect(record).toMatchObject({ id: "demo", status: "active", region: "us-east-1", endpoint: EMULATOR, sources: ["aws.partner/example.com/demo/*"] });
+    const key = await importSealingKey(KEY_A);
+    expect(await unseal(key, "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe("fakeEventBridgeSecretKey0000000000000000");
+    const { apiKey, sigv4 } = first.credentials;
+    expect(record.apiKeys).toEqual([expect.objectContaining({ id: apiKey!.keyId, hash: await hashApiKey(apiKey!.key), expiresAt: null })]);
+    expect(JSON.parse(kv.data.get(KV.apiKey(record.apiKeys[0]!.hash))!)).toEqual({ tenantId: "demo", keyId: apiKey!.keyId });
+    expect(await unseal(key, "demo", `sigv4:${sigv4!.accessKeyId}`, record.sigv4Keys[0]!.secret)).toBe(sigv4!.secretAccessKey);
+    expect(JSON.parse(kv.data.get(KV.sigv4(sigv4!.accessKeyId))!)).toEqual({ tenantId: "demo" });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readDemoFile(file)).toEqual({ tenantId: "demo", apiKey, sigv4 });
+
+    const again = await ensure();
+    expect(again.actions).toEqual([]);
+    expect(again.credentials).toEqual(first.credentials);
+    expect(kv.puts).toHaveLength(1);
+  });
+
+  it("a moved emulator moves the endpoint (one revision), keeping key and pair", async () => {
+    const before = kv.record();
+    const moved = await ensure({ endpoint: "http://127.0.0.1:4999" });
+    expect(moved.actions).toEqual([`endpoint ${EMULATOR} → http://127.0.0.1:4999`]);
+    expect(kv.record()).toMatchObject({ endpoint: "http://127.0.0.1:4999", revision: before.revision + 1, apiKeys: before.apiKeys, sigv4Keys: before.sigv4Keys });
+    await ensure(); // back to the default port for the next tests
+  });
+
+  it("a revoked key is replaced by a new one; the pair is kept", async () => {
+    const before = kv.record();
+    const old = readDemoFile(file)!;
+    // What `key revoke` leaves: the record without the key, its index entry deleted.
+    kv.data.set(KV.tenant("demo"), JSON.stringify({ ...before, apiKeys: [] }));
+    kv.data.delete(KV.apiKey(before.apiKeys[0]!.hash));
+    const r = await ensure();
+    expect(r.actions).toEqual(["minted a new API key (the saved one was revoked, expired or lost)"]);
+    expect(r.credentials.apiKey!.key).not.toBe(old.apiKey!.key);
+    expect(r.credentials.sigv4).toEqual(old.sigv4);
+    expect(kv.record().apiKeys).toHaveLength(1);
+    expect(kv.record().revision).toBe(before.revision + 1);
+  });
+
+  it("a new SEALING_KEY: credentials sealed again and a new pair (the old secret no longer opens); the API key is kept", async () => {
+    const old = readDemoFile(file)!;
+    const r = await ensure({ key: KEY_B });
+    expect(r.actions).toEqual([
+      "credentials sealed again (the current SEALING_KEY did not open them)",
+      "minted a new SigV4 pair (the saved one was revoked or no longer opens)",
+    ]);
+    expect(r.credentials.apiKey).toEqual(old.apiKey);
+    expect(r.credentials.sigv4!.accessKeyId).not.toBe(old.sigv4!.accessKeyId);
+    const record = kv.record();
+    expect(await unseal(await importSealingKey(KEY_B), "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe(
+      "fakeEventBridgeSecretKey0000000000000000",
+    );
+  });
+
+  it("what an admin changed on purpose is kept, with a warning when it stops the demo", async () => {
+    const before = kv.record();
+    kv.data.set(KV.tenant("demo"), JSON.stringify({ ...before, status: "disabled", sources: ["aws.partner/example.com/other"] }));
+    const r = await ensure({ key: KEY_B });
+    expect(r.actions).toEqual([]);
+    expect(r.warnings).toEqual([
+      "tenant demo is disabled: `npm run tenant -- enable demo` to send with it",
+      expect.stringMatching(/^tenant demo no longer owns aws\.partner\/example\.com\/demo\/orders/),
+    ]);
+    expect(kv.record()).toMatchObject({ status: "disabled", sources: ["aws.partner/example.com/other"] });
+    kv.data.set(KV.tenant("demo"), JSON.stringify(before));
+  });
+
+  it("an unreadable record is left alone with a warning; a locked local state is retried", async () => {
+    kv.data.set(KV.tenant("demo"), "{not json");
+    const puts = kv.puts.length;
+    const r = await ensure({ key: KEY_B });
+    expect(r.credentials).toMatchObject({ apiKey: null, sigv4: null });
+    expect(r.warnings[0]).toMatch(/tenant:demo is not JSON.*npm run tenant -- delete demo --force/);
+    expect(kv.puts).toHaveLength(puts);
+
+    kv = new MemoryKv();
+    kv.locked = 2;
+    file = join(dir, "b", "relay-demo.json");
+    const created = await ensure();
+    expect(created.actions[0]).toBe("created tenant demo");
   });
 });
 
