@@ -11,7 +11,7 @@
  *    sizes, upstream JSON.stringify, aws4fetch signing, API-key hashing, rendering, logging),
  *    timed by workerd's CPU time from /proc (timers don't advance inside a Worker).
  *
- *   node scripts/bench/profile.ts [--scenario direct|invalid|oversize] [--seconds 4]
+ *   node scripts/bench/profile.ts [--scenario direct|buffered|invalid|oversize] [--seconds 4]
  *                                 [--concurrency 4] [--sizes small,max]
  *                                 [--skip-workerd] [--skip-micro] [--verify true|false]
  *   npm run bench -- --profile [same flags]
@@ -31,7 +31,7 @@ import { SourceMap } from "./sourcemap.ts";
 import { startWorker } from "./workers.ts";
 
 interface ProfileOptions {
-  scenario: "direct" | "invalid" | "oversize";
+  scenario: "direct" | "buffered" | "invalid" | "oversize";
   seconds: number;
   concurrency: number;
   sizes: Size[];
@@ -64,7 +64,7 @@ function options(argv: string[]): ProfileOptions {
   if (!(seconds > 0 && seconds <= 60)) throw new Error("--seconds: 0 to 60");
   if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new Error("--concurrency: 1 to 64");
   const scenario = values.scenario as ProfileOptions["scenario"];
-  if (!["direct", "invalid", "oversize"].includes(scenario)) throw new Error("--scenario: direct, invalid or oversize");
+  if (!["direct", "buffered", "invalid", "oversize"].includes(scenario)) throw new Error("--scenario: direct, buffered, invalid or oversize");
   return {
     scenario,
     seconds,
@@ -180,11 +180,16 @@ async function profileWorkerd(o: ProfileOptions) {
     const relayInsp = await Inspector.connect(relayTarget.webSocketDebuggerUrl);
     const outInsp = outboundTarget ? await Inspector.connect(outboundTarget.webSocketDebuggerUrl) : null;
     const t = target(h.relay.url, o.concurrency);
-    const tenant = h.tenants.direct;
-    const headers = { "content-type": "application/json", authorization: `Bearer ${tenant.apiKey}` };
     for (const size of o.sizes) {
+      // The buffered scenario profiles ingest (admit, enqueue) and the drain (alarm) together.
+      const tenant = o.scenario !== "buffered" ? h.tenants.direct : size === "small" ? h.tenants.bufferedSmall : h.tenants.bufferedMax;
+      const headers = { "content-type": "application/json", authorization: `Bearer ${tenant.apiKey}` };
       const payload =
-        o.scenario === "direct" ? validBatch(tenant.id, size) : o.scenario === "invalid" ? invalidBatch(tenant.id, size) : oversizeBatch(tenant.id);
+        o.scenario === "direct" || o.scenario === "buffered"
+          ? validBatch(tenant.id, size)
+          : o.scenario === "invalid"
+            ? invalidBatch(tenant.id, size)
+            : oversizeBatch(tenant.id);
       const load = { path: "/v1/events", body: payload.body, headers, concurrency: o.concurrency, maxRequests: 100_000 };
       await runLoad(t, { ...load, maxMs: 1_500 });
       // Unprofiled CPU per request, for comparison with the profiled window.
