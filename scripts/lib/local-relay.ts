@@ -8,9 +8,10 @@
  * Why a `wrangler dev` child process rather than wrangler's in-process `unstable_startWorker`:
  * - It is exactly what developers run (`wrangler dev` reading wrangler.toml), so the tests prove
  *   the path admins use, through a stable CLI instead of an API marked unstable.
- * - Isolation: workerd, esbuild and wrangler's watchers live in their own process group; stop()
- *   ends the group, so nothing leaks into the test runner or dev.ts, and the state directory's
- *   SQLite files are closed before the next `wrangler kv` process opens them.
+ * - Isolation: workerd, esbuild and wrangler's watchers live in their own process group under a
+ *   small supervisor; stop() (or the caller dying, even by SIGKILL) ends the group, so nothing
+ *   leaks into the test runner or dev.ts, and the state directory's SQLite files are closed
+ *   before the next `wrangler kv` process opens them.
  * - Wrangler needs Node 22; the child runs on it whatever Node the caller runs on.
  * The price is a few seconds of start-up, and that wrangler dev watches the sources (an edit
  * reloads the Worker; the persisted state survives).
@@ -21,7 +22,7 @@
  * never appear on a command line. Names must be declared in wrangler.toml ([vars] or
  * [secrets].required). Without `vars`, wrangler reads .dev.vars as `wrangler dev` always does.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,6 +59,34 @@ const TAIL_LINES = 40;
 
 const READY = /Ready on (https?:\/\/[^\s]+)/;
 
+/**
+ * A tiny supervisor between the caller and wrangler (run with `node -e`): it starts wrangler in a
+ * process group of its own and ends that group when its stdin closes, which also happens when the
+ * caller is killed outright (a test runner's timeout, kill -9), so no wrangler or workerd is left
+ * holding the port and the state directory.
+ */
+const SUPERVISOR = `
+const { spawn } = require("node:child_process");
+const [cmd, ...args] = process.argv.slice(1);
+const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], detached: true });
+let ending = false;
+function end() {
+  if (ending) return;
+  ending = true;
+  try { process.kill(-child.pid, "SIGTERM"); } catch {}
+  setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} process.exit(0); }, ${STOP_GRACE_MS}).unref();
+}
+child.on("exit", (code) => {
+  try { process.kill(-child.pid, "SIGKILL"); } catch {}
+  process.exit(code ?? 1);
+});
+process.stdin.on("end", end);
+process.stdin.on("error", end);
+process.stdin.resume();
+process.on("SIGTERM", end);
+process.on("SIGINT", end);
+`;
+
 /** The Node binary to run wrangler with: this one if it is 22+, else the `node` devDependency. */
 export function nodeForWrangler(root: string): string {
   const major = Number(process.versions.node.split(".")[0]);
@@ -88,11 +117,12 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     Object.assign(env, opts.vars);
   }
 
-  const child = spawn(nodeForWrangler(root), args, {
+  const node = nodeForWrangler(root);
+  const child = spawn(node, ["-e", SUPERVISOR, node, ...args], {
     cwd: root,
     env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true, // its own process group, so stop() ends workerd too
+    // stdin is the supervisor's lifeline: it ends wrangler's process group when stdin closes.
+    stdio: ["pipe", "pipe", "pipe"],
   });
   const tail: string[] = [];
   let readyUrl: string | undefined;
@@ -113,7 +143,8 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     exited = true;
     resolve();
   }));
-  const killOnExit = () => killGroup(child, "SIGKILL");
+  // On a normal exit of the caller, stdin closes by itself; this makes it prompt.
+  const killOnExit = () => child.stdin?.destroy();
   process.once("exit", killOnExit);
 
   const cleanup = () => {
@@ -123,13 +154,11 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
 
   const stop = async (): Promise<void> => {
     if (!exited) {
-      killGroup(child, "SIGTERM");
-      const timer = setTimeout(() => killGroup(child, "SIGKILL"), STOP_GRACE_MS);
+      child.stdin?.end(); // the supervisor ends wrangler's group (SIGTERM, then SIGKILL)
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS * 2);
       await exitPromise;
       clearTimeout(timer);
     }
-    // workerd may outlive wrangler by a moment; end whatever is left of the group.
-    killGroup(child, "SIGKILL");
     cleanup();
   };
 
@@ -157,15 +186,6 @@ async function healthy(url: string): Promise<boolean> {
     return res.ok;
   } catch {
     return false;
-  }
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    /* already gone */
   }
 }
 
