@@ -268,6 +268,7 @@ await runSuite({
       assert.equal(status.queued, 0, JSON.stringify(status));
       assert.equal(status.deadLetters, 0, JSON.stringify(status));
       assert.equal(status.delivered, 1, JSON.stringify(status));
+      assert.equal(status.accepted, 1, `only the held entry was ever accepted (the refused request was not): ${JSON.stringify(status)}`);
     });
 
     await s.check("SQS holds nothing else (no duplicates, nothing unexpected)", async () => {
