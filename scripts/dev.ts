@@ -125,6 +125,7 @@ async function main(): Promise<void> {
 
   // wrangler dev and the demo tenant's KV check run side by side (both take a few seconds).
   let relayReady = false;
+  let probeLogged = false;
   const relayStart = track(
     startLocalRelay({
       root: s.root,
@@ -132,8 +133,10 @@ async function main(): Promise<void> {
       persistTo: s.stateDir,
       vars,
       // wrangler's start-up banner and offline warnings are noise; from Ready on, pass it through.
+      // Its request log for startLocalRelay's own /healthz probe can come after Ready: dropped too.
       log: (line) => {
-        if (relayReady) out(`${RELAY_TAG} ${line}`);
+        if (!probeLogged && /\bGET \/healthz\b/.test(line)) probeLogged = true;
+        else if (relayReady) out(`${RELAY_TAG} ${line}`);
       },
     }).then((r) => (relay = r)),
   );

@@ -148,7 +148,8 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
     }
     if (!(await opensToFakeCredentials(opts.sealingKey, record))) {
       changes.credentials = await sealedFakeCredentials(opts.sealingKey);
-      actions.push(record.credentials ? "credentials sealed again (the current SEALING_KEY did not open them)" : "credentials set");
+      // Another pair, another secret, or sealed under another SEALING_KEY: the emulator's pair again.
+      actions.push(record.credentials ? "credentials reset to the local EventBridge's key pair" : "credentials set");
     }
   }
 

@@ -358,7 +358,7 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
     const old = readDemoFile(file)!;
     const r = await ensure({ key: KEY_B });
     expect(r.actions).toEqual([
-      "credentials sealed again (the current SEALING_KEY did not open them)",
+      "credentials reset to the local EventBridge's key pair",
       "minted a new SigV4 pair (the saved one was revoked or no longer opens)",
     ]);
     expect(r.credentials.apiKey).toEqual(old.apiKey);
