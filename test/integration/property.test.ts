@@ -15,6 +15,7 @@ import { captureLogs } from "../helpers/leaks.ts";
 import { seedTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
+/** Runs per property: enough to find boundary mistakes, few enough to keep `npm test` quick. */
 const RUNS = 60;
 const MAX_EPOCH = 253_402_300_799; // 9999-12-31T23:59:59Z
 
@@ -155,7 +156,7 @@ describe("POST /v1/events, generated inputs", () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, 60_000); // a run is one request through the Worker and the gate: allow for a loaded machine
 
   it("malformed bodies: never a 5xx, every error in the problem format, anything forwarded forwarded intact", async () => {
     const t = await seedTenant();
@@ -211,7 +212,7 @@ describe("POST /v1/events, generated inputs", () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, 60_000); // a run is one request through the Worker and the gate: allow for a loaded machine
 });
 
 function isRaw(b: unknown): b is { raw: string } | { bytes: Uint8Array } {
