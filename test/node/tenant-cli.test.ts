@@ -554,6 +554,37 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     expect([401, 403], await res.text()).toContain(res.status);
   });
 
+  it("delete refuses while the relay holds queued events (exit 4, nothing changed); --force drops them", async () => {
+    await h.ok(["create", "busy", "--name", "Busy", "--source", "aws.partner/busy.example/*", "--region", "us-east-1", "--endpoint", upstream.url]);
+    await h.ok(["credentials", "set", "busy", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], { stdin: AWS_SECRET });
+    const k = await h.json(["key", "create", "busy"]);
+    k.entry.minted.push(k.data.key);
+    minted.push(k.data.key);
+    upstream.fake.setFaultRates({ error5xx: 1 }); // every upstream call fails: the entry stays queued
+    try {
+      const res = await fetch(`${relay.url}/v1/events`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${k.data.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ Entries: [{ Source: "aws.partner/busy.example/x", DetailType: "t", Detail: "{}" }] }),
+      });
+      expect(res.status, await res.text()).toBe(202);
+      const refused = await h.run(["delete", "busy"]);
+      expect(refused.code).toBe(4);
+      expect(refused.stderr).toMatch(/still has 1 queued event\(s\).*--force.*Nothing was changed/);
+      expect(await readRecord(h, "busy")).not.toBeNull();
+      const forced = await h.json(["delete", "busy", "--force"]);
+      expect(forced.data).toMatchObject({ deleted: true, relay: "applied", relayState: "purged" });
+      const after = await fetch(`${relay.url}/admin/v1/tenants/busy/status`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      expect(await after.json()).toMatchObject({ queued: 0, accepted: 0, status: "disabled" });
+    } finally {
+      upstream.fake.setFaultRates(null);
+    }
+    // A delete that stopped after KV can be finished: --force purges the relay state of a missing record.
+    const again = await h.json(["delete", "busy", "--force"]);
+    expect(again.entry.stderr).toMatch(/no record tenant:busy in KV; purging the relay state only/);
+    expect(again.data).toMatchObject({ deleted: false, relayState: "purged" });
+  });
+
   it("status and dlq need the relay: a clear error when none answers", async () => {
     await h.ok(["create", "quiet", "--name", "Q", "--source", "aws.partner/quiet.example/*", "--region", "us-east-1"]);
     const r = await h.run(["status", "quiet"], { env: { RELAY_URL: await unusedLocalUrl() } });

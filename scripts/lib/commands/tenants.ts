@@ -461,6 +461,8 @@ const remove: CommandSpec = {
         );
       }
     }
+    // Without a record (an earlier delete stopped after step 3), the ids are unknown, but a
+    // disabled status at the current time still outranks any record a cache may hold.
     const tombstone = record
       ? {
           revision: record.revision + 1,
@@ -468,8 +470,8 @@ const remove: CommandSpec = {
           revokeApiKeyIds: record.apiKeys.map((k) => k.id),
           revokeAccessKeyIds: record.sigv4Keys.map((k) => k.accessKeyId),
         }
-      : null;
-    if (record && tombstone) {
+      : { revision: ctx.now().getTime(), status: "disabled" as const, revokeApiKeyIds: [], revokeAccessKeyIds: [] };
+    if (record) {
       await applyAccess(plan, id, tombstone);
       // (2) then (3), in one call: the index entries first, the record last.
       await ctx.kv.deleteMany([...indexKeys(record), KV.tenant(id)]);
@@ -483,7 +485,7 @@ const remove: CommandSpec = {
         purged = "purged";
         // (5) The purge also wiped the revocations and the disabled status, while Worker isolates
         // and KV edge caches may still hold the old record for a minute: leave a tombstone.
-        if (tombstone) await applyAccess(plan, id, tombstone);
+        await applyAccess(plan, id, tombstone);
       } catch (e) {
         if (e instanceof RelayHttpError && e.status === 404) purged = "purged";
         else if (e instanceof RelayHttpError && e.status === 409) {
