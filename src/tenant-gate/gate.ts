@@ -63,6 +63,15 @@ const HOUSEKEEPING_MIN_MS = 60_000;
 
 type LastError = { code: string; message: string; at: number };
 
+/**
+ * Counters and the last upstream error live under one storage key, written with
+ * allowUnconfirmed: they are bookkeeping, so the hot path never waits for their durability (the
+ * output gate would otherwise hold every reply behind each write). A crash can lose the last few
+ * increments; it never loses an event.
+ */
+const STATS_KEY = "stats";
+type Stats = { counters: Partial<Record<CounterName, number>>; lastError: LastError | null };
+
 type QueueRow = {
   seq: number;
   relay_id: string;
@@ -94,6 +103,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   #alarmAt: number | null = null;
   #pausedUntil = 0;
   #lastError: LastError | null = null;
+  #statsPending = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -101,6 +111,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage);
       this.#load();
+      const stats = await ctx.storage.get<Stats>(STATS_KEY);
+      if (stats) {
+        for (const c of COUNTERS) this.#counters[c] = stats.counters[c] ?? 0;
+        this.#lastError = stats.lastError;
+      }
       this.#alarmAt = await ctx.storage.getAlarm();
     });
   }
@@ -190,28 +205,26 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   async finish(input: FinishInput): Promise<void> {
     this.#checkProtocol(input.v);
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.#counters.accepted += input.delivered + input.failed;
-      this.#counters.delivered += input.delivered;
-      this.#counters.failed += input.failed;
-      if (input.delivered + input.failed > 0 || input.lastUpstreamError) this.#counters.upstreamCalls += 1;
-      this.#flushCounters();
-      if (input.lastUpstreamError) this.#setLastError(input.lastUpstreamError.code, input.lastUpstreamError.message, now);
-      const idem = input.idempotency;
-      if (idem) {
-        if (idem.response) {
-          this.#sql.exec(
-            "UPDATE idempotency SET state = 'done', status = ?, body = ?, content_type = ?, locked_until = 0 WHERE key = ?",
-            idem.response.status,
-            idem.response.body,
-            idem.response.contentType,
-            idem.key,
-          );
-        } else {
-          this.#sql.exec("DELETE FROM idempotency WHERE key = ? AND state = 'pending'", idem.key);
-        }
+    this.#counters.accepted += input.delivered + input.failed;
+    this.#counters.delivered += input.delivered;
+    this.#counters.failed += input.failed;
+    if (input.delivered + input.failed > 0 || input.lastUpstreamError) this.#counters.upstreamCalls += 1;
+    if (input.lastUpstreamError) this.#lastError = { code: input.lastUpstreamError.code, message: input.lastUpstreamError.message.slice(0, 500), at: now };
+    this.#flushCounters();
+    const idem = input.idempotency;
+    if (idem) {
+      if (idem.response) {
+        this.#sql.exec(
+          "UPDATE idempotency SET state = 'done', status = ?, body = ?, content_type = ?, locked_until = 0 WHERE key = ?",
+          idem.response.status,
+          idem.response.body,
+          idem.response.contentType,
+          idem.key,
+        );
+      } else {
+        this.#sql.exec("DELETE FROM idempotency WHERE key = ? AND state = 'pending'", idem.key);
       }
-    });
+    }
     if (input.upstreamThrottled) this.#pauseAfterThrottle(now);
   }
 
@@ -653,12 +666,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#tenantId = meta.get("tenant_id") ?? null;
     this.#revision = Number(meta.get("revision") ?? 0);
     this.#status = meta.get("status") === "disabled" ? "disabled" : "active";
-    const lastError = meta.get("last_error");
-    this.#lastError = lastError ? (JSON.parse(lastError) as LastError) : null;
     for (const r of this.#sql.exec<{ principal: string }>("SELECT principal FROM revoked").toArray()) this.#revoked.add(r.principal);
-    for (const r of this.#sql.exec<{ name: string; value: number }>("SELECT name, value FROM counters").toArray()) {
-      if ((COUNTERS as readonly string[]).includes(r.name)) this.#counters[r.name as CounterName] = r.value;
-    }
     const q = this.#sql.exec<{ n: number; b: number | null }>("SELECT COUNT(*) AS n, SUM(bytes) AS b FROM queue").toArray()[0];
     this.#queuedEntries = q?.n ?? 0;
     this.#queuedBytes = q?.b ?? 0;
@@ -762,16 +770,23 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
 
   #setLastError(code: string, message: string, at: number): void {
     this.#lastError = { code, message: message.slice(0, 500), at };
-    this.#setMeta("last_error", JSON.stringify(this.#lastError));
+    this.#flushCounters();
   }
 
+  /**
+   * Schedules one write of the stats after the current synchronous step (callers may be inside
+   * transactionSync, which takes no async storage calls); several changes in a step write once.
+   */
   #flushCounters(): void {
-    for (const c of COUNTERS) {
-      this.#sql.exec(
-        "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        c,
-        this.#counters[c],
-      );
-    }
+    if (this.#statsPending) return;
+    this.#statsPending = true;
+    queueMicrotask(() => {
+      this.#statsPending = false;
+      const stats: Stats = { counters: { ...this.#counters }, lastError: this.#lastError };
+      this.ctx.storage.put(STATS_KEY, stats, { allowUnconfirmed: true }).catch((e: unknown) => {
+        log.error("stats_write_failed", { tenantId: this.#tenantId, error: (e as Error)?.message ?? String(e) });
+      });
+    });
   }
+
 }

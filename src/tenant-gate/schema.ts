@@ -6,7 +6,6 @@ const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
   `
   CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS revoked (principal TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
