@@ -38,7 +38,7 @@ await runSuite({
     const found = await findAwsClis();
     if (found.v1) clis["aws-cli v1"] = found.v1;
     if (found.v2) clis["aws-cli v2"] = found.v2;
-    const seen = found.seen.length ? ` (found: ${found.seen.join("; ")})` : "";
+    const seen = found.seen.length ? ` (found only: ${found.seen.map((l) => l.replace(/^(\S+: aws-cli\/\S+).*/, "$1")).join(", ")})` : "";
     return {
       "aws-cli v1": found.v1 ? null : `no AWS CLI v1 on PATH${seen}`,
       "aws-cli v2": found.v2 ? null : `no AWS CLI v2 at ${DEBIAN_AWS} or on PATH (apt-get install awscli)${seen}`,

@@ -12,6 +12,7 @@
  *
  *   npm run e2e                 # every suite
  *   npm run e2e -- moto         # only the moto suite (names: aws-cli, moto)
+ *   E2E_TIMEOUT_SCALE=2 npm run e2e   # double every suite's time limit
  *
  * Each suite process owns what it starts (wrangler dev, moto_server, the fake EventBridge) and
  * stops it on exit, on failure and on SIGTERM; this runner sends SIGTERM when a suite overruns its
@@ -35,6 +36,10 @@ const SUITES: SuiteSpec[] = [
   { name: "aws-cli", file: "aws-cli.ts", parts: ["aws-cli v1", "aws-cli v2"], timeoutMs: 240_000 },
   { name: "moto", file: "moto.ts", parts: ["moto"], timeoutMs: 300_000 },
 ];
+/** E2E_TIMEOUT_SCALE multiplies every suite's limit (e.g. 2 on a slow or busy machine). */
+const SCALE = Number(process.env.E2E_TIMEOUT_SCALE ?? "1");
+if (!(SCALE > 0)) throw new Error(`E2E_TIMEOUT_SCALE must be a positive number, not ${process.env.E2E_TIMEOUT_SCALE}`);
+for (const s of SUITES) s.timeoutMs = Math.round(s.timeoutMs * SCALE);
 /** How long a suite gets to clean up after SIGTERM before its process group is SIGKILLed. */
 const GRACE_MS = 30_000;
 

@@ -3,7 +3,7 @@
  * AWS_* variables set here reach them (none inherited), empty config and credentials files, one
  * attempt, no pager.
  */
-import { writeFileSync } from "node:fs";
+import { realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { allOnPath, run, type ProcResult } from "./harness.ts";
 
@@ -38,7 +38,17 @@ export async function findAwsClis(): Promise<{ v1: AwsCli | null; v2: AwsCli | n
   let v1: AwsCli | null = null;
   let v2: AwsCli | null = null;
   const candidates = [DEBIAN_AWS, ...allOnPath("aws").filter((p) => p !== DEBIAN_AWS)];
+  const real = new Set<string>();
   for (const path of candidates) {
+    // /bin is /usr/bin on merged-/usr systems: one CLI, not two.
+    let resolved: string;
+    try {
+      resolved = realpathSync(path);
+    } catch {
+      continue;
+    }
+    if (real.has(resolved)) continue;
+    real.add(resolved);
     const version = await cliVersion(path);
     if (!version) continue;
     seen.push(`${path}: ${version}`);
