@@ -15,6 +15,7 @@ import { GATE_PROTOCOL, type AdmitOutput, type FinishInput, type QueuedEntryInpu
 import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
 import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
 import { gateCall, gateFor } from "./gate-client.ts";
+import { reportLater, reportNow } from "./reports.ts";
 
 export type EntryOutcome =
   | { kind: "delivered"; eventId: string | null }
@@ -152,7 +153,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     }
   } catch (e) {
     // Nothing was accepted: let a retry with the same Idempotency-Key run again.
-    if (finish.idempotency) args.ctx.waitUntil(reportFinish(env, tenant.id, finish));
+    if (finish.idempotency) args.ctx.waitUntil(reportNow(env, tenant.id, finish));
     throw e;
   }
 
@@ -167,9 +168,9 @@ export async function ingest(args: IngestArgs): Promise<Response> {
   if (finish.idempotency && rendered.status < 500) {
     finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
     // The stored response must exist before a retry can arrive: wait for it.
-    await reportFinish(env, tenant.id, finish);
+    await reportNow(env, tenant.id, finish);
   } else {
-    args.ctx.waitUntil(reportFinish(env, tenant.id, finish));
+    reportLater(env, args.ctx, tenant.id, finish);
   }
   log.info("ingest", {
     requestId,
@@ -281,14 +282,6 @@ async function enqueue(
     gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }),
   );
   return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
-}
-
-async function reportFinish(env: Env, tenantId: string, finish: FinishInput): Promise<void> {
-  try {
-    await gateFor(env, tenantId).finish(finish);
-  } catch (e) {
-    log.error("gate_finish_failed", { tenantId, error: (e as Error)?.message ?? String(e) });
-  }
 }
 
 function bufferFull(retryAfterS: number, rate: RateInfo): RelayError {

@@ -196,6 +196,13 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       this.#counters.duplicatesPossible += input.entries.filter((e) => e.outcomeUnknown).length;
       this.#flushCounters();
     });
+    // Entries queued because a direct send failed: record why now (the direct path's own report
+    // arrives later), and let EventBridge's throttling slow the drain too.
+    const failedWith = input.entries.find((e) => e.lastCode !== null);
+    if (failedWith?.lastCode) {
+      this.#setLastError(failedWith.lastCode, failedWith.lastMessage ?? "", now);
+      if (failedWith.lastCode === "ThrottlingException") this.#pauseAfterThrottle(now);
+    }
     const wait = this.#bucket!.waitMs(now);
     await this.#ensureAlarm(Math.max(earliest, now + wait));
     return { kind: "queued", relayEventIds: ids };

@@ -336,15 +336,18 @@ describe("event status and counters", () => {
     await post(t, tagged(t, "r", 2));
     fake.inject({ type: "throttle" });
     await post(t, tagged(t, "s", 3));
-    // finish() runs after the response (waitUntil): poll briefly for the direct-path counters.
-    let s: Record<string, unknown> = {};
-    for (let i = 0; i < 50; i++) {
+    // The direct path's counts are reported after the response (coalesced per isolate), and the
+    // drain may deliver the queued three meanwhile: poll until all five are accounted for.
+    let s: Record<string, number | unknown> = {};
+    for (let i = 0; i < 100; i++) {
       s = (await (await exports.default.fetch("http://relay.test/v1/status", { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as Record<string, unknown>;
-      if (s.delivered === 2) break;
+      if (s.accepted === 5) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(s).toMatchObject({ tenantId: t.record.id, accepted: 5, delivered: 2, failed: 0, queued: 3 });
-    expect(s.oldestQueuedAgeMs).toEqual(expect.any(Number));
+    expect(s).toMatchObject({ tenantId: t.record.id, accepted: 5, failed: 0 });
+    expect((s.delivered as number) + (s.queued as number)).toBe(5);
+    expect(s.delivered).toBeGreaterThanOrEqual(2);
+    if ((s.queued as number) > 0) expect(s.oldestQueuedAgeMs).toEqual(expect.any(Number));
     expect((s.lastUpstreamError as { code: string }).code).toBe("ThrottlingException");
   });
 });

@@ -1,0 +1,48 @@
+/**
+ * Direct-path outcomes for the tenant gate's counters, coalesced per isolate: instead of one RPC
+ * per request, an isolate sends one aggregated report per tenant every REPORT_FLUSH_MS. Counters
+ * are bookkeeping (GET /v1/status), so they may lag by that much; an Idempotency-Key's stored
+ * response is never coalesced (a retry must find it), and neither is anything events depend on.
+ */
+import { log } from "../log.ts";
+import type { FinishInput } from "../tenant-gate/protocol.ts";
+import { gateFor } from "./gate-client.ts";
+
+/** How long an isolate gathers direct-path outcomes before reporting them, in ms. */
+export const REPORT_FLUSH_MS = 100;
+
+const pending = new Map<string, FinishInput>();
+
+function merge(into: FinishInput, f: FinishInput): void {
+  into.delivered += f.delivered;
+  into.failed += f.failed;
+  if (f.lastUpstreamError) into.lastUpstreamError = f.lastUpstreamError;
+  into.upstreamThrottled ||= f.upstreamThrottled;
+}
+
+/** Sends one report now (idempotent responses, releases) and waits for it. */
+export async function reportNow(env: Env, tenantId: string, finish: FinishInput): Promise<void> {
+  try {
+    await gateFor(env, tenantId).finish(finish);
+  } catch (e) {
+    log.error("gate_finish_failed", { tenantId, error: (e as Error)?.message ?? String(e) });
+  }
+}
+
+/** Adds a report to the isolate's pending one for the tenant; the first one schedules the flush. */
+export function reportLater(env: Env, ctx: { waitUntil(p: Promise<unknown>): void }, tenantId: string, finish: FinishInput): void {
+  if (finish.delivered === 0 && finish.failed === 0 && !finish.lastUpstreamError && !finish.upstreamThrottled) return;
+  const existing = pending.get(tenantId);
+  if (existing) {
+    merge(existing, finish);
+    return;
+  }
+  pending.set(tenantId, { ...finish, idempotency: null });
+  ctx.waitUntil(
+    new Promise((r) => setTimeout(r, finish.upstreamThrottled ? 0 : REPORT_FLUSH_MS)).then(() => {
+      const report = pending.get(tenantId);
+      pending.delete(tenantId);
+      return report ? reportNow(env, tenantId, report) : undefined;
+    }),
+  );
+}
