@@ -70,12 +70,12 @@ export async function ingest(args: IngestArgs): Promise<Response> {
   const { slots } = validateBatch(args.body, cfg.maxBatchBytes);
 
   // Scope: a tenant only posts to its own partner event sources; others never leave the relay.
-  const scoped: Slot[] = slots.map((s) =>
+  const scoped: Slot[] = slots.map((s, i) =>
     s.ok && !ownsSource(tenant.sources, s.entry.Source)
       ? {
           ok: false,
           code: "NotAuthorizedForSourceException",
-          message: `Source ${s.entry.Source} is not one of this tenant's partner event sources`,
+          message: `Entries[${i}].Source: ${s.entry.Source} is not one of this tenant's partner event sources`,
         }
       : s,
   );
