@@ -186,7 +186,7 @@ async function cliChecks(
   });
 
   await check("a wrong secret: InvalidSignatureException, non-zero exit, nothing reaches the upstream", async () => {
-    const wrong = cliEnv(join(dir), { accessKeyId: pair.accessKeyId, secretAccessKey: flip(pair.secretAccessKey) });
+    const wrong = cliEnv(dir, { accessKeyId: pair.accessKeyId, secretAccessKey: flip(pair.secretAccessKey) });
     const { r, calls } = await send(["--entries", JSON.stringify([{ Source: SOURCE, DetailType: "Never", Detail: "{}" }])], wrong);
     assert.notEqual(r.code, 0, show(r));
     assert.match(r.stderr, cliError("InvalidSignatureException"), show(r));

@@ -134,7 +134,8 @@ export async function runSuite(opts: {
       `  ${opts.name}: ${enabled.length === 0 ? "nothing to run" : failures === 0 ? "all checks passed" : `${failures} check(s) failed`} in ${ms(Date.now() - started)}\n`,
     );
   } catch (e) {
-    for (const p of enabled) failed.add(p);
+    // Thrown by the body, or by prerequisites before `enabled` was known: every part not skipped failed.
+    for (const p of parts) if (!skipped.has(p)) failed.add(p);
     process.stdout.write(`  ${opts.name}: aborted: ${indent(describeError(e), "    ").trimStart()}\n`);
   }
   await runCleanups();
