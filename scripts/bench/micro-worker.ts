@@ -6,6 +6,9 @@
  *
  *   PUT  /body?size=small|max   the request body to work on (kept in memory)
  *   POST /run?step=<name>&size=small|max&n=<count>
+ *   POST /read?mode=reader|arrayBuffer   reads the posted body one way and drops it (the cost of
+ *                                        reading a body chunk by chunk in JS, as readBodyCapped
+ *                                        does, against the runtime's arrayBuffer())
  */
 import { AwsClient } from "aws4fetch";
 import { generateApiKey, hashApiKey, isWellFormedApiKey, toHex } from "../../src/auth/api-key.ts";
@@ -135,6 +138,28 @@ export const STEPS: Record<string, Step> = {
 export default {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === "/read") {
+      let n = 0;
+      if (url.searchParams.get("mode") === "reader" && request.body) {
+        const reader = request.body.getReader();
+        const chunks: Uint8Array[] = [];
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          n += value.byteLength;
+          chunks.push(value);
+        }
+        const out = new Uint8Array(n);
+        let off = 0;
+        for (const c of chunks) {
+          out.set(c, off);
+          off += c.byteLength;
+        }
+        return new Response(`${chunks.length} chunks`);
+      }
+      n = (await request.arrayBuffer()).byteLength;
+      return new Response(`${n} bytes`);
+    }
     const size = url.searchParams.get("size") ?? "small";
     if (request.method === "PUT" && url.pathname === "/body") {
       bodies.set(size, prepare(new Uint8Array(await request.arrayBuffer())));

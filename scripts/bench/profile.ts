@@ -310,6 +310,22 @@ async function micro(o: ProfileOptions) {
         rows.push({ step, label, us: Math.round(us * 10) / 10, n });
         console.log(`  ${us.toFixed(1).padStart(9)} µs  ${label}`);
       }
+      // Reading the body: a JS reader chunk by chunk (as readBodyCapped) against arrayBuffer().
+      const t = target(w.url, 1);
+      const readCost = async (mode: string) => {
+        const load = { path: `/read?mode=${mode}`, body: payload.body, headers: { "content-type": "application/json" }, concurrency: 1 };
+        await runLoad(t, { ...load, maxRequests: 50, maxMs: 2_000 });
+        const c0 = cpuUs(w.pid);
+        const r = await runLoad(t, { ...load, maxRequests: 400, maxMs: 4_000 });
+        return { us: (cpuUs(w.pid) - c0) / Math.max(1, r.requests), sample: r.sampleBodies["200"] ?? "" };
+      };
+      const viaReader = await readCost("reader");
+      const viaArrayBuffer = await readCost("arrayBuffer");
+      const readExtra = viaReader.us - viaArrayBuffer.us;
+      rows.push({ step: "readerMinusArrayBuffer", label: `reading the body with a JS reader (${viaReader.sample}) minus arrayBuffer()`, us: Math.round(readExtra), n: 400 });
+      console.log(
+        `  ${readExtra.toFixed(1).padStart(9)} µs  reading the body with a JS reader (${viaReader.sample}): ${viaReader.us.toFixed(0)} µs per request, with arrayBuffer(): ${viaArrayBuffer.us.toFixed(0)} µs`,
+      );
       out[size] = rows;
     }
   } finally {
