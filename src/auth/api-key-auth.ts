@@ -53,6 +53,10 @@ export function apiKeyAuth(options: ApiKeyAuthOptions = {}): MiddlewareHandler<R
     let tenant;
     try {
       tenant = await getTenant(c.env.TENANTS, index.tenantId);
+      // A key minted after this isolate cached the record: read the record again, once.
+      if (tenant && !tenant.apiKeys.some((k) => k.id === index.keyId)) {
+        tenant = await getTenant(c.env.TENANTS, index.tenantId, { fresh: true });
+      }
     } catch (e) {
       if (e instanceof TenantRecordError) {
         log.error("tenant_record_unreadable", { tenantId: index.tenantId, reason: e.message });

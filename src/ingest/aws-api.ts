@@ -49,6 +49,10 @@ awsApi.post("/", async function putPartnerEvents(c) {
   let secret: string | null;
   try {
     tenant = await getTenant(env.TENANTS, index.tenantId);
+    // A pair minted after this isolate cached the record: read the record again, once.
+    if (tenant && !tenant.sigv4Keys.some((k) => k.accessKeyId === parsed.accessKeyId)) {
+      tenant = await getTenant(env.TENANTS, index.tenantId, { fresh: true });
+    }
     secret = tenant ? await sigv4SecretFor(tenant, parsed.accessKeyId, env.SEALING_KEY) : null;
   } catch (e) {
     if (e instanceof TenantRecordError) {

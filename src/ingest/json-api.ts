@@ -13,7 +13,7 @@ import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { gateCall, gateFor } from "./gate-client.ts";
-import { ingest, rateLimitHeaders, type IngestResult, type Rendered } from "./pipeline.ts";
+import { deniedError, ingest, rateLimitHeaders, type IngestResult, type Rendered } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -97,7 +97,7 @@ jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c)
       }),
     { retry: true },
   );
-  if (out.kind === "denied") throw out.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+  if (out.kind === "denied") throw deniedError(c.var.caller, out.reason);
   if (out.kind === "missing") throw notFound;
   const e = out.event;
   const body =
@@ -115,7 +115,7 @@ jsonApi.get("/v1/status", apiKeyAuth(), async function getStatus(c) {
     () => gateFor(c.env, tenant.id).status({ v: GATE_PROTOCOL, tenantId: tenant.id, principal, revision: tenant.revision, status: tenant.status }),
     { retry: true },
   );
-  if (out.kind === "denied") throw out.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+  if (out.kind === "denied") throw deniedError(c.var.caller, out.reason);
   const s = out.status;
   return c.json(
     {

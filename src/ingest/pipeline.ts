@@ -4,6 +4,7 @@
  * The front doors differ only in how they read credentials and how they write the answer
  * (`render`) and errors.
  */
+import { SigV4Errors } from "../auth/sigv4.ts";
 import type { Caller } from "../context.ts";
 import { relayConfig } from "../config.ts";
 import { validateBatch, type Slot, type WireEntry } from "../entries/schema.ts";
@@ -108,7 +109,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
 
   switch (admit.kind) {
     case "denied":
-      throw admit.reason === "revoked" ? Errors.invalidKey('Bearer realm="eventbridge-relay"') : Errors.tenantDisabled();
+      throw deniedError(caller, admit.reason);
     case "replay":
       return toResponse({ status: admit.status, body: admit.body, contentType: admit.contentType }, { "idempotent-replayed": "true" });
     case "idempotency-mismatch":
@@ -282,6 +283,14 @@ async function enqueue(
     gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }),
   );
   return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
+}
+
+/** The refusal for a credential the tenant's gate says is revoked, or a disabled tenant. */
+export function deniedError(caller: Caller, reason: "revoked" | "disabled"): RelayError {
+  if (reason === "disabled") return Errors.tenantDisabled();
+  return caller.principal.kind === "sigv4"
+    ? SigV4Errors.unknownAccessKey(caller.principal.id)
+    : Errors.invalidKey('Bearer realm="eventbridge-relay"');
 }
 
 function bufferFull(retryAfterS: number, rate: RateInfo): RelayError {

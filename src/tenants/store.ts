@@ -61,9 +61,13 @@ export function lookupSigV4(kv: KVNamespace, accessKeyId: string): Promise<Sigv4
   return readIndex(kv, KV.sigv4(accessKeyId), (v) => sigv4IndexSchema.parse(v));
 }
 
-/** The tenant's record, or null when there is none. Throws TenantRecordError when unreadable. */
-export async function getTenant(kv: KVNamespace, id: string): Promise<TenantRecord | null> {
-  const cached = recordCache.get(id);
+/**
+ * The tenant's record, or null when there is none. Throws TenantRecordError when unreadable.
+ * `fresh` skips this isolate's cache: for a credential the index knows but the cached record
+ * doesn't list yet (a key minted after the record was cached).
+ */
+export async function getTenant(kv: KVNamespace, id: string, opts: { fresh?: boolean } = {}): Promise<TenantRecord | null> {
+  const cached = opts.fresh ? undefined : recordCache.get(id);
   if (cached) return cached;
   const raw = await kv.get(KV.tenant(id), "json");
   if (raw === null) return null;
