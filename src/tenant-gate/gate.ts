@@ -395,19 +395,27 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     return { replayed, notFound };
   }
 
-  /** Deletes everything this object holds (tenant deletion). Refuses while events are queued unless forced. */
+  /**
+   * Deletes everything this object holds (tenant deletion) except the access state: the revision,
+   * the status and every revoked credential survive, so a key still cached somewhere stays refused
+   * and a re-created tenant must come with a higher revision. Refuses while events are queued
+   * unless forced.
+   */
   async purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }> {
     this.#checkProtocol(input.v);
     if (this.#queuedEntries > 0 && !input.force) return { purged: false, queued: this.#queuedEntries };
     const queued = this.#queuedEntries;
+    const revoked = this.#sql.exec<{ principal: string; revoked_at: number }>("SELECT principal, revoked_at FROM revoked").toArray();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     migrate(this.ctx.storage);
-    this.#revoked.clear();
+    this.ctx.storage.transactionSync(() => {
+      if (this.#tenantId) this.#setMeta("tenant_id", this.#tenantId);
+      this.#setMeta("revision", String(this.#revision));
+      this.#setMeta("status", this.#status);
+      for (const r of revoked) this.#sql.exec("INSERT INTO revoked (principal, revoked_at) VALUES (?, ?)", r.principal, r.revoked_at);
+    });
     for (const c of COUNTERS) this.#counters[c] = 0;
-    this.#tenantId = null;
-    this.#revision = 0;
-    this.#status = "active";
     this.#queuedEntries = 0;
     this.#queuedBytes = 0;
     this.#alarmAt = null;
