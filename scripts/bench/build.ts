@@ -51,6 +51,8 @@ export async function buildWorker(root: string, entry: string, outDir: string, m
     sourcemap: false,
     logLevel: "warning",
     absWorkingDir: root,
+    // Runtime modules workerd provides.
+    external: ["cloudflare:*", "node:*"],
   });
   return { dir: outDir, mainModule, code: readFileSync(outfile, "utf8"), bytes: statSync(outfile).size };
 }

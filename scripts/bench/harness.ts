@@ -194,7 +194,7 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
       ...(o.inspector ? { inspectorPort: 0 } : {}),
     });
     cleanups.push(() => relay.mf.dispose());
-    const baseline = baselineBundle ? await startWorker({ name: "baseline", bundle: baselineBundle, text: { UPSTREAM: up.url } }) : null;
+    const baseline = baselineBundle ? await startWorker({ name: "baseline", bundle: baselineBundle, text: { UPSTREAM: up.url }, durableObjects: { FLOOR_GATE: "FloorGate" } }) : null;
     if (baseline) cleanups.push(() => baseline.mf.dispose());
     const kv = (await relay.mf.getKVNamespace("TENANTS")) as unknown as KvWriter;
     const direct = await seedTenant(kv, sealingKey, { id: "bench-direct", endpoint: up.url, ratePerSecond: DIRECT_RATE, burst: DIRECT_BURST });

@@ -57,6 +57,7 @@ async function waitQuiet(maxS: number): Promise<{ cores: number; waitedS: number
 
 /** The baseline Worker's forwarding route (scripts/bench/baseline-worker.ts). */
 const FORWARD_PATH = "/v1/forward";
+const FORWARD_RPC_PATH = "/v1/forward-rpc";
 
 /** Largest number of requests one closed-loop window may send (a bound besides time). */
 const MAX_WINDOW_REQUESTS = 200_000;
@@ -73,6 +74,8 @@ interface Scenario {
   tenant: BenchTenant;
   /** The status every relay answer should have (the buffered path also answers 200 while tokens last). */
   expect: number[];
+  /** The baseline Worker's route for the floor rows. */
+  path?: string;
 }
 
 export interface Window {
@@ -373,6 +376,8 @@ async function main(): Promise<void> {
       // interceptor, and the fake reading the body.
       { kind: "floor", size: "small", label: "floor: forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
       { kind: "floor", size: "max", label: "floor: forward", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
+      // The same plus one Durable Object RPC, as admission makes: what the round trip costs.
+      { kind: "floor", size: "small", label: "floor: rpc + forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200], path: FORWARD_RPC_PATH },
     ].filter((s) => !o.only || o.only.has(s.kind) || o.only.has(`${s.kind}-${s.size}`)) as Scenario[];
 
     const relayTarget = target(relay.url, o.concurrency);
@@ -395,7 +400,7 @@ async function main(): Promise<void> {
       // Warm-up: JIT, connections, caches (tenant record, API key, AWS client), the DO.
       await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null, 0.3);
       if (s.kind === "buffered") await bufferedWindow(relay, relayTarget, up, s, o, 30);
-      else if (s.kind === "floor") await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, FORWARD_PATH);
+      else if (s.kind === "floor") await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, s.path ?? FORWARD_PATH);
       else await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up, 0.3);
       for (let i = 0; i < o.rounds; i++) {
         const b = await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null);
@@ -405,7 +410,7 @@ async function main(): Promise<void> {
         } else {
           const w =
             s.kind === "floor"
-              ? await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 1, FORWARD_PATH)
+              ? await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 1, s.path ?? FORWARD_PATH)
               : await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up);
           rounds.push({ baseline: b, relay: w });
         }
