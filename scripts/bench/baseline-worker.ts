@@ -19,7 +19,7 @@ export class FloorGate extends DurableObject {
   }
 }
 
-type Bindings = { UPSTREAM?: string; FLOOR_GATE?: BenchDurableObjectNamespace<FloorGate> };
+type Bindings = { UPSTREAM?: string; FLOOR_GATE?: DurableObjectNamespace<FloorGate> };
 
 const app = new Hono<{ Bindings: Bindings }>();
 

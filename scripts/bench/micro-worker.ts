@@ -58,7 +58,7 @@ function prepare(bytes: Uint8Array<ArrayBuffer>): Prepared {
     wire,
     details: parsed.Entries.map((e) => e.Detail as string),
     upstreamBody,
-    upstreamBytes: new TextEncoder().encode(upstreamBody),
+    upstreamBytes: new TextEncoder().encode(upstreamBody) as Uint8Array<ArrayBuffer>,
     rows: wire.map((e) => JSON.stringify(e)),
   };
 }
