@@ -9,7 +9,7 @@ import {
   MAX_BATCH_BYTES_CEILING,
   maxBodyBytes,
 } from "./limits.ts";
-import { log } from "./log.ts";
+import { log, setLogLevel, type LogLevel } from "./log.ts";
 
 export interface RelayConfig {
   allowEndpointOverride: boolean;
@@ -42,6 +42,9 @@ function intVar(name: string, raw: string | undefined, def: number, min: number,
 export function relayConfig(env: Env): RelayConfig {
   let c = cache.get(env);
   if (!c) {
+    const level = env.LOG_LEVEL;
+    if (level === "info" || level === "warn" || level === "error") setLogLevel(level as LogLevel);
+    else if (level) log.error("config_invalid", { name: "LOG_LEVEL", using: "warn" });
     const maxBatchBytes = intVar("MAX_BATCH_BYTES", env.MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_BYTES, 1024, MAX_BATCH_BYTES_CEILING);
     c = {
       allowEndpointOverride: env.ALLOW_ENDPOINT_OVERRIDE === "true",

@@ -150,8 +150,8 @@ function describe(issue: z.core.$ZodIssue, index: number): string {
   return `Entries[${index}]${path}: ${issue.message}`;
 }
 
-/** Validates one entry (already known to be an object or not). */
-export function validateEntry(raw: unknown, index: number): Slot {
+/** Validates one entry; `bytes` is its size by AWS's formula when the caller has it already. */
+export function validateEntry(raw: unknown, index: number, bytes?: number): Slot {
   const r = entrySchema.safeParse(raw);
   if (r.success) {
     const e = r.data;
@@ -163,7 +163,7 @@ export function validateEntry(raw: unknown, index: number): Slot {
       entry.Time === undefined
         ? { Source: entry.Source, ...(entry.Resources ? { Resources: entry.Resources } : {}), DetailType: entry.DetailType, Detail: entry.Detail }
         : { Time: entry.Time, Source: entry.Source, ...(entry.Resources ? { Resources: entry.Resources } : {}), DetailType: entry.DetailType, Detail: entry.Detail };
-    return { ok: true, entry: ordered, bytes: entrySize(ordered) };
+    return { ok: true, entry: ordered, bytes: bytes ?? entrySize(ordered) };
   }
   const issue = r.error.issues[0]!;
   // A Detail that is present but wrong (not JSON, not an object at its top level, neither a string
@@ -193,13 +193,18 @@ export function validateBatch(body: unknown, maxBatchBytes: number): ValidatedBa
   }
   const raw = r.data.Entries;
   let totalBytes = 0;
+  const sizes: number[] = [];
   for (let i = 0; i < raw.length; i++) {
     const e = raw[i];
     if (e === null || typeof e !== "object" || Array.isArray(e)) {
       throw Errors.invalidRequest(`Entries[${i}]: an entry must be a JSON object`);
     }
-    totalBytes += entrySize(e);
+    const size = entrySize(e);
+    sizes.push(size);
+    totalBytes += size;
   }
   if (totalBytes > maxBatchBytes) throw Errors.batchTooLarge(totalBytes, maxBatchBytes);
-  return { slots: raw.map((e, i) => validateEntry(e, i)), totalBytes };
+  // A valid entry's wire form counts the same bytes as its input (Time 14 either way, Detail the
+  // same string or the same serialisation): size each entry once.
+  return { slots: raw.map((e, i) => validateEntry(e, i, sizes[i])), totalBytes };
 }

@@ -4,8 +4,17 @@
  */
 import { TIME_SIZE_BYTES } from "../limits.ts";
 
-/** UTF-8 byte length of a JS string without encoding it (lone surrogates count as U+FFFD: 3). */
+const encoder = new TextEncoder();
+let scratch = new Uint8Array(16_384);
+/** Below this many UTF-16 units a JS loop beats a call into the runtime's encoder. */
+const NATIVE_FROM = 256;
+
+/** UTF-8 byte length of a JS string (lone surrogates count as U+FFFD: 3), without allocating. */
 export function utf8Length(s: string): number {
+  if (s.length >= NATIVE_FROM) {
+    if (scratch.length < s.length * 3) scratch = new Uint8Array(s.length * 3);
+    return encoder.encodeInto(s, scratch).written;
+  }
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -33,10 +33,12 @@ export interface PutOptions {
 }
 
 const TARGET = "AWSEvents.PutPartnerEvents";
+const encoder = new TextEncoder();
 const CONTENT_TYPE = "application/x-amz-json-1.1";
 
 export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
-  const body = JSON.stringify({ Entries: opts.entries });
+  // Encoded once: aws4fetch hashes these bytes and fetch sends them (a string would be encoded twice).
+  const body = encoder.encode(JSON.stringify({ Entries: opts.entries }));
   let response: Response;
   try {
     const signed = await opts.client.sign(`${opts.endpoint}/`, {

@@ -13,6 +13,7 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
     throw Errors.bodyTooLarge(limit);
   }
   if (!request.body) return new Uint8Array(0);
+  if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request.body, Number(declared), limit);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -34,6 +35,47 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
     off += c.byteLength;
   }
   return out;
+}
+
+/**
+ * A body with a declared length: read straight into one buffer of that size plus a spare byte
+ * (a BYOB reader: no chunk list, no copy), so the cost stays a fraction of a chunked read while
+ * memory stays bounded by the declaration even if the body were longer than it says.
+ */
+async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(declared + 1);
+  let filled = 0;
+  let done = false;
+  while (!done && filled < buffer.byteLength) {
+    const r = await reader.read(new Uint8Array(buffer, filled));
+    if (r.value) {
+      buffer = r.value.buffer as ArrayBuffer;
+      filled += r.value.byteLength;
+    }
+    done = r.done;
+  }
+  if (filled <= declared) {
+    reader.releaseLock();
+    if (filled < declared) throw Errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
+    return new Uint8Array(buffer, 0, filled);
+  }
+  // More bytes than declared (only a body built in-process can do this: HTTP frames by length).
+  // Count the rest without keeping it: over the cap is 413, otherwise the length was simply wrong.
+  let total = filled;
+  const scratch = new ArrayBuffer(65_536);
+  let view = new Uint8Array(scratch);
+  for (;;) {
+    const r = await reader.read(view);
+    if (r.done) break;
+    total += r.value.byteLength;
+    view = new Uint8Array(r.value.buffer);
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw Errors.bodyTooLarge(limit);
+    }
+  }
+  throw Errors.invalidRequest(`The body is ${total} bytes but Content-Length says ${declared}.`);
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });

@@ -8,7 +8,7 @@ import { exports } from "cloudflare:workers";
 
 export const RELAY_ENDPOINT = "http://relay.test:8787";
 
-export function relayClient(creds: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }, opts: { region?: string; tamper?: (r: Request) => Request } = {}): EventBridgeClient {
+export function relayClient(creds: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }, opts: { region?: string; tamper?: (r: Request) => Request | Promise<Request> } = {}): EventBridgeClient {
   return new EventBridgeClient({
     region: opts.region ?? "us-east-1",
     endpoint: RELAY_ENDPOINT,
@@ -22,7 +22,7 @@ export function relayClient(creds: { accessKeyId: string; secretAccessKey: strin
           headers: req.headers as Record<string, string>,
           body: req.body as string | Uint8Array,
         });
-        if (opts.tamper) request = opts.tamper(request);
+        if (opts.tamper) request = await opts.tamper(request);
         const res = await exports.default.fetch(request);
         const headers: Record<string, string> = {};
         res.headers.forEach((v, k) => (headers[k] = v));
