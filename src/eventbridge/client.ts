@@ -28,7 +28,8 @@ export interface PutOptions {
   client: AwsClient;
   endpoint: string;
   region: string;
-  entries: readonly WireEntry[];
+  /** The entries, or each entry already serialised (the buffer stores them so: no parse and re-stringify). */
+  entries: readonly WireEntry[] | { json: readonly string[] };
   timeoutMs: number;
 }
 
@@ -38,7 +39,9 @@ const CONTENT_TYPE = "application/x-amz-json-1.1";
 
 export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
   // Encoded once: aws4fetch hashes these bytes and fetch sends them (a string would be encoded twice).
-  const body = encoder.encode(JSON.stringify({ Entries: opts.entries }));
+  const json = "json" in opts.entries ? `{"Entries":[${opts.entries.json.join(",")}]}` : JSON.stringify({ Entries: opts.entries });
+  const body = encoder.encode(json);
+  const count = "json" in opts.entries ? opts.entries.json.length : opts.entries.length;
   let response: Response;
   try {
     const signed = await opts.client.sign(`${opts.endpoint}/`, {
@@ -77,7 +80,7 @@ export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
       outcomeUnknown: response.ok,
     };
   }
-  if (response.ok) return parseSuccess(text, opts.entries.length, requestId, response.status);
+  if (response.ok) return parseSuccess(text, count, requestId, response.status);
   return parseFailure(text, response, requestId);
 }
 

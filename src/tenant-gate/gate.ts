@@ -516,7 +516,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   }
 
   /** Claims the next packed batch (sync: no other event runs in between). */
-  #claim(now: number, maxBytes: number): { rows: ClaimedRow[]; entries: WireEntry[] } | null {
+  #claim(now: number, maxBytes: number): { rows: ClaimedRow[]; json: string[] } | null {
     const rows = this.#sql
       .exec<QueueRow>(
         "SELECT seq, relay_id, entry, bytes, attempts, queued_at, in_flight FROM queue WHERE next_at <= ? ORDER BY next_at, seq LIMIT ?",
@@ -544,17 +544,17 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     });
     return {
       rows: batch.map((r) => ({ relayId: r.relay_id, attempts: r.attempts, queuedAt: r.queued_at })),
-      entries: batch.map((r) => JSON.parse(r.entry) as WireEntry),
+      json: batch.map((r) => r.entry),
     };
   }
 
   async #send(
-    batch: { rows: ClaimedRow[]; entries: WireEntry[] },
+    batch: { rows: ClaimedRow[]; json: string[] },
     up: { client: Awaited<ReturnType<typeof awsClientFor>>; endpoint: string; region: string; timeoutMs: number; tenantId: string },
   ): Promise<void> {
     let result: PutResult;
     try {
-      result = await putPartnerEvents({ client: up.client, endpoint: up.endpoint, region: up.region, entries: batch.entries, timeoutMs: up.timeoutMs });
+      result = await putPartnerEvents({ client: up.client, endpoint: up.endpoint, region: up.region, entries: { json: batch.json }, timeoutMs: up.timeoutMs });
     } catch (e) {
       result = {
         kind: "error",
@@ -583,15 +583,23 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#apply(actions, now, result.kind === "error" && result.outcomeUnknown);
   }
 
+  /** Records one batch's outcome: a few set-based statements, not a round of them per row. */
   #apply(actions: RowAction[], now: number, unknown: boolean): void {
     this.ctx.storage.transactionSync(() => {
       this.#counters.upstreamCalls += 1;
       if (unknown) this.#counters.duplicatesPossible += actions.filter((a) => a.action === "retry").length;
+      const ids = actions.map((a) => a.relayId);
+      // Rows purged meanwhile are simply absent here and skipped below.
+      const present = new Map(
+        this.#sql
+          .exec<{ relay_id: string; bytes: number }>(`SELECT relay_id, bytes FROM queue WHERE relay_id IN (${ids.map(() => "?").join(",")})`, ...ids)
+          .toArray()
+          .map((r) => [r.relay_id, r.bytes]),
+      );
+      const finished: string[] = [];
       for (const a of actions) {
-        const row = this.#sql
-          .exec<{ bytes: number; entry: string; accepted_at: number }>("SELECT bytes, entry, accepted_at FROM queue WHERE relay_id = ?", a.relayId)
-          .toArray()[0];
-        if (!row) continue; // purged meanwhile
+        const bytes = present.get(a.relayId);
+        if (bytes === undefined) continue;
         if (a.action === "retry") {
           this.#sql.exec(
             "UPDATE queue SET in_flight = 0, attempts = ?, next_at = ?, last_code = ?, last_message = ?, outcome_unknown = MAX(outcome_unknown, ?) WHERE relay_id = ?",
@@ -604,9 +612,9 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
           );
           continue;
         }
-        this.#sql.exec("DELETE FROM queue WHERE relay_id = ?", a.relayId);
+        finished.push(a.relayId);
         this.#queuedEntries -= 1;
-        this.#queuedBytes -= row.bytes;
+        this.#queuedBytes -= bytes;
         if (a.action === "delivered") {
           this.#counters.delivered += 1;
           this.#sql.exec(
@@ -627,19 +635,21 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
             a.attempts,
             now,
           );
+          // The entry moves inside SQLite: it never travels through JS again.
           this.#sql.exec(
-            "INSERT OR REPLACE INTO dead_letters (relay_id, entry, bytes, code, message, attempts, accepted_at, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            a.relayId,
-            row.entry,
-            row.bytes,
+            `INSERT OR REPLACE INTO dead_letters (relay_id, entry, bytes, code, message, attempts, accepted_at, failed_at)
+             SELECT relay_id, entry, bytes, ?, ?, ?, accepted_at, ? FROM queue WHERE relay_id = ?`,
             a.code,
             a.message,
             a.attempts,
-            row.accepted_at,
             now,
+            a.relayId,
           );
           log.warn("event_dead_lettered", { tenantId: this.#tenantId, relayEventId: a.relayId, code: a.code, attempts: a.attempts });
         }
+      }
+      if (finished.length > 0) {
+        this.#sql.exec(`DELETE FROM queue WHERE relay_id IN (${finished.map(() => "?").join(",")})`, ...finished);
       }
       this.#flushCounters();
     });

@@ -239,7 +239,8 @@ describe("the drain", () => {
   });
 
   it("resumes after an eviction mid-buffer without losing or duplicating", async () => {
-    const t = await seedTenant({ rate: 1000, burst: 1 });
+    // A slow rate, so the second request finds no token and joins the buffer.
+    const t = await seedTenant({ rate: 2, burst: 1 });
     const fake = installFakeUpstream({ credentials: [t.aws] });
     fake.inject({ type: "throttle" });
     expect((await post(t, tagged(t, "i", 20))).status).toBe(202);
