@@ -22,6 +22,7 @@
  * never appear on a command line. Names must be declared in wrangler.toml ([vars] or
  * [secrets].required). Without `vars`, wrangler reads .dev.vars as `wrangler dev` always does.
  */
+import { createInterface } from "node:readline";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -189,20 +190,9 @@ async function healthy(url: string): Promise<boolean> {
   }
 }
 
-function lineReader(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let buf = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      onLine(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-  });
-  stream.on("end", () => {
-    if (buf) onLine(buf);
-  });
+/** Calls `onLine` for every line a child's output stream prints (the last one too, unterminated). */
+export function lineReader(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  createInterface({ input: stream, crlfDelay: Infinity }).on("line", onLine);
 }
 
 /** dotenv value quoting: single quotes keep everything literal (no expansion). */

@@ -22,6 +22,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { lineReader } from "../../scripts/lib/local-relay.ts";
 
 interface SuiteSpec {
   name: string;
@@ -105,21 +106,7 @@ function runSuite(spec: SuiteSpec): Promise<Map<string, Verdict>> {
       if (/^SKIP: /.test(line)) return; // the standalone form of the same result
       process.stdout.write(line + "\n");
     };
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let buf = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          onLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-      });
-      stream.on("end", () => {
-        if (buf) onLine(buf);
-      });
-    }
+    for (const stream of [child.stdout!, child.stderr!]) lineReader(stream, onLine);
 
     const finish = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
       clearTimeout(timer);

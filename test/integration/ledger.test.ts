@@ -7,25 +7,13 @@
 import { evictDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
-import { FakeEventBridge } from "../fakes/eventbridge.ts";
+import { FakeEventBridge, mulberry32 } from "../fakes/eventbridge.ts";
 import { adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { entry, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
 
 
-/** Deterministic PRNG (mulberry32) so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 it("accepted = delivered + failed-and-reported + still queued; 0 missing; duplicates only where counted", async () => {
-  const random = prng(20261126);
+  const random = mulberry32(20261126); // seeded: a failing run can be replayed
   const tenants = await Promise.all([0, 1, 2].map(() => seedTenant({ rate: 300, burst: 3 })));
   const fake = new FakeEventBridge({ credentials: tenants.map((t) => t.aws), seed: 7 });
   fake.setFaultRates({ throttle: 0.06, error5xx: 0.06, entryFailure: 0.08, lost: 0.05 });

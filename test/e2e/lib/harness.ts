@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
+import { lineReader } from "../../../scripts/lib/local-relay.ts";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const EXIT_SKIP = 77;
@@ -231,18 +232,7 @@ export function startDaemon(
   child.once("error", () => {
     exited = true;
   });
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        opts.onLine?.(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    });
-  }
+  for (const stream of [child.stdout!, child.stderr!]) lineReader(stream, (line) => opts.onLine?.(line));
   return {
     child,
     exited: () => exited,
