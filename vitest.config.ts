@@ -33,6 +33,9 @@ export default defineConfig({
           silent: "passed-only",
           setupFiles: ["./test/setup.ts"],
           include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          // A guard against hangs, not a timing assertion: a 2-core machine running other work
+          // can take several seconds for one workerd round of a large batch.
+          testTimeout: 30_000,
         },
       },
       {

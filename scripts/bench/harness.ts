@@ -10,7 +10,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildBaseline, buildRelay, type Bundle } from "./build.ts";
-import { newSealingKey, seedTenant, type BenchTenant, type KvWriter } from "./seed.ts";
+import { newSealingKey, seedTenant, type BenchTenant } from "./seed.ts";
 import { startWorker, type RunningWorker } from "./workers.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -191,12 +191,12 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
         MAX_BATCH_BYTES: "262144",
         UPSTREAM_TIMEOUT_MS: "10000",
       },
-      ...(o.inspector ? { inspectorPort: 0 } : {}),
+      ...(o.inspector ? { inspector: true } : {}),
     });
-    cleanups.push(() => relay.mf.dispose());
+    cleanups.push(() => relay.stop());
     const baseline = baselineBundle ? await startWorker({ name: "baseline", bundle: baselineBundle, text: { UPSTREAM: up.url }, durableObjects: { FLOOR_GATE: "FloorGate" } }) : null;
-    if (baseline) cleanups.push(() => baseline.mf.dispose());
-    const kv = (await relay.mf.getKVNamespace("TENANTS")) as unknown as KvWriter;
+    if (baseline) cleanups.push(() => baseline.stop());
+    const kv = relay.kv["TENANTS"]!;
     const direct = await seedTenant(kv, sealingKey, { id: "bench-direct", endpoint: up.url, ratePerSecond: DIRECT_RATE, burst: DIRECT_BURST });
     // One low-rate tenant per size: each must be slower than the relay can ingest that size.
     const bufferedSmall = await seedTenant(kv, sealingKey, { id: "bench-buffered-s", endpoint: up.url, ratePerSecond: o.bufferedRates.small, burst: BUFFERED_BURST });

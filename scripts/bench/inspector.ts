@@ -36,7 +36,7 @@ export class Inspector {
     });
   }
 
-  /** Lists the inspector's targets (`core:user:<worker>`, `outbound:0`, ...). */
+  /** Lists the inspector's targets (one per Worker service, by its name). */
   static async targets(inspectorUrl: URL): Promise<{ id: string; webSocketDebuggerUrl: string }[]> {
     if (inspectorUrl.hostname !== "127.0.0.1") throw new Error("the inspector must be on 127.0.0.1");
     return (await (await fetch(`http://${inspectorUrl.host}/json`)).json()) as { id: string; webSocketDebuggerUrl: string }[];

@@ -172,9 +172,9 @@ async function profileWorkerd(o: ProfileOptions) {
   const results: Record<string, unknown> = {};
   try {
     const map = new SourceMap(readFileSync(join(h.relayBundle.dir, `${h.relayBundle.mainModule}.map`), "utf8"));
-    const url = await h.relay.mf.getInspectorURL();
+    const url = h.relay.inspectorUrl!;
     const targets = await Inspector.targets(url);
-    const relayTarget = targets.find((t) => t.id === "core:user:relay");
+    const relayTarget = targets.find((t) => t.id === "relay");
     const outboundTarget = targets.find((t) => t.id.startsWith("outbound:"));
     if (!relayTarget) throw new Error(`no relay target in workerd's inspector: ${targets.map((t) => t.id).join(", ")}`);
     const relayInsp = await Inspector.connect(relayTarget.webSocketDebuggerUrl);
@@ -329,7 +329,7 @@ async function micro(o: ProfileOptions) {
       out[size] = rows;
     }
   } finally {
-    await w.mf.dispose();
+    await w.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
   return out;

@@ -21,7 +21,7 @@ export interface TenantSpec {
   burst: number;
 }
 
-/** What seeding needs from a KV namespace (Miniflare's getKVNamespace proxy fits). */
+/** What seeding needs from a KV namespace (workers.ts gives one per KV binding). */
 export interface KvWriter {
   put(key: string, value: string): Promise<unknown>;
 }
