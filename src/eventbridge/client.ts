@@ -1,9 +1,9 @@
 /**
- * PutPartnerEvents over the wire: sign with aws4fetch immediately before the attempt (retries: 0,
+ * PutPartnerEvents over the wire: sign with aws4fetch's signer immediately before the attempt (retries: 0,
  * the relay owns retry policy), send with a timeout, and parse what comes back into a result the
  * callers can act on without knowing HTTP.
  */
-import type { AwsClient } from "aws4fetch";
+import { AwsV4Signer, type AwsClient } from "aws4fetch";
 import type { WireEntry } from "../entries/schema.ts";
 import { classifyCallError, normalizeErrorCode, type CallErrorClass } from "./codes.ts";
 
@@ -44,13 +44,27 @@ export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
   const count = "json" in opts.entries ? opts.entries.json.length : opts.entries.length;
   let response: Response;
   try {
-    const signed = await opts.client.sign(`${opts.endpoint}/`, {
+    // The signer itself, not AwsClient.sign: that wraps the result in a Request which fetch would
+    // copy into another one. The client's cache keeps the derived signing key between calls.
+    const signed = await new AwsV4Signer({
+      url: `${opts.endpoint}/`,
       method: "POST",
       headers: { "content-type": CONTENT_TYPE, "x-amz-target": TARGET },
       body,
-      aws: { service: "events", region: opts.region, allHeaders: true },
+      accessKeyId: opts.client.accessKeyId,
+      secretAccessKey: opts.client.secretAccessKey,
+      ...(opts.client.sessionToken ? { sessionToken: opts.client.sessionToken } : {}),
+      service: "events",
+      region: opts.region,
+      cache: opts.client.cache,
+      allHeaders: true,
+    }).sign();
+    response = await fetch(signed.url, {
+      method: "POST",
+      headers: signed.headers,
+      body,
+      signal: AbortSignal.timeout(opts.timeoutMs),
     });
-    response = await fetch(signed, { signal: AbortSignal.timeout(opts.timeoutMs) });
   } catch (e) {
     const timedOut = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError");
     return {

@@ -3,9 +3,23 @@ import { RelayError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { GateRpc } from "../tenant-gate/protocol.ts";
 
+/** Durable Object ids by tenant, per namespace: deriving one hashes the name on every call. */
+const ids = new WeakMap<Env["TENANT_GATE"], Map<string, DurableObjectId>>();
+/** Ids kept per namespace before the map starts over (an id is a few dozen bytes). */
+const MAX_CACHED_IDS = 10_000;
+
 /** The tenant's gate: one Durable Object per tenant, named by the tenant id. */
 export function gateFor(env: Env, tenantId: string): GateRpc {
-  return env.TENANT_GATE.getByName(tenantId) as unknown as GateRpc;
+  const ns = env.TENANT_GATE;
+  let byName = ids.get(ns);
+  if (!byName) ids.set(ns, (byName = new Map()));
+  let id = byName.get(tenantId);
+  if (!id) {
+    if (byName.size >= MAX_CACHED_IDS) byName.clear();
+    id = ns.idFromName(tenantId);
+    byName.set(tenantId, id);
+  }
+  return ns.get(id) as unknown as GateRpc;
 }
 
 interface DurableObjectError extends Error {

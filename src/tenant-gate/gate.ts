@@ -138,9 +138,9 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     if (input.entries === 0) return { kind: "direct", revision: this.#revision, rate: this.#rateInfo(now) };
 
     // A due backlog goes first: new entries join it so the drain sends full batches in order.
-    const backlog = this.#sql
-      .exec("SELECT 1 FROM queue WHERE next_at <= ? LIMIT 1", now)
-      .toArray().length > 0;
+    // (An empty buffer, the common case, needs no query.)
+    const backlog =
+      this.#queuedEntries > 0 && this.#sql.exec("SELECT 1 FROM queue WHERE next_at <= ? LIMIT 1", now).toArray().length > 0;
     if (!backlog && bucket.tryTake(now)) {
       return { kind: "direct", revision: this.#revision, rate: this.#rateInfo(now) };
     }
