@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { build } from "esbuild";
 
 export interface Bundle {
-  /** Directory holding the bundle (modulesRoot for Miniflare). */
+  /** Directory holding the bundle (and wrangler's source map beside it). */
   dir: string;
   /** The main module's file name inside `dir`. */
   mainModule: string;

@@ -120,7 +120,7 @@ export function machine(): Machine {
     memGiB,
     kernel: sh("uname", ["-r"]),
     node: process.version,
-    // The workerd Miniflare runs: the one wrangler's own miniflare resolves (same package here).
+    // The workerd workers.ts runs: the one wrangler's own miniflare resolves (same package here).
     workerd: sh(join(ROOT, "node_modules", ".bin", "workerd"), ["--version"]),
     wrangler: versionOf("wrangler"),
     miniflare: versionOf("miniflare"),

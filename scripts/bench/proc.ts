@@ -1,9 +1,9 @@
 /**
- * Process CPU time from /proc (Linux only): the workerd processes Miniflare spawns, and the
+ * Process CPU time from /proc (Linux only): the workerd processes the benchmark spawns, and the
  * benchmark's own helpers. utime + stime count every thread of the process, in clock ticks.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 
 /** Clock ticks per second for /proc/<pid>/stat (USER_HZ; 100 on Linux/x86 and arm64). */
 export const CLOCK_TICKS_PER_SECOND = (() => {
@@ -40,22 +40,6 @@ export function readStat(pid: number): ProcStat | null {
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   return { pid, comm, ppid, cpuUs: ((utime + stime) * 1e6) / CLOCK_TICKS_PER_SECOND };
-}
-
-/** Every process whose parent is `ppid` (scans /proc/*\/stat). */
-export function childrenOf(ppid: number): ProcStat[] {
-  const out: ProcStat[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = readStat(Number(name));
-    if (s && s.ppid === ppid) out.push(s);
-  }
-  return out;
-}
-
-/** Child processes of this Node process named workerd. */
-export function workerdChildren(): ProcStat[] {
-  return childrenOf(process.pid).filter((s) => s.comm === "workerd");
 }
 
 /** CPU microseconds of one process now (throws when it is gone: a crash mid-run must show). */

@@ -4,8 +4,7 @@
  * 1. workerd: a V8 CPU profile of the relay isolate (Worker and TenantGate Durable Object) taken
  *    through workerd's inspector while the closed-loop client drives the direct path, attributed
  *    to original source files with wrangler's source map; self time per file and function, and
- *    inclusive time per function, per request. Miniflare's outbound interceptor worker (a
- *    harness cost production doesn't have) is profiled separately.
+ *    inclusive time per function, per request.
  * 2. micro: the pure pieces of one request, run inside workerd with the relay's own modules
  *    (scripts/bench/micro-worker.ts: body decode, JSON.parse, zod validation, Detail parse,
  *    sizes, upstream JSON.stringify, aws4fetch signing, API-key hashing, rendering, logging),
@@ -175,10 +174,8 @@ async function profileWorkerd(o: ProfileOptions) {
     const url = h.relay.inspectorUrl!;
     const targets = await Inspector.targets(url);
     const relayTarget = targets.find((t) => t.id === "relay");
-    const outboundTarget = targets.find((t) => t.id.startsWith("outbound:"));
     if (!relayTarget) throw new Error(`no relay target in workerd's inspector: ${targets.map((t) => t.id).join(", ")}`);
     const relayInsp = await Inspector.connect(relayTarget.webSocketDebuggerUrl);
-    const outInsp = outboundTarget ? await Inspector.connect(outboundTarget.webSocketDebuggerUrl) : null;
     const t = target(h.relay.url, o.concurrency);
     for (const size of o.sizes) {
       // The buffered scenario profiles ingest (admit, enqueue) and the drain (alarm) together.
@@ -196,26 +193,20 @@ async function profileWorkerd(o: ProfileOptions) {
       const p0 = cpuUs(h.relay.pid);
       const plain = await runLoad(t, { ...load, maxMs: o.seconds * 500 });
       const plainCpu = (cpuUs(h.relay.pid) - p0) / Math.max(1, plain.requests);
-      for (const insp of [relayInsp, outInsp]) {
-        if (!insp) continue;
-        await insp.send("Profiler.enable");
-        await insp.send("Profiler.setSamplingInterval", { interval: 100 });
-        await insp.send("Profiler.start");
-      }
+      await relayInsp.send("Profiler.enable");
+      await relayInsp.send("Profiler.setSamplingInterval", { interval: 100 });
+      await relayInsp.send("Profiler.start");
       const c0 = cpuUs(h.relay.pid);
       const r = await runLoad(t, { ...load, maxMs: o.seconds * 1000 });
       const c1 = cpuUs(h.relay.pid);
       const relayProfile = (await relayInsp.send<{ profile: CpuProfile }>("Profiler.stop")).profile;
-      const outProfile = outInsp ? (await outInsp.send<{ profile: CpuProfile }>("Profiler.stop")).profile : null;
       const statuses = JSON.stringify(r.statuses);
       const rel = attribute(relayProfile, map, r.requests);
-      const out = outProfile ? attribute(outProfile, null, r.requests, 10) : null;
       const cpuPerReq = (c1 - c0) / Math.max(1, r.requests);
       console.log(
         `\nworkerd profile, ${o.scenario} scenario, ${size} batch (${(payload.body.byteLength / 1024).toFixed(1)} KiB): ${r.requests} requests ${statuses} in ${r.elapsedS.toFixed(1)} s; ` +
           `workerd CPU ${cpuPerReq.toFixed(0)} µs/req while profiling (${plainCpu.toFixed(0)} without); ` +
-          `relay isolate busy ${(rel.busyUs / r.requests).toFixed(0)} µs/req` +
-          (out ? `, Miniflare's outbound interceptor ${(out.busyUs / r.requests).toFixed(0)} µs/req` : ""),
+          `relay isolate busy ${(rel.busyUs / r.requests).toFixed(0)} µs/req`,
       );
       printRows("self time by source file", rel.byFile, 16);
       printRows("self time by function", rel.selfByFunction, 20);
@@ -226,11 +217,9 @@ async function profileWorkerd(o: ProfileOptions) {
         workerdCpuUsPerRequest: cpuPerReq,
         workerdCpuUsPerRequestUnprofiled: plainCpu,
         relayIsolate: rel,
-        outboundInterceptor: out,
       };
     }
     relayInsp.close();
-    outInsp?.close();
   } finally {
     await h.cleanup();
   }

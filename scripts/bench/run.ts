@@ -2,7 +2,7 @@
  * `npm run bench`: what one relay request costs, against a bare Hono Worker, in one run.
  *
  * Builds the production bundle (`wrangler deploy --dry-run`) and a baseline Worker, runs each in
- * its own workerd (Miniflare 5's API, the workerd wrangler uses), seeds tenants, starts the fake
+ * its own `workerd serve` (the workerd wrangler uses; scripts/bench/workers.ts), seeds tenants, starts the fake
  * EventBridge on 127.0.0.1 in a child process, then alternates every scenario with the baseline
  * (same body, same headers) for `--rounds` rounds after a warm-up. Prints a table, writes
  * bench/results/latest.json (and latest.md). All traffic is on 127.0.0.1; every loop is bounded
@@ -372,8 +372,8 @@ async function main(): Promise<void> {
       { kind: "invalid", size: "max", label: "refused 400", payload: invalidBatch(directTenant.id, "max"), tenant: directTenant, expect: [400] },
       { kind: "oversize", size: "max", label: "refused 413", payload: oversizeBatch(directTenant.id), tenant: directTenant, expect: [413] },
       // Not the relay: the baseline Worker forwarding the body to the fake unsigned (403 at once).
-      // The floor any forwarding Worker pays in this harness: a subrequest, Miniflare's outbound
-      // interceptor, and the fake reading the body.
+      // The floor any forwarding Worker pays in this harness: a subrequest over loopback and the
+      // fake reading the body.
       { kind: "floor", size: "small", label: "floor: forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
       { kind: "floor", size: "max", label: "floor: forward", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
       // The same plus one Durable Object RPC, as admission makes: what the round trip costs.
