@@ -16,8 +16,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { serializeConfig, type Config, type Service, type Worker_Binding } from "miniflare";
+import { lineReader } from "../lib/local-relay.ts";
 import type { Bundle } from "./build.ts";
 import type { KvWriter } from "./seed.ts";
 
@@ -161,8 +161,7 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     else logs.info++;
     if (level !== "info" && level !== "log" && logs.samples.length < 20) logs.samples.push(`${level}: ${message.slice(0, 300)}`);
   };
-  createInterface({ input: child.stdout! }).on("line", onLine);
-  createInterface({ input: child.stderr! }).on("line", onLine);
+  for (const stream of [child.stdout!, child.stderr!]) lineReader(stream, onLine);
 
   const url = new URL(`http://127.0.0.1:${port}`);
   const stop = async () => {

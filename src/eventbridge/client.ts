@@ -1,7 +1,7 @@
 /**
- * PutPartnerEvents over the wire: sign with aws4fetch's signer immediately before the attempt (retries: 0,
- * the relay owns retry policy), send with a timeout, and parse what comes back into a result the
- * callers can act on without knowing HTTP.
+ * PutPartnerEvents over the wire: sign with aws4fetch's AwsV4Signer immediately before the attempt
+ * (one attempt: the relay owns retry policy), send with a timeout, and parse what comes back into a
+ * result the callers can act on without knowing HTTP.
  */
 import { AwsV4Signer, type AwsClient } from "aws4fetch";
 import type { WireEntry } from "../entries/schema.ts";

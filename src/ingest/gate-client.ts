@@ -1,12 +1,14 @@
 /** Reaching a tenant's gate, and turning Durable Object failures into clear 503s. */
 import { RelayError } from "../errors.ts";
+import { TENANT_CACHE_MAX_ENTRIES } from "../limits.ts";
 import { log } from "../log.ts";
 import type { GateRpc } from "../tenant-gate/protocol.ts";
 
-/** Durable Object ids by tenant, per namespace: deriving one hashes the name on every call. */
+/**
+ * Durable Object ids by tenant, per namespace: deriving one hashes the name on every call. Kept
+ * for as many tenants as the record cache holds, then started over.
+ */
 const ids = new WeakMap<Env["TENANT_GATE"], Map<string, DurableObjectId>>();
-/** Ids kept per namespace before the map starts over (an id is a few dozen bytes). */
-const MAX_CACHED_IDS = 10_000;
 
 /** The tenant's gate: one Durable Object per tenant, named by the tenant id. */
 export function gateFor(env: Env, tenantId: string): GateRpc {
@@ -15,7 +17,7 @@ export function gateFor(env: Env, tenantId: string): GateRpc {
   if (!byName) ids.set(ns, (byName = new Map()));
   let id = byName.get(tenantId);
   if (!id) {
-    if (byName.size >= MAX_CACHED_IDS) byName.clear();
+    if (byName.size >= TENANT_CACHE_MAX_ENTRIES) byName.clear();
     id = ns.idFromName(tenantId);
     byName.set(tenantId, id);
   }
