@@ -110,7 +110,10 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
   const classes = Object.entries(spec.durableObjects ?? {});
   for (const [binding, className] of classes) bindings.push({ name: binding, durableObjectNamespace: { className } });
   const doDir = join(dir, "durable-objects");
-  if (classes.length) services.push({ name: "do-disk", disk: { path: doDir, writable: true } });
+  if (classes.length) {
+    mkdirSync(doDir, { recursive: true });
+    services.push({ name: "do-disk", disk: { path: doDir, writable: true } });
+  }
   // Subrequests reach loopback only (the fake EventBridge): nothing leaves the machine.
   services.push({ name: "loopback", network: { allow: ["local"] } });
   services.unshift({
@@ -137,7 +140,6 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     ],
     structuredLogging: true,
   };
-  if (classes.length) mkdirSync(doDir, { recursive: true });
   const configFile = join(dir, "config.bin");
   writeFileSync(configFile, serializeConfig(config));
 
