@@ -17,13 +17,13 @@
  * Docs: docs/local-development.md.
  */
 import { relative } from "node:path";
-import { startLocalRelay, type LocalRelay } from "./lib/local-relay.ts";
-import { startFakeEventBridgeServer, type FakeEventBridgeServer } from "../test/fakes/eventbridge-server.ts";
-import { ensureDemoTenant, type DemoResult } from "./dev/demo-tenant.ts";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../test/fakes/eventbridge-server.ts";
+import { type DemoResult, ensureDemoTenant } from "./dev/demo-tenant.ts";
 import { ensureDevVars, relayVars } from "./dev/dev-vars.ts";
 import { awsCliCommand, curlCommand, faultCommand } from "./dev/examples.ts";
 import { assertPortFree, isAddressInUse, LOOPBACK, portError } from "./dev/ports.ts";
-import { DevError, readSettings, type DevSettings } from "./dev/settings.ts";
+import { DevError, type DevSettings, readSettings } from "./dev/settings.ts";
+import { type LocalRelay, startLocalRelay } from "./lib/local-relay.ts";
 
 /** How long a stop waits for start-up work in flight (wrangler dev, a wrangler kv call) to settle, in ms. */
 const SETTLE_ON_STOP_MS = 15_000;
@@ -78,7 +78,7 @@ function stopAll(): Promise<void> {
 
 function onSignal(reason: string): void {
   // One stop: a second Ctrl-C changes nothing (the stop is bounded: SETTLE_ON_STOP_MS, then the relay's grace).
-  if (stopping) return;
+  if (stopping !== undefined) return;
   out(`\n${reason}: stopping the relay and the local EventBridge…`);
   stopAll().then(
     () => {
@@ -113,7 +113,11 @@ async function main(): Promise<void> {
 
   try {
     emulator = await track(
-      startFakeEventBridgeServer({ host: LOOPBACK, port: s.emulatorPort, log: (line) => out(`${EMULATOR_TAG} ${clock()} ${line}`) }),
+      startFakeEventBridgeServer({
+        host: LOOPBACK,
+        port: s.emulatorPort,
+        log: (line) => out(`${EMULATOR_TAG} ${clock()} ${line}`),
+      }),
     );
   } catch (e) {
     if (isAddressInUse(e)) throw portError(s.emulatorPort, "the local EventBridge", "EMULATOR_PORT", e);
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
   }
   out(`${EMULATOR_TAG} local EventBridge on ${emulator.url} (verifies SigV4; events at ${emulator.url}/_fake/)`);
   out(`${RELAY_TAG} starting wrangler dev on http://${LOOPBACK}:${s.relayPort || "<any port>"} …`);
-  if (stopping) return;
+  if (stopping !== undefined) return;
 
   // wrangler dev and the demo tenant's KV check run side by side (both take a few seconds).
   let relayReady = false;
@@ -142,17 +146,21 @@ async function main(): Promise<void> {
   );
   const ctx = s.context();
   const demoStart = track(
-    ctx.sealingKey().then((sealingKey) => ensureDemoTenant({ kv: ctx.kv, sealingKey, endpoint: emulator!.url, file: s.demoFile })),
+    ctx
+      .sealingKey()
+      .then((sealingKey) => ensureDemoTenant({ kv: ctx.kv, sealingKey, endpoint: emulator!.url, file: s.demoFile })),
   );
   const [relayResult, demoResult] = await Promise.allSettled([relayStart, demoStart]);
-  if (stopping) return;
+  if (stopping !== undefined) return;
   if (relayResult.status === "rejected") {
     const e = relayResult.reason as Error;
     if (isAddressInUse(e)) throw portError(s.relayPort, "the relay", "PORT", e);
     throw new DevError(`the relay did not start: ${e.message}`);
   }
   if (demoResult.status === "rejected") {
-    throw new DevError(`could not set up the demo tenant in ${show(s, s.stateDir)}: ${(demoResult.reason as Error).message}`);
+    throw new DevError(
+      `could not set up the demo tenant in ${show(s, s.stateDir)}: ${(demoResult.reason as Error).message}`,
+    );
   }
   relayReady = true;
   printReady(s, relayResult.value, emulator, demoResult.value, Date.now() - started);
@@ -174,7 +182,9 @@ function printReady(s: DevSettings, r: LocalRelay, em: FakeEventBridgeServer, de
   }
   if (c.apiKey) {
     out(`  Demo API key       ${c.apiKey.key}`);
-    out(`                     a LOCAL DEMO KEY: it opens only this local relay; kept in ${show(s, s.demoFile)}${ignored(s, s.demoFile) ? " (git-ignored)" : ""}`);
+    out(
+      `                     a LOCAL DEMO KEY: it opens only this local relay; kept in ${show(s, s.demoFile)}${ignored(s, s.demoFile) ? " (git-ignored)" : ""}`,
+    );
   }
   for (const w of demo.warnings) out(`  warning: ${w}`);
   if (c.apiKey) {
@@ -232,7 +242,7 @@ setInterval(() => {
 }, PARENT_CHECK_MS).unref();
 
 main().catch(async (e: unknown) => {
-  if (stopping) return; // a stop is under way: whatever start-up step it cut short is expected to fail
+  if (stopping !== undefined) return; // a stop is under way: whatever start-up step it cut short is expected to fail
   err(`npm start: ${e instanceof DevError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
   await stopAll();
   process.exit(1);

@@ -6,7 +6,7 @@
  * Durable Object through the relay's admin API, which makes revocation and disabling take effect
  * on the very next request. Exit codes: scripts/lib/errors.ts.
  */
-import { commandUsage, programUsage, resolveCommand, type CommandSpec } from "./lib/args.ts";
+import { type CommandSpec, commandUsage, programUsage, resolveCommand } from "./lib/args.ts";
 import { credentialsCommands } from "./lib/commands/credentials.ts";
 import { keyCommands } from "./lib/commands/keys.ts";
 import { relayStateCommands } from "./lib/commands/relay-state.ts";

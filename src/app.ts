@@ -48,6 +48,9 @@ app.onError((err, c) => {
     }
     return errorResponse(err, format, requestId);
   }
-  log.error("unhandled_error", { requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+  log.error("unhandled_error", {
+    requestId,
+    error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+  });
   return errorResponse(internalError(), format, requestId);
 });

@@ -1,15 +1,15 @@
 /** The Worker's variables, parsed once per env object with their defaults and bounds. */
 import {
   DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
   DRAIN_BACKOFF_BASE_MS,
   DRAIN_BACKOFF_CAP_MS,
   DRAIN_MAX_AGE_MS,
   DRAIN_MAX_ATTEMPTS,
-  DEFAULT_UPSTREAM_TIMEOUT_MS,
   MAX_BATCH_BYTES_CEILING,
   maxBodyBytes,
 } from "./limits.ts";
-import { log, setLogLevel, type LogLevel } from "./log.ts";
+import { type LogLevel, log, setLogLevel } from "./log.ts";
 
 export interface RelayConfig {
   allowEndpointOverride: boolean;
@@ -45,12 +45,24 @@ export function relayConfig(env: Env): RelayConfig {
     const level = env.LOG_LEVEL;
     if (level === "info" || level === "warn" || level === "error") setLogLevel(level as LogLevel);
     else if (level) log.error("config_invalid", { name: "LOG_LEVEL", using: "warn" });
-    const maxBatchBytes = intVar("MAX_BATCH_BYTES", env.MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_BYTES, 1024, MAX_BATCH_BYTES_CEILING);
+    const maxBatchBytes = intVar(
+      "MAX_BATCH_BYTES",
+      env.MAX_BATCH_BYTES,
+      DEFAULT_MAX_BATCH_BYTES,
+      1024,
+      MAX_BATCH_BYTES_CEILING,
+    );
     c = {
       allowEndpointOverride: env.ALLOW_ENDPOINT_OVERRIDE === "true",
       maxBatchBytes,
       maxBodyBytes: maxBodyBytes(maxBatchBytes),
-      upstreamTimeoutMs: intVar("UPSTREAM_TIMEOUT_MS", env.UPSTREAM_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, 100, 120_000),
+      upstreamTimeoutMs: intVar(
+        "UPSTREAM_TIMEOUT_MS",
+        env.UPSTREAM_TIMEOUT_MS,
+        DEFAULT_UPSTREAM_TIMEOUT_MS,
+        100,
+        120_000,
+      ),
       retry: {
         backoffBaseMs: intVar("DRAIN_BACKOFF_BASE_MS", env.DRAIN_BACKOFF_BASE_MS, DRAIN_BACKOFF_BASE_MS, 1, 3_600_000),
         backoffCapMs: intVar("DRAIN_BACKOFF_CAP_MS", env.DRAIN_BACKOFF_CAP_MS, DRAIN_BACKOFF_CAP_MS, 1, 86_400_000),

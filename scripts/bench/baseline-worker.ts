@@ -13,7 +13,10 @@ import { Hono } from "hono";
  */
 export class FloorGate extends DurableObject {
   #taken = 0;
-  async admit(input: { tenantId: string; entries: number }): Promise<{ kind: "direct"; revision: number; rate: { limit: number; remaining: number } }> {
+  async admit(input: {
+    tenantId: string;
+    entries: number;
+  }): Promise<{ kind: "direct"; revision: number; rate: { limit: number; remaining: number } }> {
     this.#taken += input.entries > 0 ? 1 : 0;
     return { kind: "direct", revision: 1, rate: { limit: 3_600, remaining: 3_600 - (this.#taken % 3_600) } };
   }

@@ -3,15 +3,15 @@
  * EventBridge child process, and the set-up (build both bundles, start both Workers, seed the
  * tenants) with its clean-up.
  */
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildBaseline, buildRelay, type Bundle } from "./build.ts";
-import { newSealingKey, seedTenant, type BenchTenant } from "./seed.ts";
-import { startWorker, type RunningWorker } from "./workers.ts";
+import { type Bundle, buildBaseline, buildRelay } from "./build.ts";
+import { type BenchTenant, newSealingKey, seedTenant } from "./seed.ts";
+import { type RunningWorker, startWorker } from "./workers.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -76,7 +76,8 @@ export async function startUpstream(verify: boolean): Promise<Upstream> {
 
 function versionOf(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string })
+      .version;
   } catch {
     return "unknown";
   }
@@ -110,7 +111,10 @@ export function machine(): Machine {
   };
   let memGiB = 0;
   try {
-    memGiB = Math.round((Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024 / 1024) * 10) / 10;
+    memGiB =
+      Math.round(
+        (Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024 / 1024) * 10,
+      ) / 10;
   } catch {
     // not Linux
   }
@@ -194,19 +198,50 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
       ...(o.inspector ? { inspector: true } : {}),
     });
     cleanups.push(() => relay.stop());
-    const baseline = baselineBundle ? await startWorker({ name: "baseline", bundle: baselineBundle, text: { UPSTREAM: up.url }, durableObjects: { FLOOR_GATE: "FloorGate" } }) : null;
+    const baseline = baselineBundle
+      ? await startWorker({
+          name: "baseline",
+          bundle: baselineBundle,
+          text: { UPSTREAM: up.url },
+          durableObjects: { FLOOR_GATE: "FloorGate" },
+        })
+      : null;
     if (baseline) cleanups.push(() => baseline.stop());
     const kv = relay.kv["TENANTS"]!;
-    const direct = await seedTenant(kv, sealingKey, { id: "bench-direct", endpoint: up.url, ratePerSecond: DIRECT_RATE, burst: DIRECT_BURST });
+    const direct = await seedTenant(kv, sealingKey, {
+      id: "bench-direct",
+      endpoint: up.url,
+      ratePerSecond: DIRECT_RATE,
+      burst: DIRECT_BURST,
+    });
     // One low-rate tenant per size: each must be slower than the relay can ingest that size.
-    const bufferedSmall = await seedTenant(kv, sealingKey, { id: "bench-buffered-s", endpoint: up.url, ratePerSecond: o.bufferedRates.small, burst: BUFFERED_BURST });
-    const bufferedMax = await seedTenant(kv, sealingKey, { id: "bench-buffered-m", endpoint: up.url, ratePerSecond: o.bufferedRates.max, burst: BUFFERED_BURST });
+    const bufferedSmall = await seedTenant(kv, sealingKey, {
+      id: "bench-buffered-s",
+      endpoint: up.url,
+      ratePerSecond: o.bufferedRates.small,
+      burst: BUFFERED_BURST,
+    });
+    const bufferedMax = await seedTenant(kv, sealingKey, {
+      id: "bench-buffered-m",
+      endpoint: up.url,
+      ratePerSecond: o.bufferedRates.max,
+      burst: BUFFERED_BURST,
+    });
     say(
       `workerd: relay pid ${relay.pid} at ${relay.url.host}` +
         (baseline ? `, baseline pid ${baseline.pid} at ${baseline.url.host}` : "") +
         `; fake EventBridge ${up.url} (pid ${up.child.pid}, signatures ${up.verifySignatures ? "verified" : "NOT verified"}); ${Date.now() - t0} ms`,
     );
-    return { relayBundle, bundleSha, baselineBundle, up, relay, baseline, tenants: { direct, bufferedSmall, bufferedMax }, cleanup };
+    return {
+      relayBundle,
+      bundleSha,
+      baselineBundle,
+      up,
+      relay,
+      baseline,
+      tenants: { direct, bufferedSmall, bufferedMax },
+      cleanup,
+    };
   } catch (e) {
     await cleanup();
     throw e;

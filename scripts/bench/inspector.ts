@@ -39,7 +39,10 @@ export class Inspector {
   /** Lists the inspector's targets (one per Worker service, by its name). */
   static async targets(inspectorUrl: URL): Promise<{ id: string; webSocketDebuggerUrl: string }[]> {
     if (inspectorUrl.hostname !== "127.0.0.1") throw new Error("the inspector must be on 127.0.0.1");
-    return (await (await fetch(`http://${inspectorUrl.host}/json`)).json()) as { id: string; webSocketDebuggerUrl: string }[];
+    return (await (await fetch(`http://${inspectorUrl.host}/json`)).json()) as {
+      id: string;
+      webSocketDebuggerUrl: string;
+    }[];
   }
 
   static async connect(url: string): Promise<Inspector> {

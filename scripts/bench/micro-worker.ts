@@ -127,9 +127,17 @@ export const STEPS: Record<string, Step> = {
   requestString: (p) => new Request("http://127.0.0.1:9/", { method: "POST", body: p.upstreamBody }),
   apiKeyFormat: () => isWellFormedApiKey(apiKey()),
   apiKeyHash: () => hashApiKey(apiKey()),
-  render: (p) => renderJson({ entries: p.wire.map((_, i) => ({ kind: "delivered", eventId: `e-${i}` })), failed: 0, queued: 0, rate: null }),
-  logLine: () => log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
-  logLineEmitted: () => log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
+  render: (p) =>
+    renderJson({
+      entries: p.wire.map((_, i) => ({ kind: "delivered", eventId: `e-${i}` })),
+      failed: 0,
+      queued: 0,
+      rate: null,
+    }),
+  logLine: () =>
+    log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
+  logLineEmitted: () =>
+    log.info("ingest", { requestId: "r", tenantId: "bench-direct", entries: 20, delivered: 20, queued: 0, failed: 0 }),
   idempotencyHash: async (p) => toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", p.bytes))),
   enqueueStringify20: (p) => p.wire.map((e) => JSON.stringify(e)),
   claimParse20: (p) => p.rows.map((r) => JSON.parse(r)),

@@ -76,7 +76,8 @@ function batch(tenantId: string, target: number | null): Entry[] {
       continue;
     }
     // Each entry gets an even share of the target; the last one takes the remainder.
-    const share = i < MAX_ENTRIES - 1 ? Math.floor(target / MAX_ENTRIES) : target - entries.reduce((n, e) => n + entrySize(e), 0);
+    const share =
+      i < MAX_ENTRIES - 1 ? Math.floor(target / MAX_ENTRIES) : target - entries.reduce((n, e) => n + entrySize(e), 0);
     const skeleton = entry(tenantId, i, "");
     const room = share - entrySize(skeleton);
     let items = 0;

@@ -21,9 +21,9 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildWorker } from "./build.ts";
 import { machine, ROOT, setup } from "./harness.ts";
-import { Inspector, type CpuProfile } from "./inspector.ts";
+import { type CpuProfile, Inspector } from "./inspector.ts";
 import { runLoad, target } from "./load.ts";
-import { invalidBatch, oversizeBatch, validBatch, type Size } from "./payloads.ts";
+import { invalidBatch, oversizeBatch, type Size, validBatch } from "./payloads.ts";
 import { cpuUs } from "./proc.ts";
 import { median } from "./report.ts";
 import { SourceMap } from "./sourcemap.ts";
@@ -61,9 +61,11 @@ function options(argv: string[]): ProfileOptions {
   const seconds = Number(values.seconds);
   const concurrency = Number(values.concurrency);
   if (!(seconds > 0 && seconds <= 60)) throw new Error("--seconds: 0 to 60");
-  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64)) throw new Error("--concurrency: 1 to 64");
+  if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64))
+    throw new Error("--concurrency: 1 to 64");
   const scenario = values.scenario as ProfileOptions["scenario"];
-  if (!["direct", "buffered", "invalid", "oversize"].includes(scenario)) throw new Error("--scenario: direct, buffered, invalid or oversize");
+  if (!["direct", "buffered", "invalid", "oversize"].includes(scenario))
+    throw new Error("--scenario: direct, buffered, invalid or oversize");
   return {
     scenario,
     seconds,
@@ -119,7 +121,9 @@ export function attribute(profile: CpuProfile, map: SourceMap | null, requests: 
     const cf = n.callFrame;
     const special = cf.functionName.startsWith("(") && !cf.url;
     const file = special ? cf.functionName : fileOf(map, cf.url, cf.lineNumber, cf.columnNumber);
-    const fn = special ? cf.functionName : `${cf.functionName || "(anonymous)"} ${positionOf(map, cf.url, cf.lineNumber, cf.columnNumber)}`;
+    const fn = special
+      ? cf.functionName
+      : `${cf.functionName || "(anonymous)"} ${positionOf(map, cf.url, cf.lineNumber, cf.columnNumber)}`;
     labels.set(n.id, { file, fn });
   }
   const byFile = new Map<string, number>();
@@ -153,8 +157,19 @@ export function attribute(profile: CpuProfile, map: SourceMap | null, requests: 
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
-      .map(([key, us]) => ({ key, us: Math.round(us), usPerRequest: Math.round((us / Math.max(1, requests)) * 10) / 10, share: Math.round((us / Math.max(1, busy)) * 1000) / 10 }));
-  return { busyUs: busy, idleUs: idle, byFile: rows(byFile, 40), selfByFunction: rows(selfFn, top), inclusiveByFunction: rows(inclFn, top * 2) };
+      .map(([key, us]) => ({
+        key,
+        us: Math.round(us),
+        usPerRequest: Math.round((us / Math.max(1, requests)) * 10) / 10,
+        share: Math.round((us / Math.max(1, busy)) * 1000) / 10,
+      }));
+  return {
+    busyUs: busy,
+    idleUs: idle,
+    byFile: rows(byFile, 40),
+    selfByFunction: rows(selfFn, top),
+    inclusiveByFunction: rows(inclFn, top * 2),
+  };
 }
 
 function printRows(title: string, rows: Row[], n: number): void {
@@ -167,7 +182,10 @@ function printRows(title: string, rows: Row[], n: number): void {
 // ---- workerd ------------------------------------------------------------------------------------
 
 async function profileWorkerd(o: ProfileOptions) {
-  const h = await setup({ verify: o.verify, bufferedRates: { small: 50, max: 5 }, inspector: true, noBaseline: true }, (l) => console.log(l));
+  const h = await setup(
+    { verify: o.verify, bufferedRates: { small: 50, max: 5 }, inspector: true, noBaseline: true },
+    (l) => console.log(l),
+  );
   const results: Record<string, unknown> = {};
   try {
     const map = new SourceMap(readFileSync(join(h.relayBundle.dir, `${h.relayBundle.mainModule}.map`), "utf8"));
@@ -179,7 +197,12 @@ async function profileWorkerd(o: ProfileOptions) {
     const t = target(h.relay.url, o.concurrency);
     for (const size of o.sizes) {
       // The buffered scenario profiles ingest (admit, enqueue) and the drain (alarm) together.
-      const tenant = o.scenario !== "buffered" ? h.tenants.direct : size === "small" ? h.tenants.bufferedSmall : h.tenants.bufferedMax;
+      const tenant =
+        o.scenario !== "buffered"
+          ? h.tenants.direct
+          : size === "small"
+            ? h.tenants.bufferedSmall
+            : h.tenants.bufferedMax;
       const headers = { "content-type": "application/json", authorization: `Bearer ${tenant.apiKey}` };
       const payload =
         o.scenario === "direct" || o.scenario === "buffered"
@@ -187,7 +210,13 @@ async function profileWorkerd(o: ProfileOptions) {
           : o.scenario === "invalid"
             ? invalidBatch(tenant.id, size)
             : oversizeBatch(tenant.id);
-      const load = { path: "/v1/events", body: payload.body, headers, concurrency: o.concurrency, maxRequests: 100_000 };
+      const load = {
+        path: "/v1/events",
+        body: payload.body,
+        headers,
+        concurrency: o.concurrency,
+        maxRequests: 100_000,
+      };
       await runLoad(t, { ...load, maxMs: 1_500 });
       // Unprofiled CPU per request, for comparison with the profiled window.
       const p0 = cpuUs(h.relay.pid);
@@ -302,7 +331,12 @@ async function micro(o: ProfileOptions) {
       // Reading the body: a JS reader chunk by chunk (as readBodyCapped) against arrayBuffer().
       const t = target(w.url, 1);
       const readCost = async (mode: string) => {
-        const load = { path: `/read?mode=${mode}`, body: payload.body, headers: { "content-type": "application/json" }, concurrency: 1 };
+        const load = {
+          path: `/read?mode=${mode}`,
+          body: payload.body,
+          headers: { "content-type": "application/json" },
+          concurrency: 1,
+        };
         await runLoad(t, { ...load, maxRequests: 50, maxMs: 2_000 });
         const c0 = cpuUs(w.pid);
         const r = await runLoad(t, { ...load, maxRequests: 400, maxMs: 4_000 });
@@ -311,7 +345,12 @@ async function micro(o: ProfileOptions) {
       const viaReader = await readCost("reader");
       const viaArrayBuffer = await readCost("arrayBuffer");
       const readExtra = viaReader.us - viaArrayBuffer.us;
-      rows.push({ step: "readerMinusArrayBuffer", label: `reading the body with a JS reader (${viaReader.sample}) minus arrayBuffer()`, us: Math.round(readExtra), n: 400 });
+      rows.push({
+        step: "readerMinusArrayBuffer",
+        label: `reading the body with a JS reader (${viaReader.sample}) minus arrayBuffer()`,
+        us: Math.round(readExtra),
+        n: 400,
+      });
       console.log(
         `  ${readExtra.toFixed(1).padStart(9)} µs  reading the body with a JS reader (${viaReader.sample}): ${viaReader.us.toFixed(0)} µs per request, with arrayBuffer(): ${viaArrayBuffer.us.toFixed(0)} µs`,
       );

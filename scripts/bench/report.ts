@@ -80,8 +80,8 @@ function pooled(windows: Window[], pick: (w: Window) => Float64Array): Float64Ar
 function side(windows: Window[]): SideSummary {
   const single = pooled(windows, (w) => w.single);
   const loaded = pooled(windows, (w) => w.loaded);
-  let statuses: Record<string, number> = {};
-  let errors: Record<string, number> = {};
+  const statuses: Record<string, number> = {};
+  const errors: Record<string, number> = {};
   for (const w of windows) {
     for (const [k, v] of Object.entries(w.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
     for (const [k, v] of Object.entries(w.errors)) errors[k] = (errors[k] ?? 0) + v;
@@ -103,8 +103,15 @@ function side(windows: Window[]): SideSummary {
       const h = pooled(windows, (w) => w.upstreamHandlingUs);
       return h.length ? quantile(h, 0.5) : 0;
     })(),
-    foreignCores: { median: round(median(windows.map((w) => w.foreignCores)), 2), max: round(Math.max(...windows.map((w) => w.foreignCores)), 2) },
-    perRound: windows.map((w) => ({ rps: round(w.rps, 1), cpuUsPerRequest: round(w.cpuUsPerRequest, 1), foreignCores: round(w.foreignCores, 2) })),
+    foreignCores: {
+      median: round(median(windows.map((w) => w.foreignCores)), 2),
+      max: round(Math.max(...windows.map((w) => w.foreignCores)), 2),
+    },
+    perRound: windows.map((w) => ({
+      rps: round(w.rps, 1),
+      cpuUsPerRequest: round(w.cpuUsPerRequest, 1),
+      foreignCores: round(w.foreignCores, 2),
+    })),
   };
 }
 
@@ -113,7 +120,14 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-export function summarise(kind: string, size: Size, name: string, payload: Payload, expect: number[], rounds: Round[]): ScenarioSummary {
+export function summarise(
+  kind: string,
+  size: Size,
+  name: string,
+  payload: Payload,
+  expect: number[],
+  rounds: Round[],
+): ScenarioSummary {
   const relay = side(rounds.map((r) => r.relay));
   const baseline = side(rounds.map((r) => r.baseline));
   const drains = rounds.map((r) => r.drain).filter((d): d is DrainStats => !!d);
@@ -160,14 +174,30 @@ export function judge(s: ScenarioSummary, t: Targets): Verdict {
   if (s.kind === "floor") return { pass: true, checks };
   const cpuLimit = s.size === "small" ? t.cpuRatioSmall : t.cpuRatioMax;
   checks.push({ name: `CPU ≤ ${cpuLimit}x`, value: s.ratios.cpu, limit: cpuLimit, pass: s.ratios.cpu <= cpuLimit });
-  checks.push({ name: `req/s ≥ ${t.rpsRatioMin}x`, value: s.ratios.rps, limit: t.rpsRatioMin, pass: s.ratios.rps >= t.rpsRatioMin });
+  checks.push({
+    name: `req/s ≥ ${t.rpsRatioMin}x`,
+    value: s.ratios.rps,
+    limit: t.rpsRatioMin,
+    pass: s.ratios.rps >= t.rpsRatioMin,
+  });
   if (s.size === "small") {
-    checks.push({ name: `+p50 ≤ ${t.addedP50UsSmall} µs`, value: s.ratios.addedP50Us, limit: t.addedP50UsSmall, pass: s.ratios.addedP50Us <= t.addedP50UsSmall });
+    checks.push({
+      name: `+p50 ≤ ${t.addedP50UsSmall} µs`,
+      value: s.ratios.addedP50Us,
+      limit: t.addedP50UsSmall,
+      pass: s.ratios.addedP50Us <= t.addedP50UsSmall,
+    });
   }
   if (s.drain) {
-    checks.push({ name: `full batches ≥ ${t.drainFullShareMin * 100}%`, value: s.drain.fullShare, limit: t.drainFullShareMin, pass: s.drain.fullShare >= t.drainFullShareMin && !s.drain.timedOut });
+    checks.push({
+      name: `full batches ≥ ${t.drainFullShareMin * 100}%`,
+      value: s.drain.fullShare,
+      limit: t.drainFullShareMin,
+      pass: s.drain.fullShare >= t.drainFullShareMin && !s.drain.timedOut,
+    });
   }
-  if (s.unexpectedStatuses > 0) checks.push({ name: "expected statuses", value: s.unexpectedStatuses, limit: 0, pass: false });
+  if (s.unexpectedStatuses > 0)
+    checks.push({ name: "expected statuses", value: s.unexpectedStatuses, limit: 0, pass: false });
   return { pass: checks.every((c) => c.pass), checks };
 }
 
@@ -178,7 +208,23 @@ function fmt(x: number, digits = 0): string {
 
 /** A fixed-width table: one row per scenario, a drain line under buffered rows, then a legend. */
 export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): string {
-  const head = ["scenario", "req/s", "base", "×", "p50 µs", "base", "+p50 µs", "upstream", "p99 µs", "base", "CPU µs/req", "base", "×", "other", "targets"];
+  const head = [
+    "scenario",
+    "req/s",
+    "base",
+    "×",
+    "p50 µs",
+    "base",
+    "+p50 µs",
+    "upstream",
+    "p99 µs",
+    "base",
+    "CPU µs/req",
+    "base",
+    "×",
+    "other",
+    "targets",
+  ];
   const lines: string[][] = [head];
   const notes: string[] = [];
   rows.forEach((s, i) => {
@@ -211,7 +257,12 @@ export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): strin
     }
   });
   const widths = head.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
-  const out = lines.map((l) => l.map((cell, c) => (c === 0 || c === l.length - 1 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd());
+  const out = lines.map((l) =>
+    l
+      .map((cell, c) => (c === 0 || c === l.length - 1 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join("  ")
+      .trimEnd(),
+  );
   out.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
   return [...out, ...(notes.length ? ["", ...notes] : [])].join("\n");
 }

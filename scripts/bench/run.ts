@@ -18,12 +18,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { machine, ROOT, setup, type CallRow, type Upstream } from "./harness.ts";
-import { quantile, runLoad, target, type LoadResult, type Target } from "./load.ts";
-import { invalidBatch, oversizeBatch, validBatch, type Payload, type Size } from "./payloads.ts";
+import { type CallRow, machine, ROOT, setup, type Upstream } from "./harness.ts";
+import { runLoad, type Target, target } from "./load.ts";
+import { invalidBatch, oversizeBatch, type Payload, type Size, validBatch } from "./payloads.ts";
 import { cpuUs, ForeignLoad, readStat } from "./proc.ts";
+import { formatTable, judge, type ScenarioSummary, summarise } from "./report.ts";
 import type { BenchTenant } from "./seed.ts";
-import { formatTable, judge, summarise, type ScenarioSummary } from "./report.ts";
 import type { RunningWorker } from "./workers.ts";
 
 /** Targets from issue 7, as ratios to the baseline measured in the same run. */
@@ -159,7 +159,8 @@ function options(): Options {
   });
   const int = (name: string, v: string, min: number, max: number): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: an integer from ${min} to ${max}, not ${v}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name}: an integer from ${min} to ${max}, not ${v}`);
     return n;
   };
   return {
@@ -215,14 +216,24 @@ async function closedLoopWindow(
   foreign.start();
   const n0 = process.cpuUsage();
   const c0 = cpuUs(w.pid);
-  const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: MAX_WINDOW_REQUESTS, maxMs: o.windowMs * scale });
+  const r = await runLoad(t, {
+    ...load,
+    concurrency: o.concurrency,
+    maxRequests: MAX_WINDOW_REQUESTS,
+    maxMs: o.windowMs * scale,
+  });
   const c1 = cpuUs(w.pid);
   const n1 = process.cpuUsage(n0);
   const foreignCores = foreign.cores();
   const u1 = up ? await up.calls() : null;
   const upstreamCalls = u1 ? u1.calls.length : 0;
   up?.mark();
-  const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.ceil(o.latencyRequests * scale), maxMs: o.latencyMs * scale });
+  const l = await runLoad(t, {
+    ...load,
+    concurrency: 1,
+    maxRequests: Math.ceil(o.latencyRequests * scale),
+    maxMs: o.latencyMs * scale,
+  });
   const u2 = up ? await up.calls() : null;
   return {
     requests: r.requests,
@@ -274,7 +285,12 @@ async function bufferedWindow(
   const c0 = cpuUs(w.pid);
   const r = await runLoad(t, { ...load, concurrency: o.concurrency, maxRequests: requests, maxMs: 30_000 });
   const n1 = process.cpuUsage(n0);
-  const l = await runLoad(t, { ...load, concurrency: 1, maxRequests: Math.min(50, Math.ceil(requests / 3)), maxMs: o.latencyMs });
+  const l = await runLoad(t, {
+    ...load,
+    concurrency: 1,
+    maxRequests: Math.min(50, Math.ceil(requests / 3)),
+    maxMs: o.latencyMs,
+  });
   const accepted = queued + direct * s.payload.entries;
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   let calls: CallRow[] = [];
@@ -346,9 +362,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const deadline = started + o.budgetS * 1000;
   const env = machine();
-  console.log(`bench: ${env.nproc} cores (${env.cpuModel}), node ${env.node}, ${env.workerd} (wrangler ${env.wrangler}, miniflare ${env.miniflare}), relay ${env.git}`);
+  console.log(
+    `bench: ${env.nproc} cores (${env.cpuModel}), node ${env.node}, ${env.workerd} (wrangler ${env.wrangler}, miniflare ${env.miniflare}), relay ${env.git}`,
+  );
 
-  const h = await setup({ verify: o.verify, bufferedRates: { small: o.buffered.small.rate, max: o.buffered.max.rate } }, (l) => console.log(l));
+  const h = await setup(
+    { verify: o.verify, bufferedRates: { small: o.buffered.small.rate, max: o.buffered.max.rate } },
+    (l) => console.log(l),
+  );
   process.once("SIGINT", () => void h.cleanup().finally(() => process.exit(130)));
   const { relay, up, relayBundle, bundleSha } = h;
   const baseline = h.baseline!;
@@ -364,20 +385,91 @@ async function main(): Promise<void> {
         : `warning: other processes use ${quiet.cores.toFixed(2)} of ${env.nproc} cores (waited ${quiet.waitedS} s for quiet); req/s and latency will be low and noisy (see the "other" column)`,
     );
     const scenarios: Scenario[] = [
-      { kind: "direct", size: "small", label: "direct", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
-      { kind: "direct", size: "max", label: "direct", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
-      { kind: "buffered", size: "small", label: "buffered", payload: validBatch(bufferedTenants.small.id, "small"), tenant: bufferedTenants.small, expect: [202, 200] },
-      { kind: "buffered", size: "max", label: "buffered", payload: validBatch(bufferedTenants.max.id, "max"), tenant: bufferedTenants.max, expect: [202, 200] },
-      { kind: "invalid", size: "small", label: "refused 400", payload: invalidBatch(directTenant.id, "small"), tenant: directTenant, expect: [400] },
-      { kind: "invalid", size: "max", label: "refused 400", payload: invalidBatch(directTenant.id, "max"), tenant: directTenant, expect: [400] },
-      { kind: "oversize", size: "max", label: "refused 413", payload: oversizeBatch(directTenant.id), tenant: directTenant, expect: [413] },
+      {
+        kind: "direct",
+        size: "small",
+        label: "direct",
+        payload: validBatch(directTenant.id, "small"),
+        tenant: directTenant,
+        expect: [200],
+      },
+      {
+        kind: "direct",
+        size: "max",
+        label: "direct",
+        payload: validBatch(directTenant.id, "max"),
+        tenant: directTenant,
+        expect: [200],
+      },
+      {
+        kind: "buffered",
+        size: "small",
+        label: "buffered",
+        payload: validBatch(bufferedTenants.small.id, "small"),
+        tenant: bufferedTenants.small,
+        expect: [202, 200],
+      },
+      {
+        kind: "buffered",
+        size: "max",
+        label: "buffered",
+        payload: validBatch(bufferedTenants.max.id, "max"),
+        tenant: bufferedTenants.max,
+        expect: [202, 200],
+      },
+      {
+        kind: "invalid",
+        size: "small",
+        label: "refused 400",
+        payload: invalidBatch(directTenant.id, "small"),
+        tenant: directTenant,
+        expect: [400],
+      },
+      {
+        kind: "invalid",
+        size: "max",
+        label: "refused 400",
+        payload: invalidBatch(directTenant.id, "max"),
+        tenant: directTenant,
+        expect: [400],
+      },
+      {
+        kind: "oversize",
+        size: "max",
+        label: "refused 413",
+        payload: oversizeBatch(directTenant.id),
+        tenant: directTenant,
+        expect: [413],
+      },
       // Not the relay: the baseline Worker forwarding the body to the fake unsigned (403 at once).
       // The floor any forwarding Worker pays in this harness: a subrequest over loopback and the
       // fake reading the body.
-      { kind: "floor", size: "small", label: "floor: forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200] },
-      { kind: "floor", size: "max", label: "floor: forward", payload: validBatch(directTenant.id, "max"), tenant: directTenant, expect: [200] },
+      {
+        kind: "floor",
+        size: "small",
+        label: "floor: forward",
+        payload: validBatch(directTenant.id, "small"),
+        tenant: directTenant,
+        expect: [200],
+      },
+      {
+        kind: "floor",
+        size: "max",
+        label: "floor: forward",
+        payload: validBatch(directTenant.id, "max"),
+        tenant: directTenant,
+        expect: [200],
+      },
       // The same plus one Durable Object RPC, as admission makes: what the round trip costs.
-      { kind: "floor", size: "small", label: "floor: rpc + forward", payload: validBatch(directTenant.id, "small"), tenant: directTenant, expect: [200], path: FORWARD_RPC_PATH },
+      {
+        kind: "floor",
+        size: "small",
+        label: "floor: rpc + forward",
+        payload: validBatch(directTenant.id, "small"),
+        tenant: directTenant,
+        expect: [200],
+        path: FORWARD_RPC_PATH,
+      },
     ].filter((s) => !o.only || o.only.has(s.kind) || o.only.has(`${s.kind}-${s.size}`)) as Scenario[];
 
     const relayTarget = target(relay.url, o.concurrency);
@@ -396,11 +488,14 @@ async function main(): Promise<void> {
       }
       const headers = headersFor(s.tenant);
       const rounds: Round[] = [];
-      process.stdout.write(`${name.padEnd(20)} (${(s.payload.body.byteLength / 1024).toFixed(1)} KiB body, ${s.payload.formulaBytes} B by AWS's formula): warm-up`);
+      process.stdout.write(
+        `${name.padEnd(20)} (${(s.payload.body.byteLength / 1024).toFixed(1)} KiB body, ${s.payload.formulaBytes} B by AWS's formula): warm-up`,
+      );
       // Warm-up: JIT, connections, caches (tenant record, API key, AWS client), the DO.
       await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null, 0.3);
       if (s.kind === "buffered") await bufferedWindow(relay, relayTarget, up, s, o, 30);
-      else if (s.kind === "floor") await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, s.path ?? FORWARD_PATH);
+      else if (s.kind === "floor")
+        await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, s.path ?? FORWARD_PATH);
       else await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up, 0.3);
       for (let i = 0; i < o.rounds; i++) {
         const b = await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null);
@@ -427,10 +522,14 @@ async function main(): Promise<void> {
     console.log(table);
     const unexpected = summaries.filter((s) => s.unexpectedStatuses > 0);
     for (const s of unexpected) {
-      console.log(`warning: ${s.name}: ${s.unexpectedStatuses} answers outside ${s.expect.join("/")}: ${JSON.stringify(s.relay.statuses)} ${JSON.stringify(s.sampleBodies)}`);
+      console.log(
+        `warning: ${s.name}: ${s.unexpectedStatuses} answers outside ${s.expect.join("/")}: ${JSON.stringify(s.relay.statuses)} ${JSON.stringify(s.sampleBodies)}`,
+      );
     }
     if (relay.logs.error || relay.logs.warn) {
-      console.log(`relay logged ${relay.logs.warn} warnings and ${relay.logs.error} errors; first: ${relay.logs.samples.slice(0, 3).join(" | ")}`);
+      console.log(
+        `relay logged ${relay.logs.warn} warnings and ${relay.logs.error} errors; first: ${relay.logs.samples.slice(0, 3).join(" | ")}`,
+      );
     }
 
     const elapsedS = (Date.now() - started) / 1000;
@@ -446,7 +545,10 @@ async function main(): Promise<void> {
       stoppedEarly,
       otherProcessesAtStart: quiet,
       relayLogs: { info: relay.logs.info, warn: relay.logs.warn, error: relay.logs.error, samples: relay.logs.samples },
-      workerdCpuFinal: { relayS: (readStat(relay.pid)?.cpuUs ?? 0) / 1e6, baselineS: (readStat(baseline.pid)?.cpuUs ?? 0) / 1e6 },
+      workerdCpuFinal: {
+        relayS: (readStat(relay.pid)?.cpuUs ?? 0) / 1e6,
+        baselineS: (readStat(baseline.pid)?.cpuUs ?? 0) / 1e6,
+      },
       scenarios: summaries.map((s, i) => ({ ...s, verdict: verdicts[i] })),
       table,
     };

@@ -3,7 +3,7 @@
  * test/helpers/tenants.ts do: the src modules' own schema, sealing and key format.
  */
 import { generateApiKey, generateKeyId, hashApiKey } from "../../src/auth/api-key.ts";
-import { KV, tenantRecordSchema, type TenantRecord } from "../../src/tenants/record.ts";
+import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { bytesToBase64, importSealingKey, seal } from "../../src/tenants/sealed.ts";
 import { FAKE_DEFAULT_CREDENTIAL } from "../../test/fakes/eventbridge.ts";
 

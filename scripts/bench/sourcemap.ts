@@ -68,8 +68,8 @@ function decode(mappings: string): Line[] {
   const lines: Line[] = [];
   let source = 0;
   let origLine = 0;
-  let origCol = 0;
-  let name = 0;
+  let _origCol = 0;
+  let _name = 0;
   let current: number[] = [];
   let i = 0;
   const n = mappings.length;
@@ -107,8 +107,8 @@ function decode(mappings: string): Line[] {
     if (fields.length >= 4) {
       source += fields[1]!;
       origLine += fields[2]!;
-      origCol += fields[3]!;
-      if (fields.length >= 5) name += fields[4]!;
+      _origCol += fields[3]!;
+      if (fields.length >= 5) _name += fields[4]!;
       current.push(genCol, source, origLine);
     } else {
       current.push(genCol, -1, 0);

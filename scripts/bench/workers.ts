@@ -10,13 +10,13 @@
  * in-memory KV service speaking workerd's KV protocol, and Durable Objects are SQLite-backed on
  * a local disk directory, as `workerd serve` runs them.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { serializeConfig, type Config, type Service, type Worker_Binding } from "miniflare";
+import { type Config, type Service, serializeConfig, type Worker_Binding } from "miniflare";
 import { lineReader } from "../lib/local-relay.ts";
 import type { Bundle } from "./build.ts";
 import type { KvWriter } from "./seed.ts";
@@ -126,7 +126,11 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
       globalOutbound: { name: "loopback" },
       ...(classes.length
         ? {
-            durableObjectNamespaces: classes.map(([, className]) => ({ className, uniqueKey: `${spec.name}-${className}`, enableSql: true })),
+            durableObjectNamespaces: classes.map(([, className]) => ({
+              className,
+              uniqueKey: `${spec.name}-${className}`,
+              enableSql: true,
+            })),
             durableObjectStorage: { localDisk: "do-disk" },
           }
         : {}),
@@ -136,14 +140,24 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     services,
     sockets: [
       { name: "http", address: `127.0.0.1:${port}`, http: {}, service: { name: spec.name } },
-      ...Object.entries(kvPorts).map(([k, p]) => ({ name: `kv-${k}`, address: `127.0.0.1:${p}`, http: {}, service: { name: `kv:${k}` } })),
+      ...Object.entries(kvPorts).map(([k, p]) => ({
+        name: `kv-${k}`,
+        address: `127.0.0.1:${p}`,
+        http: {},
+        service: { name: `kv:${k}` },
+      })),
     ],
     structuredLogging: true,
   };
   const configFile = join(dir, "config.bin");
   writeFileSync(configFile, serializeConfig(config));
 
-  const args = ["serve", "--binary", configFile, ...(inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])];
+  const args = [
+    "serve",
+    "--binary",
+    configFile,
+    ...(inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : []),
+  ];
   const child = spawn(WORKERD, args, { stdio: ["ignore", "pipe", "pipe"] });
   const logs = { info: 0, warn: 0, error: 0, samples: [] as string[] };
   let output = "";
@@ -161,7 +175,8 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     if (level === "error") logs.error++;
     else if (level === "warn") logs.warn++;
     else logs.info++;
-    if (level !== "info" && level !== "log" && logs.samples.length < 20) logs.samples.push(`${level}: ${message.slice(0, 300)}`);
+    if (level !== "info" && level !== "log" && logs.samples.length < 20)
+      logs.samples.push(`${level}: ${message.slice(0, 300)}`);
   };
   for (const stream of [child.stdout!, child.stderr!]) lineReader(stream, onLine);
 
@@ -181,12 +196,23 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
   for (const [k, p] of Object.entries(kvPorts)) {
     kv[k] = {
       async put(key, value) {
-        const r = await fetch(`http://127.0.0.1:${p}/${encodeURIComponent(key)}?urlencoded=true`, { method: "PUT", body: value });
+        const r = await fetch(`http://127.0.0.1:${p}/${encodeURIComponent(key)}?urlencoded=true`, {
+          method: "PUT",
+          body: value,
+        });
         if (!r.ok) throw new Error(`KV put ${key}: ${r.status}`);
       },
     };
   }
-  return { name: spec.name, url, pid: child.pid!, logs, kv, inspectorUrl: inspectorPort ? new URL(`http://127.0.0.1:${inspectorPort}`) : null, stop };
+  return {
+    name: spec.name,
+    url,
+    pid: child.pid!,
+    logs,
+    kv,
+    inspectorUrl: inspectorPort ? new URL(`http://127.0.0.1:${inspectorPort}`) : null,
+    stop,
+  };
 }
 
 function freePort(): Promise<number> {
@@ -204,7 +230,9 @@ async function waitListening(child: ChildProcess, port: number, output: () => st
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`workerd exited (${child.exitCode ?? child.signalCode}) before listening:\n${output().slice(-4000)}`);
+      throw new Error(
+        `workerd exited (${child.exitCode ?? child.signalCode}) before listening:\n${output().slice(-4000)}`,
+      );
     }
     try {
       await fetch(`http://127.0.0.1:${port}/`, { method: "HEAD", signal: AbortSignal.timeout(1_000) });
@@ -213,7 +241,9 @@ async function waitListening(child: ChildProcess, port: number, output: () => st
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error(`workerd did not listen on 127.0.0.1:${port} within ${START_TIMEOUT_MS} ms:\n${output().slice(-4000)}`);
+  throw new Error(
+    `workerd did not listen on 127.0.0.1:${port} within ${START_TIMEOUT_MS} ms:\n${output().slice(-4000)}`,
+  );
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

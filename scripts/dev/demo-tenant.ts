@@ -96,7 +96,8 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
   const actions: string[] = [];
   const warnings: string[] = [];
   const saved = readDemoFile(opts.file);
-  const savedKeyHash = saved?.apiKey && isWellFormedApiKey(saved.apiKey.key) ? await hashApiKey(saved.apiKey.key) : null;
+  const savedKeyHash =
+    saved?.apiKey && isWellFormedApiKey(saved.apiKey.key) ? await hashApiKey(saved.apiKey.key) : null;
 
   // One read: the record and the index entries the saved keys need.
   const keys = [KV.tenant(DEMO_TENANT_ID)];
@@ -113,7 +114,12 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
       warnings.push(
         `${(e as Error).message} The demo is skipped; remove it with \`npm run tenant -- delete ${DEMO_TENANT_ID} --force\` and start again.`,
       );
-      return { actions, warnings, credentials: { tenantId: DEMO_TENANT_ID, region: DEMO_REGION, apiKey: null, sigv4: null }, record: null };
+      return {
+        actions,
+        warnings,
+        credentials: { tenantId: DEMO_TENANT_ID, region: DEMO_REGION, apiKey: null, sigv4: null },
+        record: null,
+      };
     }
   }
 
@@ -155,9 +161,14 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
 
   // The API key: the saved one while the record and its index entry still hold it, else a new one.
   let apiKey = saved?.apiKey ?? null;
-  const keyEntry = apiKey && savedKeyHash ? base.apiKeys.find((k) => k.id === apiKey!.keyId && k.hash === savedKeyHash) : undefined;
+  const keyEntry =
+    apiKey && savedKeyHash ? base.apiKeys.find((k) => k.id === apiKey!.keyId && k.hash === savedKeyHash) : undefined;
   const keyIndex = savedKeyHash ? parseIndex(apiKeyIndexSchema, found.get(KV.apiKey(savedKeyHash))) : null;
-  const keyOk = keyEntry && isLive(keyEntry.expiresAt, now) && keyIndex?.tenantId === DEMO_TENANT_ID && keyIndex.keyId === keyEntry.id;
+  const keyOk =
+    keyEntry &&
+    isLive(keyEntry.expiresAt, now) &&
+    keyIndex?.tenantId === DEMO_TENANT_ID &&
+    keyIndex.keyId === keyEntry.id;
   if (!keyOk) {
     apiKey = null;
     if (base.apiKeys.filter((k) => isLive(k.expiresAt, now)).length >= MAX_API_KEYS_PER_TENANT) {
@@ -173,7 +184,9 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
       changes.apiKeys = [...base.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt: null }];
       writes.push(apiKeyIndexEntry(hash, DEMO_TENANT_ID, keyId));
       apiKey = { keyId, key };
-      actions.push(saved?.apiKey ? "minted a new API key (the saved one was revoked, expired or lost)" : "minted an API key");
+      actions.push(
+        saved?.apiKey ? "minted a new API key (the saved one was revoked, expired or lost)" : "minted an API key",
+      );
     }
   }
 
@@ -199,11 +212,21 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
     } else {
       let pair = generateSigV4KeyPair();
       while (base.sigv4Keys.some((k) => k.accessKeyId === pair.accessKeyId)) pair = generateSigV4KeyPair();
-      const sealed = await seal(opts.sealingKey, DEMO_TENANT_ID, sigv4SecretField(pair.accessKeyId), pair.secretAccessKey);
-      changes.sigv4Keys = [...base.sigv4Keys, { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() }];
+      const sealed = await seal(
+        opts.sealingKey,
+        DEMO_TENANT_ID,
+        sigv4SecretField(pair.accessKeyId),
+        pair.secretAccessKey,
+      );
+      changes.sigv4Keys = [
+        ...base.sigv4Keys,
+        { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() },
+      ];
       writes.push(sigv4IndexEntry(pair.accessKeyId, DEMO_TENANT_ID));
       sigv4 = pair;
-      actions.push(saved?.sigv4 ? "minted a new SigV4 pair (the saved one was revoked or no longer opens)" : "minted a SigV4 pair");
+      actions.push(
+        saved?.sigv4 ? "minted a new SigV4 pair (the saved one was revoked or no longer opens)" : "minted a SigV4 pair",
+      );
     }
   }
 
@@ -218,10 +241,14 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
   writeDemoFile(opts.file, { tenantId: DEMO_TENANT_ID, apiKey, sigv4 });
 
   if (next.status !== "active") {
-    warnings.push(`tenant ${DEMO_TENANT_ID} is ${next.status}: \`npm run tenant -- enable ${DEMO_TENANT_ID}\` to send with it`);
+    warnings.push(
+      `tenant ${DEMO_TENANT_ID} is ${next.status}: \`npm run tenant -- enable ${DEMO_TENANT_ID}\` to send with it`,
+    );
   }
   if (!ownsSource(next.sources, DEMO_EVENT_SOURCE)) {
-    warnings.push(`tenant ${DEMO_TENANT_ID} no longer owns ${DEMO_EVENT_SOURCE} (its sources: ${next.sources.join(", ")}): the examples below are refused`);
+    warnings.push(
+      `tenant ${DEMO_TENANT_ID} no longer owns ${DEMO_EVENT_SOURCE} (its sources: ${next.sources.join(", ")}): the examples below are refused`,
+    );
   }
   return { actions, warnings, credentials, record: next };
 }
@@ -239,7 +266,9 @@ async function opensToFakeCredentials(key: CryptoKey, record: TenantRecord): Pro
   const c = record.credentials;
   if (!c || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
   try {
-    return (await unseal(key, DEMO_TENANT_ID, SECRET_FIELD, c.secretAccessKey)) === FAKE_DEFAULT_CREDENTIAL.secretAccessKey;
+    return (
+      (await unseal(key, DEMO_TENANT_ID, SECRET_FIELD, c.secretAccessKey)) === FAKE_DEFAULT_CREDENTIAL.secretAccessKey
+    );
   } catch {
     return false;
   }

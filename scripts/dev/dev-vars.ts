@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { readDevVars } from "../lib/context.ts";
 import { importSealingKey } from "../../src/tenants/sealed.ts";
+import { readDevVars } from "../lib/context.ts";
 import { DevError } from "./settings.ts";
 
 /** AES-256: the sealing key is 32 random bytes (src/tenants/sealed.ts). */
@@ -56,11 +56,14 @@ export async function relayVars(path: string): Promise<Record<string, string>> {
   try {
     await importSealingKey(vars.SEALING_KEY);
   } catch (e) {
-    throw new DevError(`SEALING_KEY in ${path} is unusable (${(e as Error).message}; it must be base64 of 32 random bytes): ${fix}`);
+    throw new DevError(
+      `SEALING_KEY in ${path} is unusable (${(e as Error).message}; it must be base64 of 32 random bytes): ${fix}`,
+    );
   }
   if (!vars.ADMIN_TOKEN || /^REPLACE_/.test(vars.ADMIN_TOKEN)) throw new DevError(`${path} has no ADMIN_TOKEN: ${fix}`);
   for (const [k, v] of Object.entries(vars)) {
-    if (/[\r\n']/.test(v)) throw new DevError(`${k} in ${path} holds a newline or a single quote, which the local relay cannot pass on`);
+    if (/[\r\n']/.test(v))
+      throw new DevError(`${k} in ${path} holds a newline or a single quote, which the local relay cannot pass on`);
   }
   return { ...vars, ...FORCED_LOCAL_VARS };
 }

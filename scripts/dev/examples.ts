@@ -16,12 +16,16 @@ export function shellQuote(s: string): string {
 
 /** The JSON API body: Detail as an object (the relay serialises it), as partners usually send it. */
 export function demoJsonBody(): string {
-  return JSON.stringify({ Entries: [{ Source: DEMO_EVENT_SOURCE, DetailType: DEMO_DETAIL_TYPE, Detail: DEMO_DETAIL }] });
+  return JSON.stringify({
+    Entries: [{ Source: DEMO_EVENT_SOURCE, DetailType: DEMO_DETAIL_TYPE, Detail: DEMO_DETAIL }],
+  });
 }
 
 /** The AWS CLI's --entries: Detail as a JSON string, as PutPartnerEvents takes it. */
 export function demoAwsEntries(): string {
-  return JSON.stringify([{ Source: DEMO_EVENT_SOURCE, DetailType: DEMO_DETAIL_TYPE, Detail: JSON.stringify(DEMO_DETAIL) }]);
+  return JSON.stringify([
+    { Source: DEMO_EVENT_SOURCE, DetailType: DEMO_DETAIL_TYPE, Detail: JSON.stringify(DEMO_DETAIL) },
+  ]);
 }
 
 export function curlCommand(relayUrl: string, apiKey: string): string {
@@ -33,7 +37,11 @@ export function curlCommand(relayUrl: string, apiKey: string): string {
   ].join("\n");
 }
 
-export function awsCliCommand(relayUrl: string, pair: { accessKeyId: string; secretAccessKey: string }, region: string): string {
+export function awsCliCommand(
+  relayUrl: string,
+  pair: { accessKeyId: string; secretAccessKey: string },
+  region: string,
+): string {
   return [
     `AWS_ACCESS_KEY_ID=${shellQuote(pair.accessKeyId)} AWS_SECRET_ACCESS_KEY=${shellQuote(pair.secretAccessKey)} \\`,
     `aws events put-partner-events --endpoint-url ${shellQuote(relayUrl)} --region ${shellQuote(region)} \\`,

@@ -28,7 +28,9 @@ export async function assertPortFree(port: number, what: string, envName: string
 export function portError(port: number, what: string, envName: string, cause?: unknown): DevError {
   const code = (cause as { code?: string } | undefined)?.code;
   if (code === "EACCES") {
-    return new DevError(`${what}: not allowed to listen on ${LOOPBACK}:${port}; choose another port, e.g. ${envName}=${suggest(port)} npm start`);
+    return new DevError(
+      `${what}: not allowed to listen on ${LOOPBACK}:${port}; choose another port, e.g. ${envName}=${suggest(port)} npm start`,
+    );
   }
   return new DevError(
     `${what}: port ${port} on ${LOOPBACK} is already in use (another \`npm start\` or \`wrangler dev\`?). ` +

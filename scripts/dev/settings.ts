@@ -7,7 +7,7 @@
  *   RELAY_STATE_DIR local state (default .wrangler/state); RELAY_DEV_VARS secrets (default .dev.vars)
  */
 import { join } from "node:path";
-import { createContext, DEFAULT_LOCAL_PORT, PROJECT_ROOT, type Context } from "../lib/context.ts";
+import { type Context, createContext, DEFAULT_LOCAL_PORT, PROJECT_ROOT } from "../lib/context.ts";
 
 /** The local EventBridge's default port. */
 export const DEFAULT_EMULATOR_PORT = 4010;
@@ -42,7 +42,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env, root = PROJEC
   const relayPort = parsePort("PORT", env.PORT, DEFAULT_LOCAL_PORT);
   const emulatorPort = parsePort("EMULATOR_PORT", env.EMULATOR_PORT, DEFAULT_EMULATOR_PORT);
   if (relayPort !== 0 && relayPort === emulatorPort) {
-    throw new DevError(`PORT and EMULATOR_PORT are both ${relayPort}: give the relay and the local EventBridge different ports`);
+    throw new DevError(
+      `PORT and EMULATOR_PORT are both ${relayPort}: give the relay and the local EventBridge different ports`,
+    );
   }
   // One resolution of RELAY_STATE_DIR / RELAY_DEV_VARS (relative to where the user typed the
   // command, as `npm run tenant` does): the CLI's own.

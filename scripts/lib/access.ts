@@ -13,8 +13,9 @@
  * local relay reads local KV directly and has no edge cache), remotely it aborts before any KV
  * write unless --skip-relay.
  */
-import { CliError, EXIT } from "./errors.ts";
+
 import type { Context } from "./context.ts";
+import { CliError, EXIT } from "./errors.ts";
 import type { AccessUpdate, RelayClient } from "./relay-client.ts";
 
 export type RelayOutcome = "applied" | "unreachable" | "skipped";
@@ -42,7 +43,9 @@ export async function planRelay(ctx: Context, skip: boolean): Promise<RelayPlan>
   const client = ctx.relay();
   if (await client.reachable()) return { client, outcome: "applied" };
   if (ctx.mode === "local") {
-    ctx.out.note(`no relay running at ${client.baseUrl}; local KV only (a local relay reads it directly when it starts)`);
+    ctx.out.note(
+      `no relay running at ${client.baseUrl}; local KV only (a local relay reads it directly when it starts)`,
+    );
     return { client: null, outcome: "unreachable" };
   }
   throw new CliError(
@@ -61,7 +64,12 @@ export async function applyAccess(
 ): Promise<void> {
   if (!plan.client) return;
   const state = await plan.client.putAccess(tenantId, update);
-  if (state && typeof state.revision === "number" && state.revision > update.revision && state.status !== update.status) {
+  if (
+    state &&
+    typeof state.revision === "number" &&
+    state.revision > update.revision &&
+    state.status !== update.status
+  ) {
     throw new CliError(
       `the relay already holds a newer revision (${state.revision}, ${state.status}) of tenant ${tenantId} than this ` +
         `record (${update.revision}); the KV record is older than what the relay has seen.` +

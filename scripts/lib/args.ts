@@ -3,8 +3,8 @@
  * takes, usage text, and strict value parsers that turn bad input into a usage error (exit 2).
  */
 import { parseArgs } from "node:util";
-import { CliError, usageError } from "./errors.ts";
 import type { Context } from "./context.ts";
+import { CliError, usageError } from "./errors.ts";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -152,7 +152,7 @@ export type Resolved =
 /** Finds the command in argv and parses its flags strictly. Throws a usage CliError. */
 export function resolveCommand(argv: readonly string[], commands: readonly CommandSpec[]): Resolved {
   if (argv.length === 0) return { kind: "program-help", exitCode: 2 };
-  let loose;
+  let loose: ReturnType<typeof parseArgs>;
   try {
     loose = parseArgs({
       args: [...argv],
@@ -179,14 +179,16 @@ export function resolveCommand(argv: readonly string[], commands: readonly Comma
     if (group.length) {
       const sub = words[1];
       throw usageError(
-        sub ? `unknown command: ${words[0]} ${sub}` : `${words[0]} needs a subcommand: ${group.map((g) => g.name.split(" ")[1]).join(", ")}`,
+        sub
+          ? `unknown command: ${words[0]} ${sub}`
+          : `${words[0]} needs a subcommand: ${group.map((g) => g.name.split(" ")[1]).join(", ")}`,
         programUsage(commands),
       );
     }
     throw usageError(`unknown command: ${words[0]}`, programUsage(commands));
   }
   const options = { ...GLOBAL_OPTIONS, ...spec.options };
-  let strict;
+  let strict: ReturnType<typeof parseArgs>;
   try {
     strict = parseArgs({ args: [...argv], options: toParseArgsOptions(options), strict: true, allowPositionals: true });
   } catch (e) {
@@ -200,7 +202,10 @@ export function resolveCommand(argv: readonly string[], commands: readonly Comma
     throw usageError(`${spec.name}: missing argument (expected ${spec.args})`, commandUsage(spec));
   }
   if (positionals.length > spec.maxPositionals) {
-    throw usageError(`${spec.name}: unexpected argument "${clip(positionals[spec.maxPositionals]!)}"`, commandUsage(spec));
+    throw usageError(
+      `${spec.name}: unexpected argument "${clip(positionals[spec.maxPositionals]!)}"`,
+      commandUsage(spec),
+    );
   }
   return { kind: "command", spec, parsed: { values, positionals } };
 }

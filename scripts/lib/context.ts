@@ -10,7 +10,7 @@ import { parseEnv } from "node:util";
 import { importSealingKey } from "../../src/tenants/sealed.ts";
 import { bool, str, type Values } from "./args.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { KV_BINDING, WranglerKv, type KvMode } from "./kv.ts";
+import { KV_BINDING, type KvMode, WranglerKv } from "./kv.ts";
 import { Output } from "./output.ts";
 import { RelayClient } from "./relay-client.ts";
 
@@ -55,7 +55,8 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
 
   const persistFlag = str(values, "persist-to");
   if (mode === "remote" && persistFlag) throw usageError("--persist-to is for local state; it cannot go with --remote");
-  const persistTo = mode === "local" ? fromUser(persistFlag ?? env.RELAY_STATE_DIR ?? defaultStateDir(root)) : undefined;
+  const persistTo =
+    mode === "local" ? fromUser(persistFlag ?? env.RELAY_STATE_DIR ?? defaultStateDir(root)) : undefined;
   const devVarsPath = fromUser(str(values, "dev-vars") ?? env.RELAY_DEV_VARS ?? join(root, ".dev.vars"));
 
   const configFlag = str(values, "config");
@@ -104,7 +105,11 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
     if (mode === "remote" && !token) {
       throw new CliError("--remote needs the admin token: set RELAY_ADMIN_TOKEN to the Worker's ADMIN_TOKEN secret.");
     }
-    relayClient = new RelayClient({ baseUrl: parsed.origin + parsed.pathname.replace(/\/+$/, ""), token, ...(trace ? { trace } : {}) });
+    relayClient = new RelayClient({
+      baseUrl: parsed.origin + parsed.pathname.replace(/\/+$/, ""),
+      token,
+      ...(trace ? { trace } : {}),
+    });
     return relayClient;
   };
 
@@ -119,7 +124,9 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
           base64 = fileKey;
           from = devVarsPath;
           if (env.RELAY_SEALING_KEY && env.RELAY_SEALING_KEY !== fileKey) {
-            out.note(`using SEALING_KEY from ${devVarsPath}; RELAY_SEALING_KEY is ignored locally (the local relay reads .dev.vars)`);
+            out.note(
+              `using SEALING_KEY from ${devVarsPath}; RELAY_SEALING_KEY is ignored locally (the local relay reads .dev.vars)`,
+            );
           }
         } else {
           base64 = env.RELAY_SEALING_KEY || undefined;
@@ -144,7 +151,9 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
       try {
         return await importSealingKey(base64);
       } catch (e) {
-        throw new CliError(`the sealing key from ${from} is unusable: ${(e as Error).message} (it must be base64 of 32 random bytes)`);
+        throw new CliError(
+          `the sealing key from ${from} is unusable: ${(e as Error).message} (it must be base64 of 32 random bytes)`,
+        );
       }
     })();
     return keyPromise;
@@ -195,7 +204,9 @@ function assertRemoteNamespaceConfigured(configPath: string): void {
   } catch {
     throw new CliError(`${configPath} not found`);
   }
-  const block = toml.split(/^\s*\[\[/m).find((b) => b.startsWith("kv_namespaces]]") && new RegExp(`binding\\s*=\\s*"${KV_BINDING}"`).test(b));
+  const block = toml
+    .split(/^\s*\[\[/m)
+    .find((b) => b.startsWith("kv_namespaces]]") && new RegExp(`binding\\s*=\\s*"${KV_BINDING}"`).test(b));
   const id = block && /^\s*id\s*=\s*"([^"]*)"/m.exec(block)?.[1];
   if (!id || /^0+$/.test(id)) {
     throw new CliError(

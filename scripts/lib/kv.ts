@@ -82,7 +82,10 @@ export class WranglerKv {
   async putMany(entries: readonly KvEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await this.#withFile(JSON.stringify(entries), (file) =>
-      this.#run(["kv", "bulk", "put", file], `kv bulk put (${entries.length} keys: ${entries.map((e) => keyKind(e.key)).join(", ")})`),
+      this.#run(
+        ["kv", "bulk", "put", file],
+        `kv bulk put (${entries.length} keys: ${entries.map((e) => keyKind(e.key)).join(", ")})`,
+      ),
     );
   }
 
@@ -90,7 +93,10 @@ export class WranglerKv {
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     await this.#withFile(JSON.stringify(keys), (file) =>
-      this.#run(["kv", "bulk", "delete", file, "--force"], `kv bulk delete (${keys.length} keys: ${keys.map(keyKind).join(", ")})`),
+      this.#run(
+        ["kv", "bulk", "delete", file, "--force"],
+        `kv bulk delete (${keys.length} keys: ${keys.map(keyKind).join(", ")})`,
+      ),
     );
   }
 
@@ -164,7 +170,11 @@ export function runWrangler(root: string, args: string[], env?: NodeJS.ProcessEn
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e) => reject(new CliError(`could not run wrangler (${e.message}); is it installed (npm ci)?`)));
     child.on("close", (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
     );
   });
 }
@@ -221,13 +231,15 @@ export function diagnoseWranglerFailure(output: string, what: string, mode: KvMo
   if (mode === "remote" && NOT_LOGGED_IN.some((re) => re.test(text))) {
     return new CliError(
       "wrangler is not logged in to Cloudflare. Run `npx wrangler login` (opens a browser), or set " +
-        "CLOUDFLARE_API_TOKEN to an API token with \"Workers KV Storage: Edit\" (and CLOUDFLARE_ACCOUNT_ID " +
+        'CLOUDFLARE_API_TOKEN to an API token with "Workers KV Storage: Edit" (and CLOUDFLARE_ACCOUNT_ID ' +
         "if the token sees more than one account), then run this again.",
       EXIT.failure,
     );
   }
   if (/More than one account available/i.test(text)) {
-    return new CliError("wrangler sees more than one Cloudflare account: set CLOUDFLARE_ACCOUNT_ID to the relay's account.");
+    return new CliError(
+      "wrangler sees more than one Cloudflare account: set CLOUDFLARE_ACCOUNT_ID to the relay's account.",
+    );
   }
   if (mode === "remote" && /namespace/i.test(text) && /(not found|10013|could not find|does not exist)/i.test(text)) {
     return new CliError(
@@ -242,7 +254,9 @@ export function diagnoseWranglerFailure(output: string, what: string, mode: KvMo
     .split("\n")
     .map((l) => l.trim())
     .find((l) => /^(✘|X )?\s*\[ERROR\]/.test(l) || /^✘/.test(l));
-  const reason = errorLine ? redact(errorLine.replace(/^✘\s*/, "").replace(/^\[ERROR\]\s*/, "")).slice(0, 300) : "no error message";
+  const reason = errorLine
+    ? redact(errorLine.replace(/^✘\s*/, "").replace(/^\[ERROR\]\s*/, "")).slice(0, 300)
+    : "no error message";
   return new CliError(`wrangler ${what} failed: ${reason}`);
 }
 

@@ -22,11 +22,12 @@
  * never appear on a command line. Names must be declared in wrangler.toml ([vars] or
  * [secrets].required). Without `vars`, wrangler reads .dev.vars as `wrangler dev` always does.
  */
-import { createInterface } from "node:readline";
+
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { defaultStateDir, PROJECT_ROOT } from "./context.ts";
 import { stripAnsi, wranglerBin, wranglerEnv } from "./kv.ts";
 
@@ -102,10 +103,14 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
   const args = [
     wranglerBin(root),
     "dev",
-    "--ip", "127.0.0.1",
-    "--port", String(opts.port ?? 0),
-    "--inspector-port", "0",
-    "--persist-to", persistTo,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(opts.port ?? 0),
+    "--inspector-port",
+    "0",
+    "--persist-to",
+    persistTo,
     "--show-interactive-dev-session=false",
   ];
   const env = wranglerEnv(root, process.env);
@@ -113,7 +118,13 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
   if (opts.vars) {
     secretsDir = mkdtempSync(join(tmpdir(), "relay-dev-vars-"));
     const file = join(secretsDir, ".env");
-    writeFileSync(file, Object.entries(opts.vars).map(([k, v]) => `${k}=${quoteEnv(v)}`).join("\n") + "\n", { mode: 0o600 });
+    writeFileSync(
+      file,
+      Object.entries(opts.vars)
+        .map(([k, v]) => `${k}=${quoteEnv(v)}`)
+        .join("\n") + "\n",
+      { mode: 0o600 },
+    );
     args.push("--env-file", file);
     Object.assign(env, opts.vars);
   }
@@ -140,10 +151,12 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
   lineReader(child.stderr!, onLine);
 
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.once("exit", () => {
-    exited = true;
-    resolve();
-  }));
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
   // On a normal exit of the caller, stdin closes by itself; this makes it prompt.
   const killOnExit = () => child.stdin?.destroy();
   process.once("exit", killOnExit);
@@ -173,7 +186,9 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
       }
       await sleep(200);
     }
-    throw new Error(`the local relay did not answer /healthz within ${(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000} s:\n${tail.join("\n")}`);
+    throw new Error(
+      `the local relay did not answer /healthz within ${(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000} s:\n${tail.join("\n")}`,
+    );
   } catch (e) {
     await stop();
     throw e;

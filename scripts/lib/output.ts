@@ -9,7 +9,11 @@ export class Output {
   readonly #stdout: (s: string) => void;
   readonly #stderr: (s: string) => void;
 
-  constructor(json: boolean, stdout = (s: string) => void process.stdout.write(s), stderr = (s: string) => void process.stderr.write(s)) {
+  constructor(
+    json: boolean,
+    stdout = (s: string) => void process.stdout.write(s),
+    stderr = (s: string) => void process.stderr.write(s),
+  ) {
     this.json = json;
     this.#stdout = stdout;
     this.#stderr = stderr;

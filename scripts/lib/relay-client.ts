@@ -129,7 +129,12 @@ export class RelayClient {
   deadLetters(tenantId: string, limit: number, after?: string): Promise<DeadLetterPage> {
     const q = new URLSearchParams({ limit: String(limit) });
     if (after) q.set("after", after);
-    return this.#json("GET", `/admin/v1/tenants/${enc(tenantId)}/dead-letters?${q}`, undefined, "the dead-letter listing");
+    return this.#json(
+      "GET",
+      `/admin/v1/tenants/${enc(tenantId)}/dead-letters?${q}`,
+      undefined,
+      "the dead-letter listing",
+    );
   }
 
   replay(tenantId: string, body: { all: true } | { relayEventIds: string[] }): Promise<ReplayResult> {
@@ -137,13 +142,18 @@ export class RelayClient {
   }
 
   purge(tenantId: string, force: boolean): Promise<unknown> {
-    return this.#json("DELETE", `/admin/v1/tenants/${enc(tenantId)}${force ? "?force=true" : ""}`, undefined, "the purge");
+    return this.#json(
+      "DELETE",
+      `/admin/v1/tenants/${enc(tenantId)}${force ? "?force=true" : ""}`,
+      undefined,
+      "the purge",
+    );
   }
 
   async #json<T>(method: string, path: string, body: unknown, what: string): Promise<T> {
     const res = await this.#fetch(method, path, body, true);
     const text = await res.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     if (text) {
       try {
         parsed = JSON.parse(text);
@@ -156,7 +166,8 @@ export class RelayClient {
       const code = typeof p.code === "string" ? p.code : res.statusText || "error";
       let detail = typeof p.detail === "string" ? p.detail.slice(0, 500) : "";
       if (res.status === 401 && !this.#token) {
-        detail = (detail ? detail + " " : "") + "(no admin token: set RELAY_ADMIN_TOKEN, or ADMIN_TOKEN in .dev.vars locally)";
+        detail =
+          (detail ? detail + " " : "") + "(no admin token: set RELAY_ADMIN_TOKEN, or ADMIN_TOKEN in .dev.vars locally)";
       } else if (res.status === 401 || res.status === 403) {
         detail = (detail ? detail + " " : "") + "(check RELAY_ADMIN_TOKEN against the Worker's ADMIN_TOKEN secret)";
       } else if (res.status === 404 && code !== "tenant_not_found" && parsed === undefined) {

@@ -3,14 +3,14 @@
  * validated with tenantRecordSchema, bumps `revision` and sets `updatedAt`. Key layout: `tenant:<id>`,
  * `apikey:<sha256 hex>` → {tenantId, keyId}, `sigv4:<accessKeyId>` → {tenantId} (docs/storage.md).
  */
-import { z } from "zod";
+import type { z } from "zod";
 import {
   apiKeyIndexSchema,
   KV,
   sigv4IndexSchema,
+  type TenantRecord,
   tenantIdSchema,
   tenantRecordSchema,
-  type TenantRecord,
 } from "../../src/tenants/record.ts";
 import { clip } from "./args.ts";
 import { CliError, notFound, usageError } from "./errors.ts";

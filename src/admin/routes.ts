@@ -20,14 +20,28 @@ adminApi.use("/admin/*", async function adminAuth(c, next) {
   c.set("errorFormat", "problem");
   const token = c.env.ADMIN_TOKEN;
   if (!token) {
-    throw new RelayError({ status: 503, code: "admin_disabled", detail: "The admin API is off: ADMIN_TOKEN is not set." });
+    throw new RelayError({
+      status: 503,
+      code: "admin_disabled",
+      detail: "The admin API is off: ADMIN_TOKEN is not set.",
+    });
   }
   const m = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "");
   if (!m) {
-    throw new RelayError({ status: 401, code: "missing_admin_token", detail: "Send `Authorization: Bearer <ADMIN_TOKEN>`.", headers: { "www-authenticate": CHALLENGE } });
+    throw new RelayError({
+      status: 401,
+      code: "missing_admin_token",
+      detail: "Send `Authorization: Bearer <ADMIN_TOKEN>`.",
+      headers: { "www-authenticate": CHALLENGE },
+    });
   }
   if (!timingSafeEqual(m[1]!, token)) {
-    throw new RelayError({ status: 401, code: "invalid_admin_token", detail: "The admin token is wrong.", headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } });
+    throw new RelayError({
+      status: 401,
+      code: "invalid_admin_token",
+      detail: "The admin token is wrong.",
+      headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
+    });
   }
   await next();
 });
@@ -48,7 +62,11 @@ async function jsonBody<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   const r = schema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new RelayError({ status: 400, code: "invalid_request", detail: `${i.path.join(".") || "body"}: ${i.message}` });
+    throw new RelayError({
+      status: 400,
+      code: "invalid_request",
+      detail: `${i.path.join(".") || "body"}: ${i.message}`,
+    });
   }
   return r.data;
 }
@@ -63,21 +81,27 @@ const accessSchema = z.strictObject({
 adminApi.put("/admin/v1/tenants/:id/access", async function putAccess(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const body = await jsonBody(c.req.raw, accessSchema);
-  const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), { retry: true });
+  const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
+    retry: true,
+  });
   return c.json(out);
 });
 
 adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const out = await gateCall(
-    () => gateFor(c.env, tenantId).status({ v: GATE_PROTOCOL, tenantId, principal: null, revision: 0, status: "active" }),
+    () =>
+      gateFor(c.env, tenantId).status({ v: GATE_PROTOCOL, tenantId, principal: null, revision: 0, status: "active" }),
     { retry: true },
   );
-  if (out.kind !== "ok") throw new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
+  if (out.kind !== "ok")
+    throw new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
   const s = out.status;
   return c.json({
     ...s,
-    lastUpstreamError: s.lastUpstreamError ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() } : null,
+    lastUpstreamError: s.lastUpstreamError
+      ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
+      : null,
     nextDrainAt: s.nextDrainAt === null ? null : new Date(s.nextDrainAt).toISOString(),
   });
 });
@@ -88,9 +112,15 @@ adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetter
   const afterRaw = c.req.query("after");
   const after = afterRaw === undefined ? null : Number(afterRaw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
-    throw new RelayError({ status: 400, code: "invalid_request", detail: "limit is 1-1000 and after is a cursor from a previous page." });
+    throw new RelayError({
+      status: 400,
+      code: "invalid_request",
+      detail: "limit is 1-1000 and after is a cursor from a previous page.",
+    });
   }
-  const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), { retry: true });
+  const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
+    retry: true,
+  });
   return c.json({ items: out.items, next: out.next === null ? null : String(out.next) });
 });
 
@@ -103,7 +133,11 @@ adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay
   const tenantId = tenantParam(c.req.param("id"));
   const body = await jsonBody(c.req.raw, replaySchema);
   const out = await gateCall(() =>
-    gateFor(c.env, tenantId).replay({ v: GATE_PROTOCOL, all: "all" in body, relayEventIds: "relayEventIds" in body ? body.relayEventIds : [] }),
+    gateFor(c.env, tenantId).replay({
+      v: GATE_PROTOCOL,
+      all: "all" in body,
+      relayEventIds: "relayEventIds" in body ? body.relayEventIds : [],
+    }),
   );
   return c.json(out);
 });

@@ -13,6 +13,7 @@ import type { MiddlewareHandler } from "hono";
 import type { RelayEnv } from "../context.ts";
 import { Errors, RelayError } from "../errors.ts";
 import { log } from "../log.ts";
+import type { TenantRecord } from "../tenants/record.ts";
 import { getTenant, lookupApiKey, TenantRecordError } from "../tenants/store.ts";
 import { hashApiKey, isWellFormedApiKey, timingSafeEqual } from "./api-key.ts";
 
@@ -50,7 +51,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions = {}): MiddlewareHandler<R
     const hash = await hashApiKey(key);
     const index = await lookupApiKey(c.env.TENANTS, hash);
     if (!index) throw Errors.invalidKey(challenge);
-    let tenant;
+    let tenant: TenantRecord | null;
     try {
       tenant = await getTenant(c.env.TENANTS, index.tenantId);
       // A key minted after this isolate cached the record: read the record again, once.

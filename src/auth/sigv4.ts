@@ -248,9 +248,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   for (let i = 0; i < signedHeaders.length; i++) {
     const h = signedHeaders[i]!;
     if (!HEADER_NAME_PATTERN.test(h)) {
-      throw incomplete(
-        `SignedHeaders must be lower-case header names separated by ';'; got '${safeEcho(h, 64)}'.`,
-      );
+      throw incomplete(`SignedHeaders must be lower-case header names separated by ';'; got '${safeEcho(h, 64)}'.`);
     }
     if (i > 0 && h <= signedHeaders[i - 1]!) {
       throw incomplete("SignedHeaders must be sorted and must not repeat a header (Signature Version 4).");
@@ -391,12 +389,9 @@ export async function verifySigV4(input: {
     bodyHash,
   ].join("\n");
   const scope = `${parsed.scopeDate}/${parsed.region}/${parsed.service}/${TERMINATOR}`;
-  const stringToSign = [
-    SIGV4_ALGORITHM,
-    parsed.amzDate,
-    scope,
-    toHex(await sha256(latin1(canonicalRequest))),
-  ].join("\n");
+  const stringToSign = [SIGV4_ALGORITHM, parsed.amzDate, scope, toHex(await sha256(latin1(canonicalRequest)))].join(
+    "\n",
+  );
 
   const key = await signingKey(secretAccessKey, parsed.scopeDate, parsed.region, parsed.service);
   const expected = toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, latin1(stringToSign))));
@@ -412,7 +407,9 @@ function checkClock(amzDate: string, nowMs: number): void {
   // X-Amz-Date has whole seconds: compare at that resolution so the message's times add up.
   const now = Math.floor(nowMs / 1000) * 1000;
   if (Number.isNaN(signedAt)) {
-    throw incomplete(`Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+    throw incomplete(
+      `Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
+    );
   }
   // The Date header lets the JS SDK v3 correct its clock offset and retry (awsAuthMiddleware).
   const dateHeader = { date: new Date(now).toUTCString() };
@@ -526,7 +523,7 @@ async function deriveSigningKey(secret: string, date: string, region: string, se
 function signingKey(secret: string, date: string, region: string, service: string): Promise<CryptoKey> {
   const id = JSON.stringify([secret, date, region, service]);
   const hit = signingKeys.get(id);
-  if (hit) {
+  if (hit !== undefined) {
     signingKeys.delete(id); // re-insert: Map order is the LRU order
     signingKeys.set(id, hit);
     return hit;

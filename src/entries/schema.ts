@@ -29,15 +29,12 @@ export interface WireEntry {
 
 export type EntryErrorCode = "InvalidArgument" | "MalformedDetail" | "NotAuthorizedForSourceException";
 
-export type Slot =
-  | { ok: true; entry: WireEntry; bytes: number }
-  | { ok: false; code: EntryErrorCode; message: string };
+export type Slot = { ok: true; entry: WireEntry; bytes: number } | { ok: false; code: EntryErrorCode; message: string };
 
 /** Latest instant a Time may name: 9999-12-31T23:59:59Z, in epoch seconds. */
 const MAX_EPOCH_SECONDS = 253_402_300_799;
 /** ISO-8601 / RFC 3339 date-times as the AWS CLI takes them; no zone means UTC. */
-const ISO_8601 =
-  /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$/;
 const NUMERIC = /^\d+(?:\.\d+)?$/;
 
 function epochFromString(s: string): number | undefined {
@@ -74,12 +71,15 @@ const timeSchema = z
 const detailSchema = z
   // z.custom, not z.record: a record schema copies the object key by key, and assigning a
   // "__proto__" key sets the copy's prototype instead, so that member silently vanished upstream.
-  .union([z.string(), z.custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v))], {
-    error: (iss) =>
-      iss.input === undefined
-        ? "Detail is required (EventBridge drops entries without it)"
-        : "Detail must be a string holding a JSON object, or a JSON object",
-  })
+  .union(
+    [z.string(), z.custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v))],
+    {
+      error: (iss) =>
+        iss.input === undefined
+          ? "Detail is required (EventBridge drops entries without it)"
+          : "Detail must be a string holding a JSON object, or a JSON object",
+    },
+  )
   .transform((d, ctx) => {
     if (typeof d !== "string") return JSON.stringify(d);
     let parsed: unknown;
@@ -127,13 +127,20 @@ export const entrySchema = z.strictObject(
       )
       .optional(),
   },
-  { error: (iss) => (iss.code === "unrecognized_keys" ? `unknown field(s) ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; an entry has Time, Source, Resources, DetailType and Detail` : "an entry must be a JSON object") },
+  {
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? `unknown field(s) ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}; an entry has Time, Source, Resources, DetailType and Detail`
+        : "an entry must be a JSON object",
+  },
 );
 
 const requestSchema = z.strictObject(
   {
     Entries: z
-      .array(z.unknown(), { error: (iss) => (iss.input === undefined ? "Entries is required" : "Entries must be a list") })
+      .array(z.unknown(), {
+        error: (iss) => (iss.input === undefined ? "Entries is required" : "Entries must be a list"),
+      })
       .min(MIN_ENTRIES, { error: `Entries must hold at least ${MIN_ENTRIES} entry` })
       .max(MAX_ENTRIES, { error: `Entries must hold at most ${MAX_ENTRIES} entries` }),
   },
@@ -161,8 +168,19 @@ export function validateEntry(raw: unknown, index: number, bytes?: number): Slot
     // Key order as AWS's own clients send it.
     const ordered: WireEntry =
       entry.Time === undefined
-        ? { Source: entry.Source, ...(entry.Resources ? { Resources: entry.Resources } : {}), DetailType: entry.DetailType, Detail: entry.Detail }
-        : { Time: entry.Time, Source: entry.Source, ...(entry.Resources ? { Resources: entry.Resources } : {}), DetailType: entry.DetailType, Detail: entry.Detail };
+        ? {
+            Source: entry.Source,
+            ...(entry.Resources ? { Resources: entry.Resources } : {}),
+            DetailType: entry.DetailType,
+            Detail: entry.Detail,
+          }
+        : {
+            Time: entry.Time,
+            Source: entry.Source,
+            ...(entry.Resources ? { Resources: entry.Resources } : {}),
+            DetailType: entry.DetailType,
+            Detail: entry.Detail,
+          };
     return { ok: true, entry: ordered, bytes: bytes ?? entrySize(ordered) };
   }
   const issue = r.error.issues[0]!;

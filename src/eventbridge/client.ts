@@ -3,9 +3,9 @@
  * (one attempt: the relay owns retry policy), send with a timeout, and parse what comes back into a
  * result the callers can act on without knowing HTTP.
  */
-import { AwsV4Signer, type AwsClient } from "aws4fetch";
+import { type AwsClient, AwsV4Signer } from "aws4fetch";
 import type { WireEntry } from "../entries/schema.ts";
-import { classifyCallError, normalizeErrorCode, type CallErrorClass } from "./codes.ts";
+import { type CallErrorClass, classifyCallError, normalizeErrorCode } from "./codes.ts";
 
 export type EntryResult = { eventId: string | null } | { code: string; message: string };
 
@@ -39,7 +39,8 @@ const CONTENT_TYPE = "application/x-amz-json-1.1";
 
 export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
   // Encoded once: aws4fetch hashes these bytes and fetch sends them (a string would be encoded twice).
-  const json = "json" in opts.entries ? `{"Entries":[${opts.entries.json.join(",")}]}` : JSON.stringify({ Entries: opts.entries });
+  const json =
+    "json" in opts.entries ? `{"Entries":[${opts.entries.json.join(",")}]}` : JSON.stringify({ Entries: opts.entries });
   const body = encoder.encode(json);
   const count = "json" in opts.entries ? opts.entries.json.length : opts.entries.length;
   let response: Response;
@@ -129,7 +130,15 @@ function parseSuccess(text: string, sent: number, requestId: string | null, stat
 }
 
 function unknownOutcome(message: string, status: number, requestId: string | null): PutResult {
-  return { kind: "error", errorClass: "server", code: "InvalidResponse", message, status, requestId, outcomeUnknown: true };
+  return {
+    kind: "error",
+    errorClass: "server",
+    code: "InvalidResponse",
+    message,
+    status,
+    requestId,
+    outcomeUnknown: true,
+  };
 }
 
 function parseFailure(text: string, response: Response, requestId: string | null): PutResult {

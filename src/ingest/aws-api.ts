@@ -11,10 +11,11 @@ import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
 import { Errors, RelayError } from "../errors.ts";
 import { log } from "../log.ts";
+import type { TenantRecord } from "../tenants/record.ts";
 import { getTenant, lookupSigV4, sigv4SecretFor, TenantRecordError } from "../tenants/store.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { sha256Hex } from "./json-api.ts";
-import { ingest, type IngestResult, type Rendered } from "./pipeline.ts";
+import { type IngestResult, ingest, type Rendered } from "./pipeline.ts";
 
 export const PUT_PARTNER_EVENTS_TARGET = "AWSEvents.PutPartnerEvents";
 const AWS_JSON = "application/x-amz-json-1.1";
@@ -45,7 +46,7 @@ awsApi.post("/", async function putPartnerEvents(c) {
 
   const index = await lookupSigV4(env.TENANTS, parsed.accessKeyId);
   if (!index) throw SigV4Errors.unknownAccessKey(parsed.accessKeyId);
-  let tenant;
+  let tenant: TenantRecord | null;
   let secret: string | null;
   try {
     tenant = await getTenant(env.TENANTS, index.tenantId);

@@ -57,7 +57,8 @@ async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, 
   }
   if (filled <= declared) {
     reader.releaseLock();
-    if (filled < declared) throw Errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
+    if (filled < declared)
+      throw Errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
     return new Uint8Array(buffer, 0, filled);
   }
   // More bytes than declared (only a body built in-process can do this: HTTP frames by length).

@@ -4,8 +4,8 @@
  * own reads: `GET /v1/events/{relayEventId}` and `GET /v1/status`.
  */
 import { Hono } from "hono";
-import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { toHex } from "../auth/api-key.ts";
+import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
 import { Errors, RelayError } from "../errors.ts";
@@ -13,7 +13,7 @@ import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { gateCall, gateFor } from "./gate-client.ts";
-import { deniedError, ingest, rateLimitHeaders, type IngestResult, type Rendered } from "./pipeline.ts";
+import { deniedError, type IngestResult, ingest, type Rendered, rateLimitHeaders } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -60,25 +60,30 @@ jsonApi.use("/v1/*", async function jsonErrors(c, next) {
   await next();
 });
 
-jsonApi.post("/v1/events", async function requireJson(c, next) {
-  const type = c.req.header("content-type");
-  if (!type || !JSON_TYPE.test(type)) throw Errors.unsupportedMediaType("application/json");
-  await next();
-}, apiKeyAuth(), async function postEvents(c) {
-  const cfg = relayConfig(c.env);
-  const idempotencyKey = readIdempotencyKey(c.req.header("idempotency-key"));
-  const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes);
-  const body = parseJsonBody(bytes);
-  return ingest({
-    env: c.env,
-    ctx: c.executionCtx,
-    caller: c.var.caller,
-    body,
-    idempotency: idempotencyKey ? { key: idempotencyKey, bodyHash: await sha256Hex(bytes) } : null,
-    requestId: c.var.requestId,
-    render: renderJson,
-  });
-});
+jsonApi.post(
+  "/v1/events",
+  async function requireJson(c, next) {
+    const type = c.req.header("content-type");
+    if (!type || !JSON_TYPE.test(type)) throw Errors.unsupportedMediaType("application/json");
+    await next();
+  },
+  apiKeyAuth(),
+  async function postEvents(c) {
+    const cfg = relayConfig(c.env);
+    const idempotencyKey = readIdempotencyKey(c.req.header("idempotency-key"));
+    const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes);
+    const body = parseJsonBody(bytes);
+    return ingest({
+      env: c.env,
+      ctx: c.executionCtx,
+      caller: c.var.caller,
+      body,
+      idempotency: idempotencyKey ? { key: idempotencyKey, bodyHash: await sha256Hex(bytes) } : null,
+      requestId: c.var.requestId,
+      render: renderJson,
+    });
+  },
+);
 
 jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c) {
   const id = c.req.param("relayEventId");
@@ -102,17 +107,45 @@ jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c)
   const e = out.event;
   const body =
     e.state === "queued"
-      ? { relayEventId: id, state: e.state, attempts: e.attempts, lastErrorCode: e.lastErrorCode, acceptedAt: new Date(e.acceptedAt).toISOString(), nextAttemptAt: new Date(e.nextAttemptAt).toISOString() }
+      ? {
+          relayEventId: id,
+          state: e.state,
+          attempts: e.attempts,
+          lastErrorCode: e.lastErrorCode,
+          acceptedAt: new Date(e.acceptedAt).toISOString(),
+          nextAttemptAt: new Date(e.nextAttemptAt).toISOString(),
+        }
       : e.state === "delivered"
-        ? { relayEventId: id, state: e.state, eventId: e.eventId, attempts: e.attempts, deliveredAt: new Date(e.at).toISOString() }
-        : { relayEventId: id, state: e.state, errorCode: e.errorCode, errorMessage: e.errorMessage, attempts: e.attempts, failedAt: new Date(e.at).toISOString(), deadLettered: e.deadLettered };
+        ? {
+            relayEventId: id,
+            state: e.state,
+            eventId: e.eventId,
+            attempts: e.attempts,
+            deliveredAt: new Date(e.at).toISOString(),
+          }
+        : {
+            relayEventId: id,
+            state: e.state,
+            errorCode: e.errorCode,
+            errorMessage: e.errorMessage,
+            attempts: e.attempts,
+            failedAt: new Date(e.at).toISOString(),
+            deadLettered: e.deadLettered,
+          };
   return c.json(body, 200, { "cache-control": "no-store" });
 });
 
 jsonApi.get("/v1/status", apiKeyAuth(), async function getStatus(c) {
   const { tenant, principal } = c.var.caller;
   const out = await gateCall(
-    () => gateFor(c.env, tenant.id).status({ v: GATE_PROTOCOL, tenantId: tenant.id, principal, revision: tenant.revision, status: tenant.status }),
+    () =>
+      gateFor(c.env, tenant.id).status({
+        v: GATE_PROTOCOL,
+        tenantId: tenant.id,
+        principal,
+        revision: tenant.revision,
+        status: tenant.status,
+      }),
     { retry: true },
   );
   if (out.kind === "denied") throw deniedError(c.var.caller, out.reason);

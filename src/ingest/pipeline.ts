@@ -4,15 +4,23 @@
  * The front doors differ only in how they read credentials and how they write the answer
  * (`render`) and errors.
  */
+
+import type { AwsClient } from "aws4fetch";
 import { SigV4Errors } from "../auth/sigv4.ts";
-import type { Caller } from "../context.ts";
 import { relayConfig } from "../config.ts";
-import { validateBatch, type Slot, type WireEntry } from "../entries/schema.ts";
+import type { Caller } from "../context.ts";
+import { type Slot, validateBatch, type WireEntry } from "../entries/schema.ts";
 import { Errors, RelayError } from "../errors.ts";
-import { putPartnerEvents, type PutResult } from "../eventbridge/client.ts";
-import { isRetryableEntryCode, type CallErrorClass } from "../eventbridge/codes.ts";
+import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
+import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
-import { GATE_PROTOCOL, type AdmitOutput, type FinishInput, type QueuedEntryInput, type RateInfo } from "../tenant-gate/protocol.ts";
+import {
+  type AdmitOutput,
+  type FinishInput,
+  GATE_PROTOCOL,
+  type QueuedEntryInput,
+  type RateInfo,
+} from "../tenant-gate/protocol.ts";
 import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
 import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
 import { gateCall, gateFor } from "./gate-client.ts";
@@ -111,7 +119,10 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     case "denied":
       throw deniedError(caller, admit.reason);
     case "replay":
-      return toResponse({ status: admit.status, body: admit.body, contentType: admit.contentType }, { "idempotent-replayed": "true" });
+      return toResponse(
+        { status: admit.status, body: admit.body, contentType: admit.contentType },
+        { "idempotent-replayed": "true" },
+      );
     case "idempotency-mismatch":
       throw new RelayError({
         status: 422,
@@ -131,7 +142,9 @@ export async function ingest(args: IngestArgs): Promise<Response> {
       break;
   }
 
-  const outcomes: (EntryOutcome | null)[] = scoped.map((s) => (s.ok ? null : { kind: "failed", code: s.code, message: s.message }));
+  const outcomes: (EntryOutcome | null)[] = scoped.map((s) =>
+    s.ok ? null : { kind: "failed", code: s.code, message: s.message },
+  );
   const finish: FinishInput = {
     v: GATE_PROTOCOL,
     delivered: 0,
@@ -145,7 +158,13 @@ export async function ingest(args: IngestArgs): Promise<Response> {
   try {
     if (admit.kind === "full") throw bufferFull(admit.retryAfterS, admit.rate);
     if (valid.length > 0 && admit.kind === "queue") {
-      const queued = await enqueue(env, tenant.id, tenant.limits, valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })), null);
+      const queued = await enqueue(
+        env,
+        tenant.id,
+        tenant.limits,
+        valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })),
+        null,
+      );
       if (queued.kind === "full") throw bufferFull(queued.retryAfterS, queued.rate);
       valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     } else if (valid.length > 0) {
@@ -195,7 +214,7 @@ async function forward(
   const { env, caller, requestId } = args;
   const tenant = caller.tenant;
   const cfg = relayConfig(env);
-  let client;
+  let client: AwsClient;
   try {
     client = await awsClientFor(tenant, env.SEALING_KEY);
   } catch (e) {
@@ -222,7 +241,13 @@ async function forward(
         outcomes[i] = { kind: "delivered", eventId: r.eventId };
         finish.delivered++;
       } else if (isRetryableEntryCode(r.code)) {
-        retry.push({ i, slot: scoped[i] as Extract<Slot, { ok: true }>, code: r.code, message: r.message, unknown: false });
+        retry.push({
+          i,
+          slot: scoped[i] as Extract<Slot, { ok: true }>,
+          code: r.code,
+          message: r.message,
+          unknown: false,
+        });
         finish.lastUpstreamError = { code: r.code, message: r.message };
       } else {
         outcomes[i] = { kind: "failed", code: r.code, message: r.message };
@@ -243,7 +268,13 @@ async function forward(
     if (result.errorClass === "credentials") invalidateTenant(tenant.id);
     if (!QUEUEABLE.has(result.errorClass)) throw upstreamError(result);
     for (const i of valid) {
-      retry.push({ i, slot: scoped[i] as Extract<Slot, { ok: true }>, code: result.code, message: result.message, unknown: result.outcomeUnknown });
+      retry.push({
+        i,
+        slot: scoped[i] as Extract<Slot, { ok: true }>,
+        code: result.code,
+        message: result.message,
+        unknown: result.outcomeUnknown,
+      });
     }
   }
   if (retry.length === 0) return;
@@ -256,7 +287,11 @@ async function forward(
   // No room to hold them: say so per entry, or for the whole call when that is what failed.
   if (result.kind === "error") throw upstreamError(result);
   for (const r of retry) {
-    outcomes[r.i] = { kind: "failed", code: r.code, message: `${r.message} (the relay's buffer is full; resend this entry)` };
+    outcomes[r.i] = {
+      kind: "failed",
+      code: r.code,
+      message: `${r.message} (the relay's buffer is full; resend this entry)`,
+    };
     finish.failed++;
   }
 }
@@ -279,9 +314,7 @@ async function enqueue(
     lastMessage: failures?.[k]?.message ?? null,
     outcomeUnknown: failures?.[k]?.unknown ?? false,
   }));
-  const out = await gateCall(() =>
-    gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }),
-  );
+  const out = await gateCall(() => gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }));
   return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
 }
 
@@ -334,7 +367,10 @@ export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayEr
         status: 502,
         code: "upstream_unavailable",
         detail: `EventBridge failed (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
-        aws: { type: r.code === "NetworkError" ? "ServiceUnavailableException" : r.code, status: r.status >= 500 ? r.status : 503 },
+        aws: {
+          type: r.code === "NetworkError" ? "ServiceUnavailableException" : r.code,
+          status: r.status >= 500 ? r.status : 503,
+        },
         extra,
       });
     case "credentials":

@@ -30,7 +30,12 @@ export async function reportNow(env: Env, tenantId: string, finish: FinishInput)
 }
 
 /** Adds a report to the isolate's pending one for the tenant; the first one schedules the flush. */
-export function reportLater(env: Env, ctx: { waitUntil(p: Promise<unknown>): void }, tenantId: string, finish: FinishInput): void {
+export function reportLater(
+  env: Env,
+  ctx: { waitUntil(p: Promise<unknown>): void },
+  tenantId: string,
+  finish: FinishInput,
+): void {
   if (finish.delivered === 0 && finish.failed === 0 && !finish.lastUpstreamError && !finish.upstreamThrottled) return;
   const existing = pending.get(tenantId);
   if (existing) {

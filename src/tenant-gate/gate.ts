@@ -14,9 +14,10 @@
  * nothing at run time).
  */
 import { DurableObject } from "cloudflare:workers";
-import type { WireEntry } from "../entries/schema.ts";
-import { putPartnerEvents, type PutResult } from "../eventbridge/client.ts";
+import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
+import type { WireEntry } from "../entries/schema.ts";
+import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import {
   DRAIN_CONCURRENCY,
   DRAIN_LEASE_MS,
@@ -27,27 +28,27 @@ import {
   MAX_ENTRIES,
 } from "../limits.ts";
 import { log } from "../log.ts";
-import { upstreamEndpoint, type TenantLimits, type TenantRecord } from "../tenants/record.ts";
+import { type TenantLimits, type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
 import { awsClientFor, getTenant, invalidateTenant } from "../tenants/store.ts";
 import { TokenBucket } from "./bucket.ts";
-import { backoffMs, packCount, planBatchOutcome, type ClaimedRow, type RowAction } from "./policy.ts";
+import { backoffMs, type ClaimedRow, packCount, planBatchOutcome, type RowAction } from "./policy.ts";
 import {
-  GATE_PROTOCOL,
   type AccessInput,
   type AdmitInput,
-  type Denied,
-  type EventStatusInput,
-  type GateRpc,
-  type StatusInput,
   type AdmitOutput,
   type DeadLetter,
+  type Denied,
   type EnqueueInput,
   type EnqueueOutput,
   type EventStatus,
+  type EventStatusInput,
   type FinishInput,
+  GATE_PROTOCOL,
+  type GateRpc,
   type GateStatus,
   type Principal,
   type RateInfo,
+  type StatusInput,
 } from "./protocol.ts";
 import { migrate } from "./schema.ts";
 
@@ -140,7 +141,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     // A due backlog goes first: new entries join it so the drain sends full batches in order.
     // (An empty buffer, the common case, needs no query.)
     const backlog =
-      this.#queuedEntries > 0 && this.#sql.exec("SELECT 1 FROM queue WHERE next_at <= ? LIMIT 1", now).toArray().length > 0;
+      this.#queuedEntries > 0 &&
+      this.#sql.exec("SELECT 1 FROM queue WHERE next_at <= ? LIMIT 1", now).toArray().length > 0;
     if (!backlog && bucket.tryTake(now)) {
       return { kind: "direct", revision: this.#revision, rate: this.#rateInfo(now) };
     }
@@ -163,7 +165,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#bucketFor(input.limits, now);
     const bytes = input.entries.reduce((n, e) => n + e.bytes, 0);
     if (!this.#hasRoom(input.entries.length, bytes, input.limits)) {
-      return { kind: "full", retryAfterS: this.#retryAfterS(input.entries.length, input.limits), rate: this.#rateInfo(now) };
+      return {
+        kind: "full",
+        retryAfterS: this.#retryAfterS(input.entries.length, input.limits),
+        rate: this.#rateInfo(now),
+      };
     }
     const ids: string[] = [];
     let earliest = Infinity;
@@ -216,7 +222,12 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#counters.delivered += input.delivered;
     this.#counters.failed += input.failed;
     if (input.delivered + input.failed > 0 || input.lastUpstreamError) this.#counters.upstreamCalls += 1;
-    if (input.lastUpstreamError) this.#lastError = { code: input.lastUpstreamError.code, message: input.lastUpstreamError.message.slice(0, 500), at: now };
+    if (input.lastUpstreamError)
+      this.#lastError = {
+        code: input.lastUpstreamError.code,
+        message: input.lastUpstreamError.message.slice(0, 500),
+        at: now,
+      };
     this.#flushCounters();
     const idem = input.idempotency;
     if (idem) {
@@ -238,7 +249,9 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   // ---- RPC: partner reads ---------------------------------------------------------------------
 
   /** The status of one of this tenant's events, or null (unknown here: maybe another tenant's). */
-  async eventStatus(input: EventStatusInput): Promise<Denied | { kind: "found"; event: EventStatus } | { kind: "missing" }> {
+  async eventStatus(
+    input: EventStatusInput,
+  ): Promise<Denied | { kind: "found"; event: EventStatus } | { kind: "missing" }> {
     this.#checkProtocol(input.v);
     this.#learn(input.tenantId, input.revision, input.status);
     const denied = this.#deny(input.principal);
@@ -252,14 +265,24 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     if (q) {
       return {
         kind: "found",
-        event: { state: "queued", attempts: q.attempts, lastErrorCode: q.last_code, acceptedAt: q.accepted_at, nextAttemptAt: q.next_at },
+        event: {
+          state: "queued",
+          attempts: q.attempts,
+          lastErrorCode: q.last_code,
+          acceptedAt: q.accepted_at,
+          nextAttemptAt: q.next_at,
+        },
       };
     }
     const o = this.#sql
-      .exec<{ state: string; event_id: string | null; code: string | null; message: string | null; attempts: number; at: number }>(
-        "SELECT state, event_id, code, message, attempts, at FROM outcomes WHERE relay_id = ?",
-        input.relayEventId,
-      )
+      .exec<{
+        state: string;
+        event_id: string | null;
+        code: string | null;
+        message: string | null;
+        attempts: number;
+        at: number;
+      }>("SELECT state, event_id, code, message, attempts, at FROM outcomes WHERE relay_id = ?", input.relayEventId)
       .toArray()[0];
     if (!o) return { kind: "missing" };
     if (o.state === "delivered") {
@@ -269,7 +292,14 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       this.#sql.exec("SELECT 1 FROM dead_letters WHERE relay_id = ?", input.relayEventId).toArray().length > 0;
     return {
       kind: "found",
-      event: { state: "failed", errorCode: o.code ?? "", errorMessage: o.message ?? "", attempts: o.attempts, at: o.at, deadLettered: dead },
+      event: {
+        state: "failed",
+        errorCode: o.code ?? "",
+        errorMessage: o.message ?? "",
+        attempts: o.attempts,
+        at: o.at,
+        deadLettered: dead,
+      },
     };
   }
 
@@ -282,7 +312,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       if (denied) return { kind: "denied", reason: denied };
     }
     const now = Date.now();
-    const oldest = this.#sql.exec<{ t: number | null }>("SELECT MIN(accepted_at) AS t FROM queue").toArray()[0]?.t ?? null;
+    const oldest =
+      this.#sql.exec<{ t: number | null }>("SELECT MIN(accepted_at) AS t FROM queue").toArray()[0]?.t ?? null;
     const deadLetters = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters").toArray()[0]?.n ?? 0;
     return {
       kind: "ok",
@@ -323,11 +354,24 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     return { revision: this.#revision, status: this.#status };
   }
 
-  async deadLetters(input: { v: typeof GATE_PROTOCOL; limit: number; after: number | null }): Promise<{ items: DeadLetter[]; next: number | null }> {
+  async deadLetters(input: {
+    v: typeof GATE_PROTOCOL;
+    limit: number;
+    after: number | null;
+  }): Promise<{ items: DeadLetter[]; next: number | null }> {
     this.#checkProtocol(input.v);
     const limit = Math.max(1, Math.min(1000, Math.floor(input.limit)));
     const rows = this.#sql
-      .exec<{ seq: number; relay_id: string; entry: string; code: string; message: string; attempts: number; accepted_at: number; failed_at: number }>(
+      .exec<{
+        seq: number;
+        relay_id: string;
+        entry: string;
+        code: string;
+        message: string;
+        attempts: number;
+        accepted_at: number;
+        failed_at: number;
+      }>(
         "SELECT seq, relay_id, entry, code, message, attempts, accepted_at, failed_at FROM dead_letters WHERE seq > ? ORDER BY seq LIMIT ?",
         input.after ?? 0,
         limit + 1,
@@ -349,7 +393,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   }
 
   /** Moves dead letters back into the buffer (attempts and age start again). */
-  async replay(input: { v: typeof GATE_PROTOCOL; all: boolean; relayEventIds: string[] }): Promise<{ replayed: number; notFound: string[] }> {
+  async replay(input: {
+    v: typeof GATE_PROTOCOL;
+    all: boolean;
+    relayEventIds: string[];
+  }): Promise<{ replayed: number; notFound: string[] }> {
     this.#checkProtocol(input.v);
     const now = Date.now();
     const notFound: string[] = [];
@@ -357,9 +405,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     let bytes = 0;
     this.ctx.storage.transactionSync(() => {
       const rows = input.all
-        ? this.#sql.exec<{ relay_id: string; entry: string; bytes: number; accepted_at: number }>(
-            "SELECT relay_id, entry, bytes, accepted_at FROM dead_letters ORDER BY seq",
-          ).toArray()
+        ? this.#sql
+            .exec<{ relay_id: string; entry: string; bytes: number; accepted_at: number }>(
+              "SELECT relay_id, entry, bytes, accepted_at FROM dead_letters ORDER BY seq",
+            )
+            .toArray()
         : input.relayEventIds.flatMap((id) => {
             const r = this.#sql
               .exec<{ relay_id: string; entry: string; bytes: number; accepted_at: number }>(
@@ -405,7 +455,9 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#checkProtocol(input.v);
     if (this.#queuedEntries > 0 && !input.force) return { purged: false, queued: this.#queuedEntries };
     const queued = this.#queuedEntries;
-    const revoked = this.#sql.exec<{ principal: string; revoked_at: number }>("SELECT principal, revoked_at FROM revoked").toArray();
+    const revoked = this.#sql
+      .exec<{ principal: string; revoked_at: number }>("SELECT principal, revoked_at FROM revoked")
+      .toArray();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     migrate(this.ctx.storage);
@@ -413,7 +465,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       if (this.#tenantId) this.#setMeta("tenant_id", this.#tenantId);
       this.#setMeta("revision", String(this.#revision));
       this.#setMeta("status", this.#status);
-      for (const r of revoked) this.#sql.exec("INSERT INTO revoked (principal, revoked_at) VALUES (?, ?)", r.principal, r.revoked_at);
+      for (const r of revoked)
+        this.#sql.exec("INSERT INTO revoked (principal, revoked_at) VALUES (?, ?)", r.principal, r.revoked_at);
     });
     for (const c of COUNTERS) this.#counters[c] = 0;
     this.#queuedEntries = 0;
@@ -461,7 +514,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       return started + CONFIG_RETRY_MS;
     }
     const cfg = relayConfig(this.env);
-    let client;
+    let client: AwsClient;
     try {
       client = await awsClientFor(record, this.env.SEALING_KEY);
     } catch (e) {
@@ -550,11 +603,23 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
 
   async #send(
     batch: { rows: ClaimedRow[]; json: string[] },
-    up: { client: Awaited<ReturnType<typeof awsClientFor>>; endpoint: string; region: string; timeoutMs: number; tenantId: string },
+    up: {
+      client: Awaited<ReturnType<typeof awsClientFor>>;
+      endpoint: string;
+      region: string;
+      timeoutMs: number;
+      tenantId: string;
+    },
   ): Promise<void> {
     let result: PutResult;
     try {
-      result = await putPartnerEvents({ client: up.client, endpoint: up.endpoint, region: up.region, entries: { json: batch.json }, timeoutMs: up.timeoutMs });
+      result = await putPartnerEvents({
+        client: up.client,
+        endpoint: up.endpoint,
+        region: up.region,
+        entries: { json: batch.json },
+        timeoutMs: up.timeoutMs,
+      });
     } catch (e) {
       result = {
         kind: "error",
@@ -592,7 +657,10 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       // Rows purged meanwhile are simply absent here and skipped below.
       const present = new Map(
         this.#sql
-          .exec<{ relay_id: string; bytes: number }>(`SELECT relay_id, bytes FROM queue WHERE relay_id IN (${ids.map(() => "?").join(",")})`, ...ids)
+          .exec<{ relay_id: string; bytes: number }>(
+            `SELECT relay_id, bytes FROM queue WHERE relay_id IN (${ids.map(() => "?").join(",")})`,
+            ...ids,
+          )
           .toArray()
           .map((r) => [r.relay_id, r.bytes]),
       );
@@ -645,7 +713,12 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
             now,
             a.relayId,
           );
-          log.warn("event_dead_lettered", { tenantId: this.#tenantId, relayEventId: a.relayId, code: a.code, attempts: a.attempts });
+          log.warn("event_dead_lettered", {
+            tenantId: this.#tenantId,
+            relayEventId: a.relayId,
+            code: a.code,
+            attempts: a.attempts,
+          });
         }
       }
       if (finished.length > 0) {
@@ -668,8 +741,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const due = this.#sql.exec<{ t: number | null }>("SELECT MIN(next_at) AS t FROM queue").toArray()[0]?.t ?? null;
     if (due !== null) return Math.max(due, now);
     const outcome = this.#sql.exec<{ t: number | null }>("SELECT MIN(at) AS t FROM outcomes").toArray()[0]?.t ?? null;
-    const idem = this.#sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM idempotency").toArray()[0]?.t ?? null;
-    const expiries = [outcome === null ? null : outcome + EVENT_STATUS_TTL_MS, idem].filter((t): t is number => t !== null);
+    const idem =
+      this.#sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM idempotency").toArray()[0]?.t ?? null;
+    const expiries = [outcome === null ? null : outcome + EVENT_STATUS_TTL_MS, idem].filter(
+      (t): t is number => t !== null,
+    );
     if (expiries.length === 0) return null;
     return Math.max(Math.min(...expiries), now + HOUSEKEEPING_MIN_MS);
   }
@@ -683,16 +759,25 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   // ---- Internals ------------------------------------------------------------------------------
 
   #checkProtocol(v: number): void {
-    if (v !== GATE_PROTOCOL) throw new Error(`tenant gate protocol ${v} is not supported (this object speaks ${GATE_PROTOCOL})`);
+    if (v !== GATE_PROTOCOL)
+      throw new Error(`tenant gate protocol ${v} is not supported (this object speaks ${GATE_PROTOCOL})`);
   }
 
   #load(): void {
-    const meta = new Map(this.#sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+    const meta = new Map(
+      this.#sql
+        .exec<{ k: string; v: string }>("SELECT k, v FROM meta")
+        .toArray()
+        .map((r) => [r.k, r.v]),
+    );
     this.#tenantId = meta.get("tenant_id") ?? null;
     this.#revision = Number(meta.get("revision") ?? 0);
     this.#status = meta.get("status") === "disabled" ? "disabled" : "active";
-    for (const r of this.#sql.exec<{ principal: string }>("SELECT principal FROM revoked").toArray()) this.#revoked.add(r.principal);
-    const q = this.#sql.exec<{ n: number; b: number | null }>("SELECT COUNT(*) AS n, SUM(bytes) AS b FROM queue").toArray()[0];
+    for (const r of this.#sql.exec<{ principal: string }>("SELECT principal FROM revoked").toArray())
+      this.#revoked.add(r.principal);
+    const q = this.#sql
+      .exec<{ n: number; b: number | null }>("SELECT COUNT(*) AS n, SUM(bytes) AS b FROM queue")
+      .toArray()[0];
     this.#queuedEntries = q?.n ?? 0;
     this.#queuedBytes = q?.b ?? 0;
   }
@@ -749,7 +834,9 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   }
 
   #hasRoom(entries: number, bytes: number, limits: TenantLimits): boolean {
-    return this.#queuedEntries + entries <= limits.maxQueuedEntries && this.#queuedBytes + bytes <= limits.maxQueuedBytes;
+    return (
+      this.#queuedEntries + entries <= limits.maxQueuedEntries && this.#queuedBytes + bytes <= limits.maxQueuedBytes
+    );
   }
 
   /** Seconds until the drain has likely freed room for `entries` at the tenant's rate. */
@@ -761,7 +848,15 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
 
   #claimIdempotencyKey(key: string, bodyHash: string, now: number): AdmitOutput | null {
     const row = this.#sql
-      .exec<{ body_hash: string; state: string; status: number | null; body: string | null; content_type: string | null; locked_until: number; expires_at: number }>(
+      .exec<{
+        body_hash: string;
+        state: string;
+        status: number | null;
+        body: string | null;
+        content_type: string | null;
+        locked_until: number;
+        expires_at: number;
+      }>(
         "SELECT body_hash, state, status, body, content_type, locked_until, expires_at FROM idempotency WHERE key = ?",
         key,
       )
@@ -769,10 +864,18 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     if (row && row.expires_at > now) {
       if (row.body_hash !== bodyHash) return { kind: "idempotency-mismatch" };
       if (row.state === "done") {
-        return { kind: "replay", status: row.status ?? 200, body: row.body ?? "", contentType: row.content_type ?? "application/json" };
+        return {
+          kind: "replay",
+          status: row.status ?? 200,
+          body: row.body ?? "",
+          contentType: row.content_type ?? "application/json",
+        };
       }
       if (row.locked_until > now) {
-        return { kind: "idempotency-in-progress", retryAfterS: Math.max(1, Math.ceil((row.locked_until - now) / 1000)) };
+        return {
+          kind: "idempotency-in-progress",
+          retryAfterS: Math.max(1, Math.ceil((row.locked_until - now) / 1000)),
+        };
       }
       // A pending record whose request died: take it over.
     }
@@ -813,5 +916,4 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       });
     });
   }
-
 }

@@ -2,9 +2,10 @@
  * What the drain does with the outcome of one upstream batch. Pure: no storage, no clock, no
  * randomness of its own (passed in), so every rule is tested without fakes.
  */
+
+import type { RetryPolicy } from "../config.ts";
 import type { PutResult } from "../eventbridge/client.ts";
 import { isRetryableClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
-import type { RetryPolicy } from "../config.ts";
 
 export interface ClaimedRow {
   relayId: string;
@@ -15,7 +16,15 @@ export interface ClaimedRow {
 
 export type RowAction =
   | { relayId: string; action: "delivered"; eventId: string | null; attempts: number }
-  | { relayId: string; action: "retry"; nextAt: number; code: string; message: string; attempts: number; outcomeUnknown: boolean }
+  | {
+      relayId: string;
+      action: "retry";
+      nextAt: number;
+      code: string;
+      message: string;
+      attempts: number;
+      outcomeUnknown: boolean;
+    }
   | { relayId: string; action: "dead"; code: string; message: string; attempts: number };
 
 /** Equal-jitter exponential backoff: half fixed, half random, capped (AWS's guidance). */
@@ -36,7 +45,13 @@ export function retryOrGiveUp(
   random: number,
 ): RowAction {
   if (attempts >= policy.maxAttempts) {
-    return { relayId: row.relayId, action: "dead", code, message: `gave up after ${attempts} attempts; last error: ${message}`, attempts };
+    return {
+      relayId: row.relayId,
+      action: "dead",
+      code,
+      message: `gave up after ${attempts} attempts; last error: ${message}`,
+      attempts,
+    };
   }
   const nextAt = now + backoffMs(policy, attempts, random);
   if (nextAt - row.queuedAt > policy.maxAgeMs) {
@@ -75,7 +90,8 @@ export function planBatchOutcome(
     const attempts = row.attempts + 1;
     const r = result.entries[i]!;
     if ("eventId" in r) return { relayId: row.relayId, action: "delivered", eventId: r.eventId, attempts };
-    if (isRetryableEntryCode(r.code)) return retryOrGiveUp(policy, row, attempts, r.code, r.message, false, now, jitter);
+    if (isRetryableEntryCode(r.code))
+      return retryOrGiveUp(policy, row, attempts, r.code, r.message, false, now, jitter);
     return { relayId: row.relayId, action: "dead", code: r.code, message: r.message, attempts };
   });
 }

@@ -136,8 +136,16 @@ export interface GateRpc {
   eventStatus(input: EventStatusInput): Promise<Denied | { kind: "found"; event: EventStatus } | { kind: "missing" }>;
   status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus }>;
   setAccess(input: AccessInput): Promise<{ revision: number; status: "active" | "disabled" }>;
-  deadLetters(input: { v: typeof GATE_PROTOCOL; limit: number; after: number | null }): Promise<{ items: DeadLetter[]; next: number | null }>;
-  replay(input: { v: typeof GATE_PROTOCOL; all: boolean; relayEventIds: string[] }): Promise<{ replayed: number; notFound: string[] }>;
+  deadLetters(input: {
+    v: typeof GATE_PROTOCOL;
+    limit: number;
+    after: number | null;
+  }): Promise<{ items: DeadLetter[]; next: number | null }>;
+  replay(input: {
+    v: typeof GATE_PROTOCOL;
+    all: boolean;
+    relayEventIds: string[];
+  }): Promise<{ replayed: number; notFound: string[] }>;
   purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }>;
 }
 

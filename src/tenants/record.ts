@@ -38,30 +38,30 @@ export const sourceRuleSchema = z
   .string()
   .max(MAX_SOURCE_CHARS)
   .refine((s) => SOURCE_PATTERN.test(s) || SOURCE_PREFIX_PATTERN.test(s), {
-    error:
-      "a source is a partner event source name (aws.partner/<domain>/<name>...) or a prefix of one ending in *",
+    error: "a source is a partner event source name (aws.partner/<domain>/<name>...) or a prefix of one ending in *",
   });
 
-export const endpointSchema = z
-  .string()
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return (
-          (u.protocol === "https:" || u.protocol === "http:") &&
-          !u.username &&
-          !u.password &&
-          !u.search &&
-          !u.hash &&
-          (u.pathname === "/" || u.pathname === "")
-        );
-      } catch {
-        return false;
-      }
-    },
-    { error: "an endpoint is an http(s) origin with no path, query or credentials, e.g. https://events.eu-west-1.amazonaws.com" },
-  );
+export const endpointSchema = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (
+        (u.protocol === "https:" || u.protocol === "http:") &&
+        !u.username &&
+        !u.password &&
+        !u.search &&
+        !u.hash &&
+        (u.pathname === "/" || u.pathname === "")
+      );
+    } catch {
+      return false;
+    }
+  },
+  {
+    error:
+      "an endpoint is an http(s) origin with no path, query or credentials, e.g. https://events.eu-west-1.amazonaws.com",
+  },
+);
 
 const isoDate = z.iso.datetime({ offset: true });
 

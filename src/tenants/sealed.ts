@@ -64,11 +64,7 @@ export async function unseal(key: CryptoKey, tenantId: string, field: string, se
   try {
     const iv = base64UrlToBytes(parts[1]!);
     const ct = base64UrlToBytes(parts[2]!);
-    const pt = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv, additionalData: aad(tenantId, field) },
-      key,
-      ct,
-    );
+    const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad(tenantId, field) }, key, ct);
     return new TextDecoder().decode(pt);
   } catch {
     throw new SealingError(`sealed ${field} failed to decrypt (wrong key, or not this tenant's)`);

@@ -11,13 +11,13 @@ import { TENANT_CACHE_MAX_ENTRIES, TENANT_CACHE_TTL_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { TtlCache } from "./cache.ts";
 import {
+  type ApiKeyIndex,
   apiKeyIndexSchema,
   KV,
-  sigv4IndexSchema,
-  tenantRecordSchema,
-  type ApiKeyIndex,
   type Sigv4Index,
+  sigv4IndexSchema,
   type TenantRecord,
+  tenantRecordSchema,
 } from "./record.ts";
 import { importSealingKey, unseal } from "./sealed.ts";
 
@@ -66,7 +66,11 @@ export function lookupSigV4(kv: KVNamespace, accessKeyId: string): Promise<Sigv4
  * `fresh` skips this isolate's cache: for a credential the index knows but the cached record
  * doesn't list yet (a key minted after the record was cached).
  */
-export async function getTenant(kv: KVNamespace, id: string, opts: { fresh?: boolean } = {}): Promise<TenantRecord | null> {
+export async function getTenant(
+  kv: KVNamespace,
+  id: string,
+  opts: { fresh?: boolean } = {},
+): Promise<TenantRecord | null> {
   const cached = opts.fresh ? undefined : recordCache.get(id);
   if (cached) return cached;
   const raw = await kv.get(KV.tenant(id), "json");

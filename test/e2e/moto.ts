@@ -22,8 +22,8 @@
 import assert from "node:assert/strict";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { eventually, runSuite, show, sleep } from "./lib/harness.ts";
-import { createIamKey, IAM_SETUP_CALLS, MotoClient, motoMissing, startMoto, type AwsKey } from "./lib/moto.ts";
-import { startRelay, type E2eRelay } from "./lib/relay.ts";
+import { type AwsKey, createIamKey, IAM_SETUP_CALLS, MotoClient, motoMissing, startMoto } from "./lib/moto.ts";
+import { type E2eRelay, startRelay } from "./lib/relay.ts";
 
 const PARTNER_ACCOUNT = "111111111111";
 const CUSTOMER_ACCOUNT = "222222222222";
@@ -56,42 +56,70 @@ await runSuite({
     let partner!: MotoClient;
     let queueUrl = "";
 
-    await s.check("moto set-up: IAM keys in the partner and customer accounts, partner event sources, customer rule → SQS", async () => {
-      partnerKey = await createIamKey(moto.url, PARTNER_ACCOUNT, "relay-partner", ["events:PutPartnerEvents", "events:CreatePartnerEventSource"]);
-      const customerKey = await createIamKey(moto.url, CUSTOMER_ACCOUNT, "customer", ["events:*", "sqs:*"]);
-      // From here on moto checks every signature; no x-moto-account-id: the key's owner is the account.
-      partner = new MotoClient(moto.url, partnerKey);
-      customer = new MotoClient(moto.url, customerKey);
-      for (const name of [src(GOOD, "orders"), src(BAD, "orders")]) {
-        assert.deepEqual(await partner.events("CreatePartnerEventSource", { Name: name, Account: CUSTOMER_ACCOUNT }), {});
-      }
-      const q = await customer.sqs<{ QueueUrl: string }>("CreateQueue", { QueueName: "partner-events" });
-      queueUrl = q.QueueUrl;
-      assert.match(queueUrl, new RegExp(`/${CUSTOMER_ACCOUNT}/partner-events$`));
-      const attrs = await customer.sqs<{ Attributes: { QueueArn: string } }>("GetQueueAttributes", { QueueUrl: queueUrl, AttributeNames: ["QueueArn"] });
-      const rule = await customer.events<{ RuleArn: string }>("PutRule", {
-        Name: "partner-events",
-        EventPattern: JSON.stringify({ source: [{ prefix: "aws.partner/example.com" }] }),
-      });
-      assert.match(rule.RuleArn, new RegExp(`:${CUSTOMER_ACCOUNT}:rule/partner-events$`), "the rule is on the customer's default bus");
-      const targets = await customer.events("PutTargets", { Rule: "partner-events", Targets: [{ Id: "queue", Arn: attrs.Attributes.QueueArn }] });
-      assert.equal(targets.FailedEntryCount, 0, JSON.stringify(targets));
-    });
+    await s.check(
+      "moto set-up: IAM keys in the partner and customer accounts, partner event sources, customer rule → SQS",
+      async () => {
+        partnerKey = await createIamKey(moto.url, PARTNER_ACCOUNT, "relay-partner", [
+          "events:PutPartnerEvents",
+          "events:CreatePartnerEventSource",
+        ]);
+        const customerKey = await createIamKey(moto.url, CUSTOMER_ACCOUNT, "customer", ["events:*", "sqs:*"]);
+        // From here on moto checks every signature; no x-moto-account-id: the key's owner is the account.
+        partner = new MotoClient(moto.url, partnerKey);
+        customer = new MotoClient(moto.url, customerKey);
+        for (const name of [src(GOOD, "orders"), src(BAD, "orders")]) {
+          assert.deepEqual(
+            await partner.events("CreatePartnerEventSource", { Name: name, Account: CUSTOMER_ACCOUNT }),
+            {},
+          );
+        }
+        const q = await customer.sqs<{ QueueUrl: string }>("CreateQueue", { QueueName: "partner-events" });
+        queueUrl = q.QueueUrl;
+        assert.match(queueUrl, new RegExp(`/${CUSTOMER_ACCOUNT}/partner-events$`));
+        const attrs = await customer.sqs<{ Attributes: { QueueArn: string } }>("GetQueueAttributes", {
+          QueueUrl: queueUrl,
+          AttributeNames: ["QueueArn"],
+        });
+        const rule = await customer.events<{ RuleArn: string }>("PutRule", {
+          Name: "partner-events",
+          EventPattern: JSON.stringify({ source: [{ prefix: "aws.partner/example.com" }] }),
+        });
+        assert.match(
+          rule.RuleArn,
+          new RegExp(`:${CUSTOMER_ACCOUNT}:rule/partner-events$`),
+          "the rule is on the customer's default bus",
+        );
+        const targets = await customer.events("PutTargets", {
+          Rule: "partner-events",
+          Targets: [{ Id: "queue", Arn: attrs.Attributes.QueueArn }],
+        });
+        assert.equal(targets.FailedEntryCount, 0, JSON.stringify(targets));
+      },
+    );
     if (s.failures > 0) throw new Error("moto set-up failed; nothing else can run");
 
-    await s.check("moto checks signatures now: a wrong secret is 403 SignatureDoesNotMatch (XML), an unknown key InvalidClientTokenId", async () => {
-      const entry = { Source: src(GOOD, "orders"), DetailType: "never", Detail: "{}" };
-      const wrong = new MotoClient(moto.url, { accessKeyId: partnerKey.accessKeyId, secretAccessKey: flip(partnerKey.secretAccessKey) });
-      const r1 = await wrong.eventsRaw("PutPartnerEvents", { Entries: [entry] });
-      const t1 = await r1.text();
-      assert.equal(r1.status, 403, t1);
-      assert.match(t1, /<Code>SignatureDoesNotMatch<\/Code>/);
-      const unknown = new MotoClient(moto.url, { accessKeyId: "AKIAUNKNOWNKEY000000", secretAccessKey: partnerKey.secretAccessKey });
-      const r2 = await unknown.eventsRaw("PutPartnerEvents", { Entries: [entry] });
-      const t2 = await r2.text();
-      assert.equal(r2.status, 403, t2);
-      assert.match(t2, /<Code>InvalidClientTokenId<\/Code>/);
-    });
+    await s.check(
+      "moto checks signatures now: a wrong secret is 403 SignatureDoesNotMatch (XML), an unknown key InvalidClientTokenId",
+      async () => {
+        const entry = { Source: src(GOOD, "orders"), DetailType: "never", Detail: "{}" };
+        const wrong = new MotoClient(moto.url, {
+          accessKeyId: partnerKey.accessKeyId,
+          secretAccessKey: flip(partnerKey.secretAccessKey),
+        });
+        const r1 = await wrong.eventsRaw("PutPartnerEvents", { Entries: [entry] });
+        const t1 = await r1.text();
+        assert.equal(r1.status, 403, t1);
+        assert.match(t1, /<Code>SignatureDoesNotMatch<\/Code>/);
+        const unknown = new MotoClient(moto.url, {
+          accessKeyId: "AKIAUNKNOWNKEY000000",
+          secretAccessKey: partnerKey.secretAccessKey,
+        });
+        const r2 = await unknown.eventsRaw("PutPartnerEvents", { Entries: [entry] });
+        const t2 = await r2.text();
+        assert.equal(r2.status, 403, t2);
+        assert.match(t2, /<Code>InvalidClientTokenId<\/Code>/);
+      },
+    );
 
     /** Everything read from the customer's queue so far (messages are deleted once read). */
     const received: SqsEvent[] = [];
@@ -104,17 +132,25 @@ await runSuite({
       const msgs = out.Messages ?? [];
       for (const m of msgs) received.push(JSON.parse(m.Body) as SqsEvent);
       if (msgs.length) {
-        await customer.sqs("DeleteMessageBatch", { QueueUrl: queueUrl, Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) });
+        await customer.sqs("DeleteMessageBatch", {
+          QueueUrl: queueUrl,
+          Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        });
       }
     }
     /** Waits until events with these detail-types arrived; returns them in the given order. */
     async function arrived(detailTypes: string[], timeoutMs = 20_000): Promise<SqsEvent[]> {
-      return eventually(`events ${detailTypes.join(", ")} in SQS`, async () => {
-        await readQueue();
-        const found = detailTypes.map((d) => received.filter((e) => e["detail-type"] === d));
-        if (found.some((f) => f.length > 1)) throw new Error(`duplicates in SQS: ${JSON.stringify(found)}`);
-        return found.every((f) => f.length === 1) ? found.map((f) => f[0]!) : undefined;
-      }, timeoutMs, 100);
+      return eventually(
+        `events ${detailTypes.join(", ")} in SQS`,
+        async () => {
+          await readQueue();
+          const found = detailTypes.map((d) => received.filter((e) => e["detail-type"] === d));
+          if (found.some((f) => f.length > 1)) throw new Error(`duplicates in SQS: ${JSON.stringify(found)}`);
+          return found.every((f) => f.length === 1) ? found.map((f) => f[0]!) : undefined;
+        },
+        timeoutMs,
+        100,
+      );
     }
 
     // ---- the relay, its tenants (admin CLI), then events through it
@@ -130,17 +166,49 @@ await runSuite({
     let pair = { accessKeyId: "", secretAccessKey: "" };
 
     // Keys and pairs are minted before the first request (the Worker caches tenant records).
-    await s.check(`admin CLI: tenant ${GOOD} (moto endpoint, partner IAM key), tenant ${BAD} (wrong secret), API keys, a SigV4 pair`, async () => {
-      await relay.tenantJson(["create", GOOD, "--name", "moto good", "--source", `aws.partner/example.com/${GOOD}/*`, "--region", "us-east-1", "--endpoint", moto.url]);
-      await setCredentials(relay, GOOD, partnerKey);
-      goodKey = (await relay.tenantJson(["key", "create", GOOD])).key;
-      const minted = await relay.tenantJson(["sigv4", "create", GOOD]);
-      pair = { accessKeyId: minted.accessKeyId, secretAccessKey: minted.secretAccessKey };
-      // One request per 5 s toward AWS, burst 1: a second request right after the first is buffered.
-      await relay.tenantJson(["create", BAD, "--name", "moto bad", "--source", `aws.partner/example.com/${BAD}/*`, "--region", "us-east-1", "--endpoint", moto.url, "--rate", "0.2", "--burst", "1"]);
-      await setCredentials(relay, BAD, { accessKeyId: partnerKey.accessKeyId, secretAccessKey: flip(partnerKey.secretAccessKey) });
-      badKey = (await relay.tenantJson(["key", "create", BAD])).key;
-    });
+    await s.check(
+      `admin CLI: tenant ${GOOD} (moto endpoint, partner IAM key), tenant ${BAD} (wrong secret), API keys, a SigV4 pair`,
+      async () => {
+        await relay.tenantJson([
+          "create",
+          GOOD,
+          "--name",
+          "moto good",
+          "--source",
+          `aws.partner/example.com/${GOOD}/*`,
+          "--region",
+          "us-east-1",
+          "--endpoint",
+          moto.url,
+        ]);
+        await setCredentials(relay, GOOD, partnerKey);
+        goodKey = (await relay.tenantJson(["key", "create", GOOD])).key;
+        const minted = await relay.tenantJson(["sigv4", "create", GOOD]);
+        pair = { accessKeyId: minted.accessKeyId, secretAccessKey: minted.secretAccessKey };
+        // One request per 5 s toward AWS, burst 1: a second request right after the first is buffered.
+        await relay.tenantJson([
+          "create",
+          BAD,
+          "--name",
+          "moto bad",
+          "--source",
+          `aws.partner/example.com/${BAD}/*`,
+          "--region",
+          "us-east-1",
+          "--endpoint",
+          moto.url,
+          "--rate",
+          "0.2",
+          "--burst",
+          "1",
+        ]);
+        await setCredentials(relay, BAD, {
+          accessKeyId: partnerKey.accessKeyId,
+          secretAccessKey: flip(partnerKey.secretAccessKey),
+        });
+        badKey = (await relay.tenantJson(["key", "create", BAD])).key;
+      },
+    );
     if (s.failures > 0) throw new Error("relay set-up failed; nothing else can run");
 
     const post = (key: string, entries: unknown[]) =>
@@ -151,154 +219,251 @@ await runSuite({
         signal: AbortSignal.timeout(30_000),
       });
 
-    await s.check("POST /v1/events: three entries reach the customer's SQS queue exactly; the relay answers 200 with EventId null (moto returns no ids)", async () => {
-      const entries = [
-        { Source: src(GOOD, "orders"), DetailType: "Order Created", Detail: JSON.stringify({ id: 1, items: [{ sku: "A-1", qty: 2 }] }), Time: "2024-01-02T03:04:05Z", Resources: ["arn:aws:example:us-east-1:111111111111:order/1"] },
-        { Source: src(GOOD, "orders"), DetailType: "Order Paid", Detail: JSON.stringify({ id: 1, note: "Zoë paid ✓" }), Time: T + 60 },
-        { Source: src(GOOD, "orders"), DetailType: "Order Shipped", Detail: JSON.stringify({ id: 1, nested: { deep: [1, 2, 3] } }) },
-      ];
-      const before = Date.now();
-      const res = await post(goodKey, entries);
-      const text = await res.text();
-      assert.equal(res.status, 200, text);
-      // moto answers {"Entries":[],"FailedEntryCount":0}: all accepted, no EventIds.
-      assert.deepEqual(JSON.parse(text), { FailedEntryCount: 0, Entries: [{ EventId: null }, { EventId: null }, { EventId: null }] });
-      const [a, b, c] = await arrived(["Order Created", "Order Paid", "Order Shipped"]);
-      assertEvent(a!, entries[0]!, "2024-01-02T03:04:05Z");
-      assertEvent(b!, entries[1]!, "2024-01-02T03:05:05Z");
-      assertEvent(c!, entries[2]!);
-      // No Time: stamped at the call (moto's clock, whole seconds).
-      const stamped = Date.parse(c!.time);
-      assert.ok(stamped >= Math.floor(before / 1000) * 1000 - 5_000 && stamped <= Date.now() + 5_000, `time ${c!.time}`);
-    });
+    await s.check(
+      "POST /v1/events: three entries reach the customer's SQS queue exactly; the relay answers 200 with EventId null (moto returns no ids)",
+      async () => {
+        const entries = [
+          {
+            Source: src(GOOD, "orders"),
+            DetailType: "Order Created",
+            Detail: JSON.stringify({ id: 1, items: [{ sku: "A-1", qty: 2 }] }),
+            Time: "2024-01-02T03:04:05Z",
+            Resources: ["arn:aws:example:us-east-1:111111111111:order/1"],
+          },
+          {
+            Source: src(GOOD, "orders"),
+            DetailType: "Order Paid",
+            Detail: JSON.stringify({ id: 1, note: "Zoë paid ✓" }),
+            Time: T + 60,
+          },
+          {
+            Source: src(GOOD, "orders"),
+            DetailType: "Order Shipped",
+            Detail: JSON.stringify({ id: 1, nested: { deep: [1, 2, 3] } }),
+          },
+        ];
+        const before = Date.now();
+        const res = await post(goodKey, entries);
+        const text = await res.text();
+        assert.equal(res.status, 200, text);
+        // moto answers {"Entries":[],"FailedEntryCount":0}: all accepted, no EventIds.
+        assert.deepEqual(JSON.parse(text), {
+          FailedEntryCount: 0,
+          Entries: [{ EventId: null }, { EventId: null }, { EventId: null }],
+        });
+        const [a, b, c] = await arrived(["Order Created", "Order Paid", "Order Shipped"]);
+        assertEvent(a!, entries[0]!, "2024-01-02T03:04:05Z");
+        assertEvent(b!, entries[1]!, "2024-01-02T03:05:05Z");
+        assertEvent(c!, entries[2]!);
+        // No Time: stamped at the call (moto's clock, whole seconds).
+        const stamped = Date.parse(c!.time);
+        assert.ok(
+          stamped >= Math.floor(before / 1000) * 1000 - 5_000 && stamped <= Date.now() + 5_000,
+          `time ${c!.time}`,
+        );
+      },
+    );
 
-    await s.check("POST / (AWS front door) with the real JS SDK v3 and the relay-issued pair: the event reaches SQS", async () => {
-      const client = new EventBridgeClient({ region: "us-east-1", endpoint: relay.url, credentials: pair, maxAttempts: 1 });
-      try {
-        const entry = { Source: src(GOOD, "orders"), DetailType: "Order Cancelled", Detail: JSON.stringify({ id: 2, reason: "sdk" }), Time: new Date(T * 1000) };
-        const out = await client.send(new PutPartnerEventsCommand({ Entries: [entry] }));
-        assert.equal(out.FailedEntryCount, 0);
-        assert.equal(out.Entries?.length, 1);
-        assert.equal(out.Entries?.[0]?.ErrorCode, undefined);
-        const [e] = await arrived(["Order Cancelled"]);
-        assertEvent(e!, { ...entry, Time: T }, "2024-01-02T03:04:05Z");
-      } finally {
-        client.destroy();
-      }
-    });
+    await s.check(
+      "POST / (AWS front door) with the real JS SDK v3 and the relay-issued pair: the event reaches SQS",
+      async () => {
+        const client = new EventBridgeClient({
+          region: "us-east-1",
+          endpoint: relay.url,
+          credentials: pair,
+          maxAttempts: 1,
+        });
+        try {
+          const entry = {
+            Source: src(GOOD, "orders"),
+            DetailType: "Order Cancelled",
+            Detail: JSON.stringify({ id: 2, reason: "sdk" }),
+            Time: new Date(T * 1000),
+          };
+          const out = await client.send(new PutPartnerEventsCommand({ Entries: [entry] }));
+          assert.equal(out.FailedEntryCount, 0);
+          assert.equal(out.Entries?.length, 1);
+          assert.equal(out.Entries?.[0]?.ErrorCode, undefined);
+          const [e] = await arrived(["Order Cancelled"]);
+          assertEvent(e!, { ...entry, Time: T }, "2024-01-02T03:04:05Z");
+        } finally {
+          client.destroy();
+        }
+      },
+    );
 
-    await s.check("an unknown Source (moto: HTML 500) is queued (202, RelayEventId), and delivered once the partner event source exists", async () => {
-      const entry = { Source: src(GOOD, "returns"), DetailType: "Return Opened", Detail: JSON.stringify({ id: 3 }) };
-      const res = await post(goodKey, [entry]);
-      const text = await res.text();
-      assert.equal(res.status, 202, text);
-      const body = JSON.parse(text);
-      assert.equal(body.FailedEntryCount, 0, text);
-      assert.equal(body.QueuedEntryCount, 1, text);
-      const id: string = body.Entries[0].RelayEventId;
-      assert.match(id, /^relay-[0-9a-f-]{36}$/);
-      const queued = await eventStatus(relay, goodKey, id);
-      assert.equal(queued.state, "queued", JSON.stringify(queued));
-      assert.equal(queued.lastErrorCode, "InternalFailure", JSON.stringify(queued));
-      await readQueue();
-      assert.equal(received.filter((e) => e["detail-type"] === "Return Opened").length, 0, "not delivered while moto has no such source");
+    await s.check(
+      "an unknown Source (moto: HTML 500) is queued (202, RelayEventId), and delivered once the partner event source exists",
+      async () => {
+        const entry = { Source: src(GOOD, "returns"), DetailType: "Return Opened", Detail: JSON.stringify({ id: 3 }) };
+        const res = await post(goodKey, [entry]);
+        const text = await res.text();
+        assert.equal(res.status, 202, text);
+        const body = JSON.parse(text);
+        assert.equal(body.FailedEntryCount, 0, text);
+        assert.equal(body.QueuedEntryCount, 1, text);
+        const id: string = body.Entries[0].RelayEventId;
+        assert.match(id, /^relay-[0-9a-f-]{36}$/);
+        const queued = await eventStatus(relay, goodKey, id);
+        assert.equal(queued.state, "queued", JSON.stringify(queued));
+        assert.equal(queued.lastErrorCode, "InternalFailure", JSON.stringify(queued));
+        await readQueue();
+        assert.equal(
+          received.filter((e) => e["detail-type"] === "Return Opened").length,
+          0,
+          "not delivered while moto has no such source",
+        );
 
-      assert.deepEqual(await partner.events("CreatePartnerEventSource", { Name: entry.Source, Account: CUSTOMER_ACCOUNT }), {});
-      const [e] = await arrived(["Return Opened"], 30_000);
-      assertEvent(e!, entry);
-      const delivered = await eventually("GET /v1/events/{id} delivered", async () => {
-        const st = await eventStatus(relay, goodKey, id);
-        return st.state === "delivered" ? st : undefined;
-      }, 10_000);
-      assert.ok(delivered.attempts >= 2, JSON.stringify(delivered));
-    });
+        assert.deepEqual(
+          await partner.events("CreatePartnerEventSource", { Name: entry.Source, Account: CUSTOMER_ACCOUNT }),
+          {},
+        );
+        const [e] = await arrived(["Return Opened"], 30_000);
+        assertEvent(e!, entry);
+        const delivered = await eventually(
+          "GET /v1/events/{id} delivered",
+          async () => {
+            const st = await eventStatus(relay, goodKey, id);
+            return st.state === "delivered" ? st : undefined;
+          },
+          10_000,
+        );
+        assert.ok(delivered.attempts >= 2, JSON.stringify(delivered));
+      },
+    );
 
-    await s.check(`tenant ${GOOD}: status counts every accepted entry as delivered; nothing queued or dead-lettered`, async () => {
-      const st = await relay.tenantJson(["status", GOOD]);
-      assert.equal(st.accepted, 5, JSON.stringify(st));
-      assert.equal(st.delivered, 5, JSON.stringify(st));
-      assert.equal(st.queued, 0, JSON.stringify(st));
-      assert.equal(st.deadLetters, 0, JSON.stringify(st));
-    });
+    await s.check(
+      `tenant ${GOOD}: status counts every accepted entry as delivered; nothing queued or dead-lettered`,
+      async () => {
+        const st = await relay.tenantJson(["status", GOOD]);
+        assert.equal(st.accepted, 5, JSON.stringify(st));
+        assert.equal(st.delivered, 5, JSON.stringify(st));
+        assert.equal(st.queued, 0, JSON.stringify(st));
+        assert.equal(st.deadLetters, 0, JSON.stringify(st));
+      },
+    );
 
     // ---- the negative: moto refuses the tenant's credentials
     let heldId = "";
     const held = { Source: src(BAD, "orders"), DetailType: "Held While Refused", Detail: JSON.stringify({ id: 9 }) };
-    await s.check(`tenant ${BAD} (wrong secret): POST /v1/events answers 502 upstream_auth_failed, upstreamCode SignatureDoesNotMatch; nothing accepted`, async () => {
-      const res = await post(badKey, [{ Source: src(BAD, "orders"), DetailType: "Refused", Detail: "{}" }]);
-      const text = await res.text();
-      assert.equal(res.status, 502, text);
-      assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
-      const body = JSON.parse(text);
-      assert.equal(body.code, "upstream_auth_failed", text);
-      assert.equal(body.upstreamCode, "SignatureDoesNotMatch", text);
-      assert.ok(!text.includes(partnerKey.secretAccessKey) && !text.includes(flip(partnerKey.secretAccessKey)), "no secret in the answer");
-    });
+    await s.check(
+      `tenant ${BAD} (wrong secret): POST /v1/events answers 502 upstream_auth_failed, upstreamCode SignatureDoesNotMatch; nothing accepted`,
+      async () => {
+        const res = await post(badKey, [{ Source: src(BAD, "orders"), DetailType: "Refused", Detail: "{}" }]);
+        const text = await res.text();
+        assert.equal(res.status, 502, text);
+        assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
+        const body = JSON.parse(text);
+        assert.equal(body.code, "upstream_auth_failed", text);
+        assert.equal(body.upstreamCode, "SignatureDoesNotMatch", text);
+        assert.ok(
+          !text.includes(partnerKey.secretAccessKey) && !text.includes(flip(partnerKey.secretAccessKey)),
+          "no secret in the answer",
+        );
+      },
+    );
 
-    await s.check(`tenant ${BAD}: an entry the relay accepts while moto refuses the credentials (rate-limited → buffered) stays queued, visible in status and GET /v1/events/{id}`, async () => {
-      // The first request used the burst token; this one is buffered (202) and sent by the drain.
-      const res = await post(badKey, [held]);
-      const text = await res.text();
-      assert.equal(res.status, 202, text);
-      heldId = JSON.parse(text).Entries[0].RelayEventId;
-      assert.match(heldId, /^relay-/);
-      const st = await eventually("the drain tried and moto refused", async () => {
-        const e = await eventStatus(relay, badKey, heldId);
-        return e.state === "queued" && e.attempts >= 1 ? e : undefined;
-      }, 20_000);
-      assert.equal(st.lastErrorCode, "SignatureDoesNotMatch", JSON.stringify(st));
-      const status = await relay.tenantJson(["status", BAD]);
-      assert.equal(status.queued, 1, JSON.stringify(status));
-      assert.equal(status.deadLetters, 0, JSON.stringify(status));
-      assert.match(JSON.stringify(status.lastUpstreamError), /SignatureDoesNotMatch/, JSON.stringify(status));
-      const dlq = await relay.tenantJson(["dlq", "list", BAD]);
-      assert.deepEqual(dlq.items, [], JSON.stringify(dlq));
-      await readQueue();
-      assert.equal(received.filter((e) => e.source.includes(`/${BAD}/`)).length, 0, "nothing of the refused tenant reached SQS");
-    });
+    await s.check(
+      `tenant ${BAD}: an entry the relay accepts while moto refuses the credentials (rate-limited → buffered) stays queued, visible in status and GET /v1/events/{id}`,
+      async () => {
+        // The first request used the burst token; this one is buffered (202) and sent by the drain.
+        const res = await post(badKey, [held]);
+        const text = await res.text();
+        assert.equal(res.status, 202, text);
+        heldId = JSON.parse(text).Entries[0].RelayEventId;
+        assert.match(heldId, /^relay-/);
+        const st = await eventually(
+          "the drain tried and moto refused",
+          async () => {
+            const e = await eventStatus(relay, badKey, heldId);
+            return e.state === "queued" && e.attempts >= 1 ? e : undefined;
+          },
+          20_000,
+        );
+        assert.equal(st.lastErrorCode, "SignatureDoesNotMatch", JSON.stringify(st));
+        const status = await relay.tenantJson(["status", BAD]);
+        assert.equal(status.queued, 1, JSON.stringify(status));
+        assert.equal(status.deadLetters, 0, JSON.stringify(status));
+        assert.match(JSON.stringify(status.lastUpstreamError), /SignatureDoesNotMatch/, JSON.stringify(status));
+        const dlq = await relay.tenantJson(["dlq", "list", BAD]);
+        assert.deepEqual(dlq.items, [], JSON.stringify(dlq));
+        await readQueue();
+        assert.equal(
+          received.filter((e) => e.source.includes(`/${BAD}/`)).length,
+          0,
+          "nothing of the refused tenant reached SQS",
+        );
+      },
+    );
 
-    await s.check(`tenant ${BAD}: after \`credentials set\` with the right secret, the held entry arrives in SQS (nothing lost)`, async () => {
-      assert.ok(heldId, "no held entry");
-      await setCredentials(relay, BAD, partnerKey);
-      const [e] = await arrived([held.DetailType], 45_000);
-      assertEvent(e!, held);
-      const st = await eventStatus(relay, badKey, heldId);
-      assert.equal(st.state, "delivered", JSON.stringify(st));
-      const status = await relay.tenantJson(["status", BAD]);
-      assert.equal(status.queued, 0, JSON.stringify(status));
-      assert.equal(status.deadLetters, 0, JSON.stringify(status));
-      assert.equal(status.delivered, 1, JSON.stringify(status));
-      assert.equal(status.accepted, 1, `only the held entry was ever accepted (the refused request was not): ${JSON.stringify(status)}`);
-    });
+    await s.check(
+      `tenant ${BAD}: after \`credentials set\` with the right secret, the held entry arrives in SQS (nothing lost)`,
+      async () => {
+        assert.ok(heldId, "no held entry");
+        await setCredentials(relay, BAD, partnerKey);
+        const [e] = await arrived([held.DetailType], 45_000);
+        assertEvent(e!, held);
+        const st = await eventStatus(relay, badKey, heldId);
+        assert.equal(st.state, "delivered", JSON.stringify(st));
+        const status = await relay.tenantJson(["status", BAD]);
+        assert.equal(status.queued, 0, JSON.stringify(status));
+        assert.equal(status.deadLetters, 0, JSON.stringify(status));
+        assert.equal(status.delivered, 1, JSON.stringify(status));
+        assert.equal(
+          status.accepted,
+          1,
+          `only the held entry was ever accepted (the refused request was not): ${JSON.stringify(status)}`,
+        );
+      },
+    );
 
     await s.check("SQS holds nothing else (no duplicates, nothing unexpected)", async () => {
       await sleep(500);
       await readQueue();
       const types = received.map((e) => e["detail-type"]).sort();
-      assert.deepEqual(types, ["Held While Refused", "Order Cancelled", "Order Created", "Order Paid", "Order Shipped", "Return Opened"]);
+      assert.deepEqual(types, [
+        "Held While Refused",
+        "Order Cancelled",
+        "Order Created",
+        "Order Paid",
+        "Order Shipped",
+        "Return Opened",
+      ]);
     });
 
     await s.check("no secret in the relay's log", () => {
       const log = relay.log.join("\n");
-      for (const secret of [partnerKey.secretAccessKey, pair.secretAccessKey, goodKey, badKey]) assert.ok(!log.includes(secret), "a secret appears in wrangler dev's output");
+      for (const secret of [partnerKey.secretAccessKey, pair.secretAccessKey, goodKey, badKey])
+        assert.ok(!log.includes(secret), "a secret appears in wrangler dev's output");
     });
   },
 });
 
 async function setCredentials(relay: E2eRelay, tenant: string, key: AwsKey): Promise<void> {
-  const r = await relay.tenant(["credentials", "set", tenant, "--access-key-id", key.accessKeyId, "--secret-access-key-stdin"], { stdin: key.secretAccessKey + "\n" });
+  const r = await relay.tenant(
+    ["credentials", "set", tenant, "--access-key-id", key.accessKeyId, "--secret-access-key-stdin"],
+    { stdin: key.secretAccessKey + "\n" },
+  );
   assert.equal(r.code, 0, show(r));
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
 async function eventStatus(relay: E2eRelay, key: string, id: string): Promise<any> {
-  const res = await fetch(`${relay.url}/v1/events/${id}`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${relay.url}/v1/events/${id}`, {
+    headers: { authorization: `Bearer ${key}` },
+    signal: AbortSignal.timeout(10_000),
+  });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   return JSON.parse(text);
 }
 
 /** The event moto put on the customer's bus, as the SQS target received it. */
-function assertEvent(e: SqsEvent, sent: { Source: string; DetailType: string; Detail: string; Resources?: string[]; Time?: unknown }, time?: string): void {
+function assertEvent(
+  e: SqsEvent,
+  sent: { Source: string; DetailType: string; Detail: string; Resources?: string[]; Time?: unknown },
+  time?: string,
+): void {
   assert.equal(e.source, sent.Source);
   assert.equal(e["detail-type"], sent.DetailType);
   assert.deepEqual(e.detail, JSON.parse(sent.Detail));
@@ -313,4 +478,3 @@ function flip(secret: string): string {
   const last = secret.at(-1);
   return secret.slice(0, -1) + (last === "A" ? "B" : "A");
 }
-

@@ -19,7 +19,7 @@
  * limit or on Ctrl-C, and SIGKILLs the suite's process group if it has not exited after a grace
  * period. Suites are plain Node scripts (node:assert, node:child_process, fetch): see docs/e2e.md.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lineReader } from "../../scripts/lib/local-relay.ts";
@@ -99,7 +99,12 @@ function runSuite(spec: SuiteSpec): Promise<Map<string, Verdict>> {
     const onLine = (line: string) => {
       const m = /^RESULT (.+?): (PASS|FAIL|SKIP: (.*))$/.exec(line);
       if (m) {
-        const verdict: Verdict = m[2] === "PASS" ? { status: "PASS" } : m[2] === "FAIL" ? { status: "FAIL" } : { status: "SKIP", reason: m[3]! };
+        const verdict: Verdict =
+          m[2] === "PASS"
+            ? { status: "PASS" }
+            : m[2] === "FAIL"
+              ? { status: "FAIL" }
+              : { status: "SKIP", reason: m[3]! };
         results.set(m[1]!, verdict);
         return; // the summary prints it
       }
@@ -153,7 +158,9 @@ async function main(): Promise<number> {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((w) => !SUITES.some((s) => s.name === w));
   if (unknown.length) {
-    process.stderr.write(`unknown suite(s): ${unknown.join(", ")}; the suites are: ${SUITES.map((s) => s.name).join(", ")}\n`);
+    process.stderr.write(
+      `unknown suite(s): ${unknown.join(", ")}; the suites are: ${SUITES.map((s) => s.name).join(", ")}\n`,
+    );
     return 2;
   }
   const selected = wanted.length ? SUITES.filter((s) => wanted.includes(s.name)) : SUITES;
@@ -176,7 +183,9 @@ async function main(): Promise<number> {
     if (v.status === "PASS") passed++;
     if (v.status === "FAIL") failed++;
     if (v.status === "SKIP") skipped.push(`${part} (${v.reason})`);
-    process.stdout.write(`${part}: ${v.status === "PASS" ? "PASS" : v.status === "SKIP" ? `SKIP: ${v.reason}` : `FAIL${v.reason ? ` (${v.reason})` : ""}`}\n`);
+    process.stdout.write(
+      `${part}: ${v.status === "PASS" ? "PASS" : v.status === "SKIP" ? `SKIP: ${v.reason}` : `FAIL${v.reason ? ` (${v.reason})` : ""}`}\n`,
+    );
   }
   process.stdout.write(`skipped: ${skipped.length ? skipped.join("; ") : "none"}\n`);
   process.stdout.write(`${passed} passed, ${failed} failed\n`);

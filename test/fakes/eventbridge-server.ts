@@ -12,11 +12,11 @@ import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  type CallRecord,
   FAKE_DEFAULT_CREDENTIAL,
+  type FakeCredential,
   FakeEventBridge,
   LostResponseError,
-  type CallRecord,
-  type FakeCredential,
   type ReceivedEvent,
 } from "./eventbridge.ts";
 
@@ -189,7 +189,9 @@ async function main(): Promise<void> {
     ...(values.quiet ? {} : { log: (line: string) => console.log(`${new Date().toISOString()} ${line}`) }),
   });
   // The key id only: never the secret.
-  console.log(`Fake EventBridge listening on ${server.url} (access key id ${credential.accessKeyId}; events at ${server.url}/_fake/)`);
+  console.log(
+    `Fake EventBridge listening on ${server.url} (access key id ${credential.accessKeyId}; events at ${server.url}/_fake/)`,
+  );
   const stop = () => {
     server.close().then(
       () => process.exit(0),

@@ -759,7 +759,9 @@ function parseEntry(raw: unknown, i: number): WireEntry {
     if (value === null) throw bad(`${key} is null; omit absent members`);
     if (key === "Time") {
       if (typeof value !== "number" || !Number.isFinite(value)) {
-        throw bad(`Time must be a JSON number of epoch seconds, not ${typeof value === "string" ? "a string" : typeof value}`);
+        throw bad(
+          `Time must be a JSON number of epoch seconds, not ${typeof value === "string" ? "a string" : typeof value}`,
+        );
       }
       entry.Time = value;
     } else if (key === "Resources") {
@@ -792,11 +794,17 @@ export function batchSize(entries: readonly WireEntry[]): number {
 function validateEntry(e: WireEntry): EntryOutcome | undefined {
   const missing = (["Source", "DetailType", "Detail"] as const).filter((k) => !e[k]);
   if (missing.length > 0) {
-    return { errorCode: "InvalidArgument", errorMessage: `Parameter(s) ${missing.join(",")} could not be found for the event.` };
+    return {
+      errorCode: "InvalidArgument",
+      errorMessage: `Parameter(s) ${missing.join(",")} could not be found for the event.`,
+    };
   }
   const source = e.Source!;
   if (source.length > MAX_SOURCE_CHARS || !SOURCE_PATTERN.test(source)) {
-    return { errorCode: "InvalidArgument", errorMessage: "Parameter Source is not valid. Reason: not a partner event source name." };
+    return {
+      errorCode: "InvalidArgument",
+      errorMessage: "Parameter Source is not valid. Reason: not a partner event source name.",
+    };
   }
   if (e.DetailType!.length > MAX_DETAIL_TYPE_CHARS) {
     return {

@@ -2,13 +2,17 @@
  * A real @aws-sdk/client-eventbridge client whose transport is the Worker itself
  * (exports.default.fetch): the SDK builds, signs and parses exactly as it would over the network.
  */
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { HttpResponse, type HttpRequest } from "@smithy/protocol-http";
+
 import { exports } from "cloudflare:workers";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { type HttpRequest, HttpResponse } from "@smithy/protocol-http";
 
 export const RELAY_ENDPOINT = "http://relay.test:8787";
 
-export function relayClient(creds: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }, opts: { region?: string; tamper?: (r: Request) => Request | Promise<Request> } = {}): EventBridgeClient {
+export function relayClient(
+  creds: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+  opts: { region?: string; tamper?: (r: Request) => Request | Promise<Request> } = {},
+): EventBridgeClient {
   return new EventBridgeClient({
     region: opts.region ?? "us-east-1",
     endpoint: RELAY_ENDPOINT,
@@ -27,7 +31,11 @@ export function relayClient(creds: { accessKeyId: string; secretAccessKey: strin
         const headers: Record<string, string> = {};
         res.headers.forEach((v, k) => (headers[k] = v));
         return {
-          response: new HttpResponse({ statusCode: res.status, headers, body: new Uint8Array(await res.arrayBuffer()) }),
+          response: new HttpResponse({
+            statusCode: res.status,
+            headers,
+            body: new Uint8Array(await res.arrayBuffer()),
+          }),
         };
       },
     },

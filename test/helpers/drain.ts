@@ -45,7 +45,11 @@ export async function drain(tenantId: string, maxRuns = 2000): Promise<number> {
 export function admin(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(`http://relay.test${path}`, {
     ...init,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", ...(init.headers as Record<string, string> | undefined) },
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      "content-type": "application/json",
+      ...(init.headers as Record<string, string> | undefined),
+    },
   });
 }
 

@@ -10,7 +10,13 @@ export function captureLogs(): string[] {
   const lines: string[] = [];
   for (const level of ["log", "info", "warn", "error", "debug"] as const) {
     vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
-      lines.push(args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.name}: ${a.message}\n${a.stack}` : JSON.stringify(a))).join(" "));
+      lines.push(
+        args
+          .map((a) =>
+            typeof a === "string" ? a : a instanceof Error ? `${a.name}: ${a.message}\n${a.stack}` : JSON.stringify(a),
+          )
+          .join(" "),
+      );
     });
   }
   return lines;
@@ -20,7 +26,8 @@ export function captureLogs(): string[] {
 export function expectNoLeaks(texts: readonly string[], secrets: readonly string[]): void {
   const live = secrets.filter((s) => s.length >= 8);
   for (const text of texts) {
-    for (const s of live) expect(text.includes(s), `a secret (${s.slice(0, 6)}...) leaked into: ${text.slice(0, 300)}`).toBe(false);
+    for (const s of live)
+      expect(text.includes(s), `a secret (${s.slice(0, 6)}...) leaked into: ${text.slice(0, 300)}`).toBe(false);
     expect(text).not.toMatch(STACK_TRACE);
   }
 }

@@ -6,7 +6,7 @@
  * Any request to another host fails: nothing reaches the internet.
  */
 import { vi } from "vitest";
-import { FakeEventBridge, type CallRecord, type FakeEventBridgeOptions } from "../fakes/eventbridge.ts";
+import { type CallRecord, FakeEventBridge, type FakeEventBridgeOptions } from "../fakes/eventbridge.ts";
 import { UPSTREAM } from "./tenants.ts";
 
 export interface RecordingUpstream {

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { generateApiKey, generateKeyId, hashApiKey } from "../../src/auth/api-key.ts";
-import { KV, tenantRecordSchema, type TenantRecord } from "../../src/tenants/record.ts";
+import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { importSealingKey, seal } from "../../src/tenants/sealed.ts";
 
 export const UPSTREAM = "http://fake-eventbridge.test";
@@ -42,7 +42,14 @@ export async function seedTenant(opts: SeedOptions = {}): Promise<SeededTenant> 
   const aws =
     opts.aws === null
       ? null
-      : (opts.aws ?? { accessKeyId: `AKIA${id.replace(/[^a-z0-9]/g, "").toUpperCase().padEnd(16, "X").slice(0, 16)}`, secretAccessKey: `secret/${id}/0123456789abcdefghijklmnopqrstuv` });
+      : (opts.aws ?? {
+          accessKeyId: `AKIA${id
+            .replace(/[^a-z0-9]/g, "")
+            .toUpperCase()
+            .padEnd(16, "X")
+            .slice(0, 16)}`,
+          secretAccessKey: `secret/${id}/0123456789abcdefghijklmnopqrstuv`,
+        });
   const apiKey = generateApiKey();
   const keyId = generateKeyId();
   const now = new Date().toISOString();
@@ -65,7 +72,8 @@ export async function seedTenant(opts: SeedOptions = {}): Promise<SeededTenant> 
       ? {
           accessKeyId: aws.accessKeyId,
           secretAccessKey: await seal(key, id, "secretAccessKey", aws.secretAccessKey),
-          sessionToken: "sessionToken" in aws && aws.sessionToken ? await seal(key, id, "sessionToken", aws.sessionToken) : null,
+          sessionToken:
+            "sessionToken" in aws && aws.sessionToken ? await seal(key, id, "sessionToken", aws.sessionToken) : null,
         }
       : null,
     apiKeys: [{ id: keyId, hash: await hashApiKey(apiKey), createdAt: now, expiresAt: opts.keyExpiresAt ?? null }],
@@ -80,15 +88,29 @@ export async function seedTenant(opts: SeedOptions = {}): Promise<SeededTenant> 
 
 /** Rewrites a tenant's record (as `npm run tenant -- update` would), bumping its revision. */
 export async function updateTenant(t: SeededTenant, patch: Partial<TenantRecord>): Promise<TenantRecord> {
-  const record = tenantRecordSchema.parse({ ...t.record, ...patch, revision: t.record.revision + 1, updatedAt: new Date().toISOString() });
+  const record = tenantRecordSchema.parse({
+    ...t.record,
+    ...patch,
+    revision: t.record.revision + 1,
+    updatedAt: new Date().toISOString(),
+  });
   await env.TENANTS.put(KV.tenant(record.id), JSON.stringify(record));
   t.record = record;
   return record;
 }
 
-export function entry(t: SeededTenant | string, detail: Record<string, unknown> = { n: 1 }, extra: Record<string, unknown> = {}) {
+export function entry(
+  t: SeededTenant | string,
+  detail: Record<string, unknown> = { n: 1 },
+  extra: Record<string, unknown> = {},
+) {
   const id = typeof t === "string" ? t : t.record.id;
-  return { Source: `aws.partner/example.com/${id}/orders`, DetailType: "Order Created", Detail: JSON.stringify(detail), ...extra };
+  return {
+    Source: `aws.partner/example.com/${id}/orders`,
+    DetailType: "Order Created",
+    Detail: JSON.stringify(detail),
+    ...extra,
+  };
 }
 
 /** Issues a SigV4 key pair to the tenant, as `npm run tenant -- sigv4 create` does. */
@@ -98,7 +120,10 @@ export async function addSigV4Key(t: SeededTenant): Promise<{ accessKeyId: strin
   const key = await importSealingKey(env.SEALING_KEY);
   const sealed = await seal(key, t.record.id, `sigv4:${pair.accessKeyId}`, pair.secretAccessKey);
   await updateTenant(t, {
-    sigv4Keys: [...t.record.sigv4Keys, { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: new Date().toISOString() }],
+    sigv4Keys: [
+      ...t.record.sigv4Keys,
+      { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: new Date().toISOString() },
+    ],
   });
   await env.TENANTS.put(KV.sigv4(pair.accessKeyId), JSON.stringify({ tenantId: t.record.id }));
   return pair;

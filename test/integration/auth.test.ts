@@ -10,7 +10,7 @@ import { generateApiKey } from "../../src/auth/api-key.ts";
 import type { FakeEventBridge } from "../fakes/eventbridge.ts";
 import { expectProblem, postEvents, readAnswer } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";
-import { entry, seedTenant, updateTenant, type SeededTenant } from "../helpers/tenants.ts";
+import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
 const CHALLENGE = 'Bearer realm="eventbridge-relay"';
@@ -74,12 +74,15 @@ describe("credentials", () => {
     ["Bearer with no token", "Bearer "],
     ["a bare token", "ebr_0123456789"],
     ["two tokens", "Bearer a b"],
-  ])("an Authorization header that is not `Bearer <token>` (%s): 400 invalid_authorization_header", async (_, value) => {
-    const res = await post(t, { authorization: value });
-    await expectProblem(res, 400, "invalid_authorization_header");
-    expect(res.headers.get("www-authenticate")).toBe(`${CHALLENGE}, error="invalid_request"`);
-    expect(fake.calls).toHaveLength(0);
-  });
+  ])(
+    "an Authorization header that is not `Bearer <token>` (%s): 400 invalid_authorization_header",
+    async (_, value) => {
+      const res = await post(t, { authorization: value });
+      await expectProblem(res, 400, "invalid_authorization_header");
+      expect(res.headers.get("www-authenticate")).toBe(`${CHALLENGE}, error="invalid_request"`);
+      expect(fake.calls).toHaveLength(0);
+    },
+  );
 
   it.each([
     ["not a relay key", () => "not-a-relay-key"],
@@ -108,7 +111,11 @@ describe("credentials", () => {
   });
 
   it("the tenant's key as Bearer (any case of the scheme) or as X-Api-Key is accepted", async () => {
-    const forms: Record<string, string>[] = [{ authorization: `Bearer ${t.apiKey}` }, { authorization: `bearer ${t.apiKey}` }, { "x-api-key": t.apiKey }];
+    const forms: Record<string, string>[] = [
+      { authorization: `Bearer ${t.apiKey}` },
+      { authorization: `bearer ${t.apiKey}` },
+      { "x-api-key": t.apiKey },
+    ];
     for (const headers of forms) {
       const res = await post(t, headers);
       expect(res.status).toBe(200);
@@ -119,7 +126,11 @@ describe("credentials", () => {
   });
 
   it("Authorization wins over X-Api-Key: a bad Authorization is not rescued by a good X-Api-Key", async () => {
-    await expectProblem(await post(t, { authorization: "Basic x", "x-api-key": t.apiKey }), 400, "invalid_authorization_header");
+    await expectProblem(
+      await post(t, { authorization: "Basic x", "x-api-key": t.apiKey }),
+      400,
+      "invalid_authorization_header",
+    );
     expect(fake.calls).toHaveLength(0);
   });
 });
@@ -157,7 +168,10 @@ describe("tenant isolation", () => {
     const a = await tenant();
     const b = await tenant();
     const fake = installFakeUpstream({ credentials: [a.aws, b.aws] });
-    const res = await postEvents({ Entries: [entry(b, { for: "b" }), entry(a, { for: "a" }), entry(b, { for: "b2" })] }, { key: a.apiKey });
+    const res = await postEvents(
+      { Entries: [entry(b, { for: "b" }), entry(a, { for: "a" }), entry(b, { for: "b2" })] },
+      { key: a.apiKey },
+    );
     bodies.push(await res.clone().text());
     const answer = await readAnswer(res);
     expect(answer.Entries.map((e) => ("ErrorCode" in e ? e.ErrorCode : "ok"))).toEqual([
@@ -171,7 +185,9 @@ describe("tenant isolation", () => {
 
     // And B's key, the other way round.
     const back = await readAnswer(await postEvents({ Entries: [entry(a)] }, { key: b.apiKey }));
-    expect(back.Entries).toEqual([{ ErrorCode: "NotAuthorizedForSourceException", ErrorMessage: expect.stringContaining(entry(a).Source) }]);
+    expect(back.Entries).toEqual([
+      { ErrorCode: "NotAuthorizedForSourceException", ErrorMessage: expect.stringContaining(entry(a).Source) },
+    ]);
     expect(fake.calls).toHaveLength(1);
   });
 

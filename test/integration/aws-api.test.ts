@@ -1,5 +1,5 @@
-import { PutPartnerEventsCommand, type PutPartnerEventsCommandOutput } from "@aws-sdk/client-eventbridge";
 import { exports } from "cloudflare:workers";
+import { PutPartnerEventsCommand, type PutPartnerEventsCommandOutput } from "@aws-sdk/client-eventbridge";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { relayClient } from "../helpers/aws-sdk.ts";
 import { addSigV4Key, entry, seedTenant, updateTenant } from "../helpers/tenants.ts";
@@ -23,7 +23,9 @@ describe("POST / (AWS JSON 1.1, SigV4) with the real JS SDK v3", () => {
     const pair = await addSigV4Key(t);
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const out: PutPartnerEventsCommandOutput = await relayClient(pair).send(
-      new PutPartnerEventsCommand({ Entries: [{ ...entry(t, { a: 1 }), Time: new Date("2024-01-02T03:04:05Z") }, entry(t)] }),
+      new PutPartnerEventsCommand({
+        Entries: [{ ...entry(t, { a: 1 }), Time: new Date("2024-01-02T03:04:05Z") }, entry(t)],
+      }),
     );
     expect(out.FailedEntryCount).toBe(0);
     expect(out.Entries!.map((e) => e.EventId)).toEqual(fake.events.map((e) => e.eventId));
@@ -63,9 +65,10 @@ describe("POST / (AWS JSON 1.1, SigV4) with the real JS SDK v3", () => {
     const pair = await addSigV4Key(t);
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const err = await awsError(
-      relayClient({ ...pair, secretAccessKey: pair.secretAccessKey.replace(/.$/, (c) => (c === "A" ? "B" : "A")) }).send(
-        new PutPartnerEventsCommand({ Entries: [entry(t)] }),
-      ),
+      relayClient({
+        ...pair,
+        secretAccessKey: pair.secretAccessKey.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
+      }).send(new PutPartnerEventsCommand({ Entries: [entry(t)] })),
     );
     expect(err.name).toBe("InvalidSignatureException");
     expect(err.status).toBe(400);
@@ -101,7 +104,11 @@ describe("POST / (AWS JSON 1.1, SigV4) with the real JS SDK v3", () => {
     const res = await exports.default.fetch(`http://relay.test/admin/v1/tenants/${t.record.id}/access`, {
       method: "PUT",
       headers: { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" },
-      body: JSON.stringify({ revision: t.record.revision + 1, status: "active", revokeAccessKeyIds: [pair.accessKeyId] }),
+      body: JSON.stringify({
+        revision: t.record.revision + 1,
+        status: "active",
+        revokeAccessKeyIds: [pair.accessKeyId],
+      }),
     });
     expect(res.status).toBe(200);
     const revoked = await awsError(relayClient(pair).send(new PutPartnerEventsCommand({ Entries: [entry(t)] })));
@@ -148,7 +155,10 @@ describe("POST / without the SDK", () => {
       body: "{}",
     });
     expect(res.status).toBe(403);
-    expect(await res.json()).toEqual({ __type: "MissingAuthenticationTokenException", message: "Missing Authentication Token" });
+    expect(await res.json()).toEqual({
+      __type: "MissingAuthenticationTokenException",
+      message: "Missing Authentication Token",
+    });
     expect(res.headers.get("x-amzn-requestid")).toBeTruthy();
   });
 
@@ -161,7 +171,9 @@ describe("POST / without the SDK", () => {
     });
     // Sign a PutEvents call with the same client: the relay only serves PutPartnerEvents.
     const { PutEventsCommand } = await import("@aws-sdk/client-eventbridge");
-    const err = await awsError(client.send(new PutEventsCommand({ Entries: [{ Source: "x", DetailType: "y", Detail: "{}" }] })));
+    const err = await awsError(
+      client.send(new PutEventsCommand({ Entries: [{ Source: "x", DetailType: "y", Detail: "{}" }] })),
+    );
     expect(err.name).toBe("UnknownOperationException");
   });
 
@@ -172,7 +184,11 @@ describe("POST / without the SDK", () => {
     await updateTenant(t, { sources: [`aws.partner/example.com/${t.record.id}/orders`] });
     const { clearTenantCaches } = await import("../../src/tenants/store.ts");
     clearTenantCaches();
-    const out = await relayClient(pair).send(new PutPartnerEventsCommand({ Entries: [entry(t), { ...entry(t), Source: `aws.partner/example.com/${t.record.id}/refunds` }] }));
+    const out = await relayClient(pair).send(
+      new PutPartnerEventsCommand({
+        Entries: [entry(t), { ...entry(t), Source: `aws.partner/example.com/${t.record.id}/refunds` }],
+      }),
+    );
     expect(out.Entries![1]).toMatchObject({ ErrorCode: "NotAuthorizedForSourceException" });
     expect(fake.events).toHaveLength(1);
   });

@@ -5,13 +5,12 @@
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { clearTenantCaches } from "../../src/tenants/store.ts";
 import type { FakeEventBridge } from "../fakes/eventbridge.ts";
 import { admin, adminStatus, drain, gateStub } from "../helpers/drain.ts";
-import { entry, seedTenant, updateTenant, type SeededTenant } from "../helpers/tenants.ts";
+import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
-import { clearTenantCaches } from "../../src/tenants/store.ts";
-
 
 type Answer = { EventId?: string | null; RelayEventId?: string; ErrorCode?: string; ErrorMessage?: string };
 type Batch = { FailedEntryCount: number; QueuedEntryCount?: number; Entries: Answer[] };
@@ -110,7 +109,9 @@ describe("retryable failures on the direct path are queued, not thrown back", ()
     expect(ids.every((id) => /^relay-[0-9a-f-]{36}$/.test(id))).toBe(true);
     await drain(t.record.id);
     for (const id of ids) {
-      const st = await exports.default.fetch(`http://relay.test/v1/events/${id}`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+      const st = await exports.default.fetch(`http://relay.test/v1/events/${id}`, {
+        headers: { authorization: `Bearer ${t.apiKey}` },
+      });
       expect(st.status).toBe(200);
       const ev = (await st.json()) as { state: string; eventId: string };
       expect(ev.state).toBe("delivered");
@@ -149,7 +150,10 @@ describe("retryable failures on the direct path are queued, not thrown back", ()
     fake.inject({ type: "throttle" });
     const whole = await post(t, tagged(t, "d", 2));
     expect(whole.status).toBe(429);
-    expect(((await whole.json()) as { code: string; upstreamCode: string })).toMatchObject({ code: "upstream_throttled", upstreamCode: "ThrottlingException" });
+    expect((await whole.json()) as { code: string; upstreamCode: string }).toMatchObject({
+      code: "upstream_throttled",
+      upstreamCode: "ThrottlingException",
+    });
     expect(whole.headers.get("retry-after")).toBe("1");
   });
 });
@@ -207,16 +211,27 @@ describe("the drain", () => {
     const [id0, id1] = body.Entries.map((e) => e.RelayEventId!);
     fake.inject({ type: "entries", code: "AccessDeniedException", message: "not allowed", indexes: [0] });
     await drain(t.record.id);
-    const failed = (await (await exports.default.fetch(`http://relay.test/v1/events/${id0}`, { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as Record<string, unknown>;
+    const failed = (await (
+      await exports.default.fetch(`http://relay.test/v1/events/${id0}`, {
+        headers: { authorization: `Bearer ${t.apiKey}` },
+      })
+    ).json()) as Record<string, unknown>;
     expect(failed).toMatchObject({ state: "failed", errorCode: "AccessDeniedException", deadLettered: true });
-    const list = (await (await admin(`/admin/v1/tenants/${t.record.id}/dead-letters`)).json()) as { items: { relayEventId: string; errorCode: string; entry: { Detail: string } }[] };
+    const list = (await (await admin(`/admin/v1/tenants/${t.record.id}/dead-letters`)).json()) as {
+      items: { relayEventId: string; errorCode: string; entry: { Detail: string } }[];
+    };
     expect(list.items).toHaveLength(1);
     expect(list.items[0]).toMatchObject({ relayEventId: id0, errorCode: "AccessDeniedException" });
     expect(JSON.parse(list.items[0]!.entry.Detail)).toEqual({ id: "g-0" });
     let s = await adminStatus(t.record.id);
     expect(s).toMatchObject({ accepted: 2, delivered: 1, failed: 1, queued: 0, deadLetters: 1 });
 
-    const replay = (await (await admin(`/admin/v1/tenants/${t.record.id}/dead-letters/replay`, { method: "POST", body: JSON.stringify({ relayEventIds: [id0, "relay-00000000-0000-0000-0000-000000000000"] }) })).json()) as { replayed: number; notFound: string[] };
+    const replay = (await (
+      await admin(`/admin/v1/tenants/${t.record.id}/dead-letters/replay`, {
+        method: "POST",
+        body: JSON.stringify({ relayEventIds: [id0, "relay-00000000-0000-0000-0000-000000000000"] }),
+      })
+    ).json()) as { replayed: number; notFound: string[] };
     expect(replay).toEqual({ replayed: 1, notFound: ["relay-00000000-0000-0000-0000-000000000000"] });
     await drain(t.record.id);
     s = await adminStatus(t.record.id);
@@ -232,7 +247,11 @@ describe("the drain", () => {
     const body = (await (await post(t, tagged(t, "h", 1))).json()) as Batch;
     for (let i = 0; i < 30; i++) fake.inject({ type: "error", status: 503, code: "ServiceUnavailable" });
     await drain(t.record.id);
-    const ev = (await (await exports.default.fetch(`http://relay.test/v1/events/${body.Entries[0]!.RelayEventId}`, { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as { state: string; errorMessage: string; attempts: number };
+    const ev = (await (
+      await exports.default.fetch(`http://relay.test/v1/events/${body.Entries[0]!.RelayEventId}`, {
+        headers: { authorization: `Bearer ${t.apiKey}` },
+      })
+    ).json()) as { state: string; errorMessage: string; attempts: number };
     expect(ev.state).toBe("failed");
     expect(ev.attempts).toBe(20);
     expect(ev.errorMessage).toMatch(/gave up after 20 attempts/);
@@ -323,12 +342,18 @@ describe("event status and counters", () => {
     const fake = installFakeUpstream({ credentials: [a.aws, b.aws] });
     fake.inject({ type: "throttle" });
     const id = ((await (await post(a, tagged(a, "q", 1))).json()) as Batch).Entries[0]!.RelayEventId!;
-    const mine = await exports.default.fetch(`http://relay.test/v1/events/${id}`, { headers: { authorization: `Bearer ${a.apiKey}` } });
+    const mine = await exports.default.fetch(`http://relay.test/v1/events/${id}`, {
+      headers: { authorization: `Bearer ${a.apiKey}` },
+    });
     expect(mine.status).toBe(200);
     expect(((await mine.json()) as { state: string }).state).toBe("queued");
-    const theirs = await exports.default.fetch(`http://relay.test/v1/events/${id}`, { headers: { authorization: `Bearer ${b.apiKey}` } });
+    const theirs = await exports.default.fetch(`http://relay.test/v1/events/${id}`, {
+      headers: { authorization: `Bearer ${b.apiKey}` },
+    });
     expect(theirs.status).toBe(404);
-    const garbage = await exports.default.fetch(`http://relay.test/v1/events/not-an-id`, { headers: { authorization: `Bearer ${a.apiKey}` } });
+    const garbage = await exports.default.fetch(`http://relay.test/v1/events/not-an-id`, {
+      headers: { authorization: `Bearer ${a.apiKey}` },
+    });
     expect(garbage.status).toBe(404);
   });
 
@@ -342,7 +367,9 @@ describe("event status and counters", () => {
     // drain may deliver the queued three meanwhile: poll until all five are accounted for.
     let s: Record<string, number | unknown> = {};
     for (let i = 0; i < 100; i++) {
-      s = (await (await exports.default.fetch("http://relay.test/v1/status", { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as Record<string, unknown>;
+      s = (await (
+        await exports.default.fetch("http://relay.test/v1/status", { headers: { authorization: `Bearer ${t.apiKey}` } })
+      ).json()) as Record<string, unknown>;
       if (s.accepted === 5) break;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -368,7 +395,10 @@ describe("access authority (strongly consistent, ahead of KV)", () => {
     expect(refused.status).toBe(401);
     expect(((await refused.json()) as { code: string }).code).toBe("invalid_api_key");
     // Reads are refused too.
-    expect((await exports.default.fetch("http://relay.test/v1/status", { headers: { authorization: `Bearer ${t.apiKey}` } })).status).toBe(401);
+    expect(
+      (await exports.default.fetch("http://relay.test/v1/status", { headers: { authorization: `Bearer ${t.apiKey}` } }))
+        .status,
+    ).toBe(401);
   });
 
   it("disables and re-enables by revision; a stale revision changes nothing", async () => {
@@ -385,7 +415,9 @@ describe("access authority (strongly consistent, ahead of KV)", () => {
   });
 
   it("refuses the admin API without the admin token", async () => {
-    const res = await exports.default.fetch("http://relay.test/admin/v1/tenants/x/status", { headers: { authorization: "Bearer wrong" } });
+    const res = await exports.default.fetch("http://relay.test/admin/v1/tenants/x/status", {
+      headers: { authorization: "Bearer wrong" },
+    });
     expect(res.status).toBe(401);
     expect((await exports.default.fetch("http://relay.test/admin/v1/tenants/x/status")).status).toBe(401);
   });
@@ -416,7 +448,10 @@ describe("purge keeps the access state", () => {
     expect((await admin(`/admin/v1/tenants/${t.record.id}?force=true`, { method: "DELETE" })).status).toBe(200);
     // KV still holds the old record and key (as a cache elsewhere would): still refused.
     expect((await post(t, tagged(t, "z", 1))).status).toBe(401);
-    const s = (await (await admin(`/admin/v1/tenants/${t.record.id}/status`)).json()) as { status: string; revision: number };
+    const s = (await (await admin(`/admin/v1/tenants/${t.record.id}/status`)).json()) as {
+      status: string;
+      revision: number;
+    };
     expect(s).toMatchObject({ status: "disabled", revision: t.record.revision + 1 });
   });
 });

@@ -17,7 +17,10 @@ describe("POST /v1/events", () => {
   it("forwards a valid batch signed and shaped, and mirrors EventBridge's answer", async () => {
     const t = await seedTenant();
     const fake = installFakeUpstream({ credentials: [t.aws] });
-    const res = await post({ Entries: [entry(t, { a: 1 }, { Time: "2024-01-02T03:04:05Z", Resources: ["arn:x"] }), entry(t, { b: 2 })] }, t.apiKey);
+    const res = await post(
+      { Entries: [entry(t, { a: 1 }, { Time: "2024-01-02T03:04:05Z", Resources: ["arn:x"] }), entry(t, { b: 2 })] },
+      t.apiKey,
+    );
     const body = (await res.json()) as { FailedEntryCount: number; Entries: { EventId: string }[] };
     expect(res.status).toBe(200);
     expect(body.FailedEntryCount).toBe(0);

@@ -11,7 +11,6 @@ import { FakeEventBridge, mulberry32 } from "../fakes/eventbridge.ts";
 import { adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { entry, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
 
-
 it("accepted = delivered + failed-and-reported + still queued; 0 missing; duplicates only where counted", async () => {
   const random = mulberry32(20261126); // seeded: a failing run can be replayed
   const tenants = await Promise.all([0, 1, 2].map(() => seedTenant({ rate: 300, burst: 3 })));

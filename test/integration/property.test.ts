@@ -10,7 +10,7 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { WireEntry } from "../fakes/eventbridge.ts";
-import { checkProblemShape, postEvents, type PutAnswer } from "../helpers/http.ts";
+import { checkProblemShape, type PutAnswer, postEvents } from "../helpers/http.ts";
 import { captureLogs } from "../helpers/leaks.ts";
 import { seedTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
@@ -32,10 +32,16 @@ afterEach(() => {
 // ---- Generators -------------------------------------------------------------------------------
 
 const segment = fc.stringMatching(/^[.\-_A-Za-z0-9]{1,20}$/);
-const ownedSource = (prefix: string) => fc.array(segment, { minLength: 1, maxLength: 3 }).map((s) => `${prefix}${s.join("/")}`);
-const detailType = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => s.length >= 1 && s.length <= 128);
+const ownedSource = (prefix: string) =>
+  fc.array(segment, { minLength: 1, maxLength: 3 }).map((s) => `${prefix}${s.join("/")}`);
+const detailType = fc
+  .string({ unit: "grapheme", minLength: 1, maxLength: 40 })
+  .filter((s) => s.length >= 1 && s.length <= 128);
 // Keys include the ones JavaScript treats specially: in a Detail they are just data.
-const detailKey = fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 10 }) }, { weight: 1, arbitrary: fc.constantFrom("__proto__", "constructor", "prototype", "toString") });
+const detailKey = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ maxLength: 10 }) },
+  { weight: 1, arbitrary: fc.constantFrom("__proto__", "constructor", "prototype", "toString") },
+);
 const detailObject = fc.dictionary(detailKey, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
 
 /** Each accepted form of Time, with the epoch seconds it must travel as. */
@@ -43,9 +49,14 @@ const time: fc.Arbitrary<{ input: unknown; secs: number }> = fc.oneof(
   fc.integer({ min: 0, max: MAX_EPOCH }).map((s) => ({ input: s, secs: s })),
   fc.double({ min: 0, max: MAX_EPOCH, noNaN: true }).map((s) => ({ input: s, secs: Math.floor(s) })),
   fc.integer({ min: 0, max: MAX_EPOCH }).map((s) => ({ input: String(s), secs: s })),
-  fc.integer({ min: 0, max: MAX_EPOCH * 1000 + 999 }).map((ms) => ({ input: new Date(ms).toISOString(), secs: Math.floor(ms / 1000) })),
   fc
-    .tuple(fc.integer({ min: 86_400_000, max: (MAX_EPOCH - 86_400) * 1000 }), fc.integer({ min: -14 * 60, max: 14 * 60 }))
+    .integer({ min: 0, max: MAX_EPOCH * 1000 + 999 })
+    .map((ms) => ({ input: new Date(ms).toISOString(), secs: Math.floor(ms / 1000) })),
+  fc
+    .tuple(
+      fc.integer({ min: 86_400_000, max: (MAX_EPOCH - 86_400) * 1000 }),
+      fc.integer({ min: -14 * 60, max: 14 * 60 }),
+    )
     .map(([ms, offMin]) => {
       // The same instant written in another zone: local wall-clock time plus ±hh:mm.
       const local = new Date(ms + offMin * 60_000).toISOString().slice(0, 19);
@@ -54,7 +65,9 @@ const time: fc.Arbitrary<{ input: unknown; secs: number }> = fc.oneof(
       const zone = `${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
       return { input: `${local}${zone}`, secs: Math.floor(ms / 1000) };
     }),
-  fc.integer({ min: 0, max: Math.floor(MAX_EPOCH / 86_400) }).map((d) => ({ input: new Date(d * 86_400_000).toISOString().slice(0, 10), secs: d * 86_400 })),
+  fc
+    .integer({ min: 0, max: Math.floor(MAX_EPOCH / 86_400) })
+    .map((d) => ({ input: new Date(d * 86_400_000).toISOString().slice(0, 10), secs: d * 86_400 })),
 );
 
 const resources = fc.array(fc.string({ maxLength: 60 }), { maxLength: 3 });
@@ -80,7 +93,11 @@ function validEntry(prefix: string): fc.Arbitrary<Case> {
     )
     .map((g) => {
       const detailText = JSON.stringify(g.detail);
-      const entry: Record<string, unknown> = { Source: g.source, DetailType: g.detailType, Detail: g.detailAsString ? detailText : g.detail };
+      const entry: Record<string, unknown> = {
+        Source: g.source,
+        DetailType: g.detailType,
+        Detail: g.detailAsString ? detailText : g.detail,
+      };
       if (g.time !== undefined) entry["Time"] = g.time.input;
       if (g.resources !== undefined) entry["Resources"] = g.resources;
       const wire: WireEntry = { Source: g.source, DetailType: g.detailType, Detail: detailText };
@@ -99,14 +116,35 @@ function brokenEntry(prefix: string): fc.Arbitrary<Case> {
     fc.integer({ min: 129, max: 300 }).map((n) => ["InvalidArgument", (e) => void (e["DetailType"] = "d".repeat(n))]),
     fc.constantFrom(1, null, [], {}).map((v) => ["InvalidArgument", (e) => void (e["DetailType"] = v)]),
     fc
-      .constantFrom("aws.partner/example.com", "xaws.partner/a/b", "aws.partner/a b/c", "aws.partner/a/b/", "aws.partner/ä/b", `aws.partner/a/${"b".repeat(255)}`, "", 7)
+      .constantFrom(
+        "aws.partner/example.com",
+        "xaws.partner/a/b",
+        "aws.partner/a b/c",
+        "aws.partner/a/b/",
+        "aws.partner/ä/b",
+        `aws.partner/a/${"b".repeat(255)}`,
+        "",
+        7,
+      )
       .map((s) => ["InvalidArgument", (e) => void (e["Source"] = s)]),
-    segment.map((s) => ["NotAuthorizedForSourceException", (e) => void (e["Source"] = `aws.partner/elsewhere.example/${s}`)]),
-    fc.constantFrom("{oops", "[1,2]", "42", "null", '"text"', "", "{\"a\":}", [1], 42, true, null).map((d) => ["MalformedDetail", (e) => void (e["Detail"] = d)]),
-    fc.constantFrom(-1, -0.5, "yesterday", "2024-02-30", "1e9", true, null, {}, 253_402_300_800).map((t) => ["InvalidArgument", (e) => void (e["Time"] = t)]),
-    fc.constantFrom("arn:x", [1], ["x".repeat(2049)], { a: 1 }, null).map((r) => ["InvalidArgument", (e) => void (e["Resources"] = r)]),
+    segment.map((s) => [
+      "NotAuthorizedForSourceException",
+      (e) => void (e["Source"] = `aws.partner/elsewhere.example/${s}`),
+    ]),
     fc
-      .tuple(fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !ENTRY_FIELDS.has(k)), fc.jsonValue({ maxDepth: 1 }))
+      .constantFrom("{oops", "[1,2]", "42", "null", '"text"', "", '{"a":}', [1], 42, true, null)
+      .map((d) => ["MalformedDetail", (e) => void (e["Detail"] = d)]),
+    fc
+      .constantFrom(-1, -0.5, "yesterday", "2024-02-30", "1e9", true, null, {}, 253_402_300_800)
+      .map((t) => ["InvalidArgument", (e) => void (e["Time"] = t)]),
+    fc
+      .constantFrom("arn:x", [1], ["x".repeat(2049)], { a: 1 }, null)
+      .map((r) => ["InvalidArgument", (e) => void (e["Resources"] = r)]),
+    fc
+      .tuple(
+        fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !ENTRY_FIELDS.has(k)),
+        fc.jsonValue({ maxDepth: 1 }),
+      )
       .map(([k, v]) => ["InvalidArgument", (e) => void (e[k] = v)]),
   ];
   return fc.tuple(validEntry(prefix), fc.oneof(...breakers)).map(([c, [code, breakIt]]) => {
@@ -126,7 +164,8 @@ function wireOf(e: Record<string, unknown>): WireEntry {
   const t = e["Time"];
   if (typeof t === "number") wire.Time = Math.floor(t);
   if (typeof t === "string" && /^\d+$/.test(t)) wire.Time = Number(t);
-  if (typeof t === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(t)) wire.Time = Math.floor(Date.parse(t) / 1000);
+  if (typeof t === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(t))
+    wire.Time = Math.floor(Date.parse(t) / 1000);
   if (e["Resources"] !== undefined) wire.Resources = e["Resources"] as string[];
   return wire;
 }
@@ -138,7 +177,10 @@ describe("POST /v1/events, generated inputs", () => {
     const t = await seedTenant();
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const prefix = `aws.partner/example.com/${t.record.id}/`;
-    const cases = fc.array(fc.oneof({ weight: 3, arbitrary: validEntry(prefix) }, { weight: 2, arbitrary: brokenEntry(prefix) }), { minLength: 1, maxLength: 20 });
+    const cases = fc.array(
+      fc.oneof({ weight: 3, arbitrary: validEntry(prefix) }, { weight: 2, arbitrary: brokenEntry(prefix) }),
+      { minLength: 1, maxLength: 20 },
+    );
     await fc.assert(
       fc.asyncProperty(cases, async (batch) => {
         fake.reset();
@@ -146,12 +188,16 @@ describe("POST /v1/events, generated inputs", () => {
         expect(res.status).toBe(200);
         const answer = (await res.json()) as PutAnswer;
         const expected = batch.map((c) => ("code" in c.expect ? c.expect.code : "ok"));
-        expect(answer.Entries.map((e) => ("EventId" in e ? "ok" : "ErrorCode" in e ? e.ErrorCode : "queued"))).toEqual(expected);
+        expect(answer.Entries.map((e) => ("EventId" in e ? "ok" : "ErrorCode" in e ? e.ErrorCode : "queued"))).toEqual(
+          expected,
+        );
         expect(answer.FailedEntryCount).toBe(expected.filter((c) => c !== "ok").length);
         const wires = batch.flatMap((c) => ("wire" in c.expect ? [c.expect.wire] : []));
         expect(fake.calls).toHaveLength(wires.length > 0 ? 1 : 0);
         expect(fake.events.map((e) => e.entry)).toEqual(wires);
-        expect(answer.Entries.flatMap((e) => ("EventId" in e ? [e.EventId] : []))).toEqual(fake.events.map((e) => e.eventId));
+        expect(answer.Entries.flatMap((e) => ("EventId" in e ? [e.EventId] : []))).toEqual(
+          fake.events.map((e) => e.eventId),
+        );
         for (const e of answer.Entries) if ("ErrorCode" in e) expect(e.ErrorMessage.length).toBeGreaterThan(0);
       }),
       { numRuns: RUNS },
@@ -162,25 +208,54 @@ describe("POST /v1/events, generated inputs", () => {
     const t = await seedTenant();
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const prefix = `aws.partner/example.com/${t.record.id}/`;
-    const anyField = fc.oneof(fc.jsonValue({ maxDepth: 2 }), ownedSource(prefix), detailType, detailObject.map((d) => JSON.stringify(d)), time.map((x) => x.input));
+    const anyField = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      ownedSource(prefix),
+      detailType,
+      detailObject.map((d) => JSON.stringify(d)),
+      time.map((x) => x.input),
+    );
     // Each member: mostly a valid value, sometimes any JSON, sometimes absent.
     const ABSENT = Symbol("absent");
     const member = <T>(valid: fc.Arbitrary<T>) =>
-      fc.oneof({ weight: 8, arbitrary: valid }, { weight: 1, arbitrary: anyField }, { weight: 1, arbitrary: fc.constant(ABSENT) });
+      fc.oneof(
+        { weight: 8, arbitrary: valid },
+        { weight: 1, arbitrary: anyField },
+        { weight: 1, arbitrary: fc.constant(ABSENT) },
+      );
     const looseEntry = fc
       .record({
-        Time: fc.oneof({ weight: 3, arbitrary: fc.constant(ABSENT) }, { weight: 3, arbitrary: time.map((x) => x.input) }, { weight: 1, arbitrary: anyField }),
+        Time: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(ABSENT) },
+          { weight: 3, arbitrary: time.map((x) => x.input) },
+          { weight: 1, arbitrary: anyField },
+        ),
         Source: member(ownedSource(prefix)),
         DetailType: member(detailType),
-        Detail: member(fc.oneof(detailObject, detailObject.map((d) => JSON.stringify(d)))),
-        Resources: fc.oneof({ weight: 3, arbitrary: fc.constant(ABSENT) }, { weight: 3, arbitrary: resources }, { weight: 1, arbitrary: anyField }),
+        Detail: member(
+          fc.oneof(
+            detailObject,
+            detailObject.map((d) => JSON.stringify(d)),
+          ),
+        ),
+        Resources: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(ABSENT) },
+          { weight: 3, arbitrary: resources },
+          { weight: 1, arbitrary: anyField },
+        ),
       })
       .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== ABSENT)));
     const body: fc.Arbitrary<unknown> = fc.oneof(
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
       { weight: 1, arbitrary: fc.record({ Entries: fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 22 }) }) },
       { weight: 6, arbitrary: fc.record({ Entries: fc.array(looseEntry, { minLength: 0, maxLength: 22 }) }) },
-      { weight: 1, arbitrary: fc.record({ Entries: fc.array(looseEntry, { minLength: 1, maxLength: 3 }), extra: fc.jsonValue({ maxDepth: 1 }) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          Entries: fc.array(looseEntry, { minLength: 1, maxLength: 3 }),
+          extra: fc.jsonValue({ maxDepth: 1 }),
+        }),
+      },
       { weight: 1, arbitrary: fc.string({ maxLength: 200 }).map((s) => ({ raw: s })) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => ({ bytes: b })) },
     );
@@ -216,7 +291,13 @@ describe("POST /v1/events, generated inputs", () => {
 });
 
 function isRaw(b: unknown): b is { raw: string } | { bytes: Uint8Array } {
-  return typeof b === "object" && b !== null && !Array.isArray(b) && Object.keys(b).length === 1 && ("raw" in b || ("bytes" in b && b.bytes instanceof Uint8Array));
+  return (
+    typeof b === "object" &&
+    b !== null &&
+    !Array.isArray(b) &&
+    Object.keys(b).length === 1 &&
+    ("raw" in b || ("bytes" in b && b.bytes instanceof Uint8Array))
+  );
 }
 
 /** The wire members the oracle can state for any input (Time only when it could compute it). */

@@ -3,8 +3,9 @@
  * very next request: the index (written by the CLI) is newer than the cached record, so the
  * record is read again once.
  */
-import { PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
+
 import { env, exports } from "cloudflare:workers";
+import { PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { describe, expect, it } from "vitest";
 import { generateApiKey, generateKeyId, hashApiKey } from "../../src/auth/api-key.ts";
 import { KV } from "../../src/tenants/record.ts";
@@ -27,7 +28,12 @@ describe("rotation against a cached tenant record", () => {
     expect((await post(t.apiKey, { Entries: [entry(t)] })).status).toBe(200); // record now cached
     const key2 = generateApiKey();
     const id2 = generateKeyId();
-    await updateTenant(t, { apiKeys: [...t.record.apiKeys, { id: id2, hash: await hashApiKey(key2), createdAt: new Date().toISOString(), expiresAt: null }] });
+    await updateTenant(t, {
+      apiKeys: [
+        ...t.record.apiKeys,
+        { id: id2, hash: await hashApiKey(key2), createdAt: new Date().toISOString(), expiresAt: null },
+      ],
+    });
     await env.TENANTS.put(KV.apiKey(await hashApiKey(key2)), JSON.stringify({ tenantId: t.record.id, keyId: id2 }));
     expect((await post(key2, { Entries: [entry(t)] })).status).toBe(200);
     expect((await post(t.apiKey, { Entries: [entry(t)] })).status).toBe(200);
@@ -49,11 +55,18 @@ describe("rotation against a cached tenant record", () => {
     await exports.default.fetch(`http://relay.test/admin/v1/tenants/${t.record.id}/access`, {
       method: "PUT",
       headers: { authorization: "Bearer test-admin-token-0123456789abcdef", "content-type": "application/json" },
-      body: JSON.stringify({ revision: t.record.revision + 1, status: "active", revokeAccessKeyIds: [pair.accessKeyId] }),
+      body: JSON.stringify({
+        revision: t.record.revision + 1,
+        status: "active",
+        revokeAccessKeyIds: [pair.accessKeyId],
+      }),
     });
     const err = await relayClient(pair)
       .send(new PutPartnerEventsCommand({ Entries: [entry(t)] }))
-      .then(() => null, (e: Error) => e);
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
     expect(err?.name).toBe("UnrecognizedClientException");
     expect(err?.message).toContain("The security token included in the request is invalid");
   });

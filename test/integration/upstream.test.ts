@@ -6,16 +6,17 @@
  * normalised. Every test also checks that no API key, AWS secret, signature or stack trace
  * reached a response or a log line.
  */
-import { env, exports } from "cloudflare:workers";
+
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app.ts";
-import type { Fault, FakeEventBridge } from "../fakes/eventbridge.ts";
+import type { FakeEventBridge, Fault } from "../fakes/eventbridge.ts";
 import { adminStatus, drain } from "../helpers/drain.ts";
-import { expectProblem, postEvents, readAnswer, RELAY, type PutAnswer } from "../helpers/http.ts";
+import { expectProblem, type PutAnswer, postEvents, RELAY, readAnswer } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";
 import { installRecordingUpstream, type RecordingUpstream } from "../helpers/recording-upstream.ts";
-import { entry, seedTenant, type SeededTenant } from "../helpers/tenants.ts";
+import { entry, type SeededTenant, seedTenant } from "../helpers/tenants.ts";
 
 let logs: string[] = [];
 let bodies: string[] = [];
@@ -34,7 +35,10 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function setup(opts: Parameters<typeof seedTenant>[0] = {}, fakeCredentials?: { accessKeyId: string; secretAccessKey: string }[]) {
+async function setup(
+  opts: Parameters<typeof seedTenant>[0] = {},
+  fakeCredentials?: { accessKeyId: string; secretAccessKey: string }[],
+) {
   const t = await seedTenant(opts);
   secrets.push(t.apiKey, t.aws.secretAccessKey);
   upstream = installRecordingUpstream({ credentials: fakeCredentials ?? [t.aws] });
@@ -49,11 +53,15 @@ async function post(t: SeededTenant, entries: unknown[]): Promise<Response> {
 
 /** Entries whose Detail carries a tag, so each one can be traced upstream. */
 const tagged = (t: SeededTenant, ...tags: string[]) => tags.map((tag) => entry(t, { tag }));
-const tagsUpstream = (fake: FakeEventBridge) => fake.events.map((e) => (JSON.parse(e.entry.Detail!) as { tag: string }).tag);
-const kinds = (a: PutAnswer) => a.Entries.map((e) => ("EventId" in e ? "ok" : "RelayEventId" in e ? "queued" : e.ErrorCode));
+const tagsUpstream = (fake: FakeEventBridge) =>
+  fake.events.map((e) => (JSON.parse(e.entry.Detail!) as { tag: string }).tag);
+const kinds = (a: PutAnswer) =>
+  a.Entries.map((e) => ("EventId" in e ? "ok" : "RelayEventId" in e ? "queued" : e.ErrorCode));
 
 async function eventStatus(t: SeededTenant, relayEventId: string): Promise<{ state: string; eventId?: string }> {
-  const res = await exports.default.fetch(`${RELAY}/v1/events/${relayEventId}`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+  const res = await exports.default.fetch(`${RELAY}/v1/events/${relayEventId}`, {
+    headers: { authorization: `Bearer ${t.apiKey}` },
+  });
   const text = await res.text();
   bodies.push(text);
   expect(res.status).toBe(200);
@@ -61,13 +69,24 @@ async function eventStatus(t: SeededTenant, relayEventId: string): Promise<{ sta
 }
 
 describe("per-entry failures from EventBridge", () => {
-  it.each(["AccessDeniedException", "InvalidAccountIdException", "NotAuthorizedForDetailTypeException", "RedactionFailure", "MalformedDetail"])(
+  it.each([
+    "AccessDeniedException",
+    "InvalidAccountIdException",
+    "NotAuthorizedForDetailTypeException",
+    "RedactionFailure",
+    "MalformedDetail",
+  ])(
     "permanent %s: passed through at the partner's index, beside the relay's own refusals; siblings delivered",
     async (code) => {
       const { t, fake } = await setup();
       // Request index 1 is refused by the relay, so upstream index 1 is request index 2.
       fake.inject({ type: "entries", code, message: `upstream says ${code}`, indexes: [1] });
-      const res = await post(t, [entry(t, { tag: "a" }), entry(t, { tag: "x" }, { DetailType: "" }), entry(t, { tag: "b" }), entry(t, { tag: "c" })]);
+      const res = await post(t, [
+        entry(t, { tag: "a" }),
+        entry(t, { tag: "x" }, { DetailType: "" }),
+        entry(t, { tag: "b" }),
+        entry(t, { tag: "c" }),
+      ]);
       expect(res.status).toBe(200);
       const a = await readAnswer(res);
       expect(kinds(a)).toEqual(["ok", "InvalidArgument", code, "ok"]);
@@ -127,12 +146,17 @@ describe("whole-call failures the buffer absorbs: 202, every valid entry queued,
     await drain(t.record.id);
     // Everything queued arrives; after a lost response, the resend may duplicate (AWS has no idempotency token).
     expect(tagsUpstream(fake).sort()).toEqual(reachedBeforeDrain ? ["a", "a", "b", "b"] : ["a", "b"]);
-    for (const e of a.Entries) if ("RelayEventId" in e) expect((await eventStatus(t, e.RelayEventId)).state).toBe("delivered");
+    for (const e of a.Entries)
+      if ("RelayEventId" in e) expect((await eventStatus(t, e.RelayEventId)).state).toBe("delivered");
   });
 
   it("a namespaced, suffixed throttling `__type` (ns#ThrottlingException:detail) is recognised and recorded normalised", async () => {
     const { t, fake } = await setup();
-    fake.inject({ type: "error", status: 400, code: "com.amazonaws.events#ThrottlingException:Rate exceeded for account" });
+    fake.inject({
+      type: "error",
+      status: 400,
+      code: "com.amazonaws.events#ThrottlingException:Rate exceeded for account",
+    });
     const res = await post(t, tagged(t, "a"));
     expect(res.status).toBe(202);
     expect(fake.calls[0]!.errorType).toBe("com.amazonaws.events#ThrottlingException:Rate exceeded for account");
@@ -146,7 +170,9 @@ describe("whole-call failures passed back as problem+json", () => {
   it("credentials EventBridge refuses (a secret it doesn't know → InvalidSignatureException): 502 upstream_auth_failed, nothing queued", async () => {
     const accessKeyId = "AKIARELAYWRONGSECRT1";
     const relaySecret = "relay-side-secret-that-aws-does-not-know-0001";
-    const { t, fake } = await setup({ aws: { accessKeyId, secretAccessKey: relaySecret } }, [{ accessKeyId, secretAccessKey: "the-secret-aws-actually-holds-00000001" }]);
+    const { t, fake } = await setup({ aws: { accessKeyId, secretAccessKey: relaySecret } }, [
+      { accessKeyId, secretAccessKey: "the-secret-aws-actually-holds-00000001" },
+    ]);
     secrets.push(relaySecret);
     const p = await expectProblem(await post(t, tagged(t, "a", "b")), 502, "upstream_auth_failed");
     expect(p).toMatchObject({ upstreamCode: "InvalidSignatureException", upstreamRequestId: fake.calls[0]!.requestId });
@@ -165,10 +191,28 @@ describe("whole-call failures passed back as problem+json", () => {
   it.each<[string, string, string, number, string]>([
     ["ExpiredTokenException", "upstream_auth_failed", "ExpiredTokenException", 400, "ExpiredTokenException"],
     ["whole-call AccessDeniedException", "upstream_auth_failed", "AccessDeniedException", 400, "AccessDeniedException"],
-    ["a namespaced credential code", "upstream_auth_failed", "com.amazon.coral.service#UnrecognizedClientException:", 400, "UnrecognizedClientException"],
+    [
+      "a namespaced credential code",
+      "upstream_auth_failed",
+      "com.amazon.coral.service#UnrecognizedClientException:",
+      400,
+      "UnrecognizedClientException",
+    ],
     ["ValidationException", "upstream_rejected", "ValidationException", 400, "ValidationException"],
-    ["a namespaced, suffixed ValidationException", "upstream_rejected", "com.amazonaws.events#ValidationException:Detail too long", 400, "ValidationException"],
-    ["OperationDisabledException", "upstream_rejected", "OperationDisabledException", 400, "OperationDisabledException"],
+    [
+      "a namespaced, suffixed ValidationException",
+      "upstream_rejected",
+      "com.amazonaws.events#ValidationException:Detail too long",
+      400,
+      "ValidationException",
+    ],
+    [
+      "OperationDisabledException",
+      "upstream_rejected",
+      "OperationDisabledException",
+      400,
+      "OperationDisabledException",
+    ],
   ])("%s: 502 %s with the normalised upstreamCode, nothing queued", async (_, problem, code, status, upstreamCode) => {
     const { t, fake } = await setup();
     fake.inject({ type: "error", status, code, message: "injected" });
@@ -218,7 +262,11 @@ describe("upstream timeout (UPSTREAM_TIMEOUT_MS, overridden through app.request:
     const ctx = createExecutionContext();
     const res = await app.request(
       "/v1/events",
-      { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ Entries: entries }) },
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ Entries: entries }),
+      },
       { ...env, UPSTREAM_TIMEOUT_MS: timeoutMs },
       ctx,
     );
@@ -238,9 +286,14 @@ describe("upstream timeout (UPSTREAM_TIMEOUT_MS, overridden through app.request:
     expect(a.QueuedEntryCount).toBe(2);
     // The abandoned call still reaches EventBridge: the entries went out intact (hence "maybe a duplicate").
     await slowCall;
-    expect(fake.events.filter((e) => e.requestId === fake.calls.find((c) => c.fault === "delay")!.requestId).map((e) => e.entry)).toEqual(tagged(t, "a", "b"));
+    expect(
+      fake.events
+        .filter((e) => e.requestId === fake.calls.find((c) => c.fault === "delay")!.requestId)
+        .map((e) => e.entry),
+    ).toEqual(tagged(t, "a", "b"));
     await drain(t.record.id);
-    for (const e of a.Entries) expect((await eventStatus(t, (e as { RelayEventId: string }).RelayEventId)).state).toBe("delivered");
+    for (const e of a.Entries)
+      expect((await eventStatus(t, (e as { RelayEventId: string }).RelayEventId)).state).toBe("delivered");
   });
 
   it("with no room in the buffer: 504 upstream_timeout", async () => {

@@ -8,8 +8,8 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { batchSize, type FakeEventBridge } from "../fakes/eventbridge.ts";
-import { expectProblem, postEvents, readAnswer, RELAY, type PutAnswer } from "../helpers/http.ts";
-import { entry, seedTenant, type SeededTenant } from "../helpers/tenants.ts";
+import { expectProblem, type PutAnswer, postEvents, RELAY, readAnswer } from "../helpers/http.ts";
+import { entry, type SeededTenant, seedTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -35,7 +35,10 @@ function expectIdsFromUpstream(a: PutAnswer, fake: FakeEventBridge): void {
 }
 
 /** A stream of `total` bytes (JSON text or filler) in `chunk`-sized pieces that counts what was pulled. */
-function countingStream(bytes: Uint8Array | number, chunk = 65_536): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+function countingStream(
+  bytes: Uint8Array | number,
+  chunk = 65_536,
+): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
   const total = typeof bytes === "number" ? bytes : bytes.byteLength;
   let sent = 0;
   const stream = new ReadableStream<Uint8Array>(
@@ -52,7 +55,11 @@ function countingStream(bytes: Uint8Array | number, chunk = 65_536): { stream: R
   return { stream, pulled: () => sent };
 }
 
-function postStream(stream: ReadableStream<Uint8Array>, key: string, headers: Record<string, string> = {}): Promise<Response> {
+function postStream(
+  stream: ReadableStream<Uint8Array>,
+  key: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return exports.default.fetch(`${RELAY}/v1/events`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
@@ -71,7 +78,11 @@ describe("request shape: refused whole, nothing sent upstream", () => {
     expect(fake.events.map((e) => e.entry.Detail)).toEqual(twenty.map((e) => e.Detail));
     expectIdsFromUpstream(a, fake);
 
-    const p21 = await expectProblem(await postEvents({ Entries: [...twenty, entry(t)] }, { key: t.apiKey }), 400, "invalid_request");
+    const p21 = await expectProblem(
+      await postEvents({ Entries: [...twenty, entry(t)] }, { key: t.apiKey }),
+      400,
+      "invalid_request",
+    );
     expect(p21.detail).toMatch(/at most 20/);
     const p0 = await expectProblem(await postEvents({ Entries: [] }, { key: t.apiKey }), 400, "invalid_request");
     expect(p0.detail).toMatch(/at least 1/);
@@ -90,7 +101,11 @@ describe("request shape: refused whole, nothing sent upstream", () => {
   ])("refuses %s with 400 invalid_request", async (_, body, detail) => {
     const { t, fake } = await setup();
     const payload =
-      body === "UNKNOWN" ? { Entries: [entry(t)], EventBusName: "default" } : body === "NOT_OBJECT" ? { Entries: [entry(t), "x"] } : body;
+      body === "UNKNOWN"
+        ? { Entries: [entry(t)], EventBusName: "default" }
+        : body === "NOT_OBJECT"
+          ? { Entries: [entry(t), "x"] }
+          : body;
     const p = await expectProblem(await postEvents(payload, { key: t.apiKey }), 400, "invalid_request");
     expect(p.detail).toMatch(detail);
     expect(fake.calls).toHaveLength(0);
@@ -125,15 +140,34 @@ describe("total size by AWS's formula (default cap 262,144 bytes)", () => {
   function batchOf(t: SeededTenant, total: number) {
     const detailObj = { k: "€ünï" };
     const small = { Source: src(t, "small"), DetailType: "Smäll", Detail: detailObj };
-    const big = { Time: "2024-01-02T03:04:05.5+00:00", Source: src(t), Resources: ["arn:aws:s3:::bücket/😀"], DetailType: "Créé ✓", Detail: "" };
+    const big = {
+      Time: "2024-01-02T03:04:05.5+00:00",
+      Source: src(t),
+      Resources: ["arn:aws:s3:::bücket/😀"],
+      DetailType: "Créé ✓",
+      Detail: "",
+    };
     const fixed =
-      14 + utf8(big.Source) + utf8(big.Resources[0]!) + utf8(big.DetailType) + utf8('{"p":""}') + utf8(small.Source) + utf8(small.DetailType) + utf8(JSON.stringify(detailObj));
+      14 +
+      utf8(big.Source) +
+      utf8(big.Resources[0]!) +
+      utf8(big.DetailType) +
+      utf8('{"p":""}') +
+      utf8(small.Source) +
+      utf8(small.DetailType) +
+      utf8(JSON.stringify(detailObj));
     const pad = total - fixed;
     const emoji = Math.floor((pad - 6) / 4);
     const rest = pad - 4 * emoji;
     big.Detail = `{"p":"${"😀".repeat(emoji)}€${"é".repeat(Math.floor((rest - 3) / 2))}${(rest - 3) % 2 ? "a" : ""}"}`;
     const wire = [
-      { Time: 1704164645, Source: big.Source, Resources: big.Resources, DetailType: big.DetailType, Detail: big.Detail },
+      {
+        Time: 1704164645,
+        Source: big.Source,
+        Resources: big.Resources,
+        DetailType: big.DetailType,
+        Detail: big.Detail,
+      },
       { Source: small.Source, DetailType: small.DetailType, Detail: JSON.stringify(detailObj) },
     ];
     expect(batchSize(wire)).toBe(total);
@@ -159,7 +193,10 @@ describe("total size by AWS's formula (default cap 262,144 bytes)", () => {
     const detail = `{"p":"${"é".repeat(Math.floor(pad / 2))}${pad % 2 ? "a" : ""}"}`;
     const wire = { Source: src(t), DetailType: "T", Detail: detail };
     expect(batchSize([wire])).toBe(262_144);
-    const escaped = JSON.stringify({ Entries: [wire] }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    const escaped = JSON.stringify({ Entries: [wire] }).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
     expect(utf8(escaped)).toBeGreaterThan(700_000);
     const res = await postEvents(escaped, { key: t.apiKey });
     expect(res.status).toBe(200);
@@ -168,7 +205,11 @@ describe("total size by AWS's formula (default cap 262,144 bytes)", () => {
 
   it("refuses 262,145 bytes whole with 413 batch_too_large, naming size and limit", async () => {
     const { t, fake } = await setup();
-    const p = await expectProblem(await postEvents(batchOf(t, 262_145).body, { key: t.apiKey }), 413, "batch_too_large");
+    const p = await expectProblem(
+      await postEvents(batchOf(t, 262_145).body, { key: t.apiKey }),
+      413,
+      "batch_too_large",
+    );
     expect(p).toMatchObject({ size: 262_145, limit: 262_144 });
     expect(fake.calls).toHaveLength(0);
   });
@@ -207,7 +248,11 @@ describe("raw body cap (6 x 262,144 + 64 KiB = 1,638,400 bytes), counted as the 
   it("refuses a declared Content-Length over the cap before reading the body", async () => {
     const { t, fake } = await setup();
     const { stream, pulled } = countingStream(64 * 1024 * 1024);
-    await expectProblem(await postStream(stream, t.apiKey, { "content-length": String(64 * 1024 * 1024) }), 413, "payload_too_large");
+    await expectProblem(
+      await postStream(stream, t.apiKey, { "content-length": String(64 * 1024 * 1024) }),
+      413,
+      "payload_too_large",
+    );
     expect(pulled()).toBeLessThan(CAP);
     expect(fake.calls).toHaveLength(0);
   });
@@ -227,7 +272,10 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
   it("DetailType: 128 characters forwarded, 129 refused with InvalidArgument", async () => {
     const { t, fake } = await setup();
     const e128 = entry(t, { n: 128 }, { DetailType: "ü".repeat(128) });
-    const res = await postEvents({ Entries: [e128, entry(t, { n: 129 }, { DetailType: "d".repeat(129) })] }, { key: t.apiKey });
+    const res = await postEvents(
+      { Entries: [e128, entry(t, { n: 129 }, { DetailType: "d".repeat(129) })] },
+      { key: t.apiKey },
+    );
     const a = await readAnswer(res);
     expect(res.status).toBe(200);
     expect(codes(a)).toEqual(["ok", "InvalidArgument"]);
@@ -251,9 +299,22 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
       "aws.partner/example.com/orders\n", // not anchored at the end
       "aws.partner/a.b/c_d/E-9/f.g", // ok
     ];
-    const res = await postEvents({ Entries: sources.map((s, i) => ({ Source: s, DetailType: "T", Detail: `{"i":${i}}` })) }, { key: t.apiKey });
+    const res = await postEvents(
+      { Entries: sources.map((s, i) => ({ Source: s, DetailType: "T", Detail: `{"i":${i}}` })) },
+      { key: t.apiKey },
+    );
     const a = await readAnswer(res);
-    expect(codes(a)).toEqual(["ok", "InvalidArgument", "InvalidArgument", "InvalidArgument", "ok", "InvalidArgument", "InvalidArgument", "InvalidArgument", "ok"]);
+    expect(codes(a)).toEqual([
+      "ok",
+      "InvalidArgument",
+      "InvalidArgument",
+      "InvalidArgument",
+      "ok",
+      "InvalidArgument",
+      "InvalidArgument",
+      "InvalidArgument",
+      "ok",
+    ]);
     expect(a.FailedEntryCount).toBe(6);
     expect(fake.events.map((e) => e.entry.Source)).toEqual([sources[0], s256, sources[8]]);
     expectIdsFromUpstream(a, fake);
@@ -265,7 +326,9 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
     const asString = '{ "b": 2, "a": "é" }';
     const asObject = { nested: { x: [1, null, "😀"] } };
     const details: unknown[] = [asString, asObject, "{oops", "[1,2]", [1, 2], 42, null, "42", "", undefined];
-    const entries = details.map((d) => (d === undefined ? { Source: s, DetailType: "T" } : { Source: s, DetailType: "T", Detail: d }));
+    const entries = details.map((d) =>
+      d === undefined ? { Source: s, DetailType: "T" } : { Source: s, DetailType: "T", Detail: d },
+    );
     const a = await readAnswer(await postEvents({ Entries: entries }, { key: t.apiKey }));
     expect(codes(a)).toEqual([
       "ok",
@@ -306,7 +369,9 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
 
   it("an unknown entry field is InvalidArgument", async () => {
     const { t, fake } = await setup();
-    const a = await readAnswer(await postEvents({ Entries: [entry(t, {}, { EventBusName: "default" }), entry(t)] }, { key: t.apiKey }));
+    const a = await readAnswer(
+      await postEvents({ Entries: [entry(t, {}, { EventBusName: "default" }), entry(t)] }, { key: t.apiKey }),
+    );
     expect(codes(a)).toEqual(["InvalidArgument", "ok"]);
     expect(a.Entries[0]).toMatchObject({ ErrorMessage: expect.stringContaining('"EventBusName"') });
     expect(fake.events).toHaveLength(1);
@@ -328,7 +393,10 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
       [`${T}.5`, T],
     ];
     const bad: unknown[] = ["yesterday", "2024-02-30", "01/02/2024", -1, "-5", true];
-    const entries = [...good.map(([time], i) => entry(t, { good: i }, { Time: time })), ...bad.map((time, i) => entry(t, { bad: i }, { Time: time }))];
+    const entries = [
+      ...good.map(([time], i) => entry(t, { good: i }, { Time: time })),
+      ...bad.map((time, i) => entry(t, { bad: i }, { Time: time })),
+    ];
     const a = await readAnswer(await postEvents({ Entries: entries }, { key: t.apiKey }));
     expect(codes(a)).toEqual([...good.map(() => "ok"), ...bad.map(() => "InvalidArgument")]);
     expect(fake.events.map((e) => e.entry.Time)).toEqual(good.map(([, secs]) => secs));
@@ -356,7 +424,15 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
     const res = await postEvents({ Entries: entries }, { key: t.apiKey });
     expect(res.status).toBe(200);
     const a = await readAnswer(res);
-    expect(codes(a)).toEqual(["ok", "InvalidArgument", "MalformedDetail", "NotAuthorizedForSourceException", "ok", "InvalidArgument", "ok"]);
+    expect(codes(a)).toEqual([
+      "ok",
+      "InvalidArgument",
+      "MalformedDetail",
+      "NotAuthorizedForSourceException",
+      "ok",
+      "InvalidArgument",
+      "ok",
+    ]);
     expect(a.FailedEntryCount).toBe(4);
     expect(a).not.toHaveProperty("QueuedEntryCount");
     expect(fake.calls).toHaveLength(1);
@@ -372,7 +448,12 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
 
   it("a batch with no valid entry answers 200 with every failure and calls nothing upstream", async () => {
     const { t, fake } = await setup();
-    const a = await readAnswer(await postEvents({ Entries: [entry(t, {}, { Detail: "[]" }), entry(t, {}, { DetailType: "" })] }, { key: t.apiKey }));
+    const a = await readAnswer(
+      await postEvents(
+        { Entries: [entry(t, {}, { Detail: "[]" }), entry(t, {}, { DetailType: "" })] },
+        { key: t.apiKey },
+      ),
+    );
     expect(a).toEqual({
       FailedEntryCount: 2,
       Entries: [
@@ -386,7 +467,9 @@ describe("entry rules: the entry fails on its own, its valid siblings are forwar
 
 describe("scoping to the tenant's own partner event sources", () => {
   it("exact names match exactly and prefixes match by prefix; anything else is NotAuthorizedForSourceException and never sent", async () => {
-    const { t, fake } = await setup({ sources: ["aws.partner/example.com/exact/one", "aws.partner/example.com/pre/*"] });
+    const { t, fake } = await setup({
+      sources: ["aws.partner/example.com/exact/one", "aws.partner/example.com/pre/*"],
+    });
     const sources = [
       "aws.partner/example.com/exact/one", // exact: ok
       "aws.partner/example.com/exact/one2", // an exact rule is not a prefix
@@ -399,7 +482,10 @@ describe("scoping to the tenant's own partner event sources", () => {
       "aws.partner/EXAMPLE.com/pre/a", // case matters
       "aws.partner/other.com/pre/a",
     ];
-    const res = await postEvents({ Entries: sources.map((s) => ({ Source: s, DetailType: "T", Detail: "{}" })) }, { key: t.apiKey });
+    const res = await postEvents(
+      { Entries: sources.map((s) => ({ Source: s, DetailType: "T", Detail: "{}" })) },
+      { key: t.apiKey },
+    );
     const a = await readAnswer(res);
     const N = "NotAuthorizedForSourceException";
     expect(codes(a)).toEqual(["ok", N, N, N, "ok", "ok", N, N, N, N]);
@@ -412,7 +498,9 @@ describe("scoping to the tenant's own partner event sources", () => {
 
   it("a batch only for foreign sources calls nothing upstream", async () => {
     const { t, fake } = await setup();
-    const a = await readAnswer(await postEvents({ Entries: [entry("someone-else"), entry("another")] }, { key: t.apiKey }));
+    const a = await readAnswer(
+      await postEvents({ Entries: [entry("someone-else"), entry("another")] }, { key: t.apiKey }),
+    );
     expect(codes(a)).toEqual(["NotAuthorizedForSourceException", "NotAuthorizedForSourceException"]);
     expect(fake.calls).toHaveLength(0);
   });
@@ -438,12 +526,15 @@ describe("content type and routing", () => {
     expect(fake.calls).toHaveLength(0);
   });
 
-  it.each(["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"])("accepts %s", async (type) => {
-    const { t, fake } = await setup();
-    const res = await postEvents({ Entries: [entry(t)] }, { key: t.apiKey, headers: { "content-type": type } });
-    expect(res.status).toBe(200);
-    expect(fake.events).toHaveLength(1);
-  });
+  it.each(["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"])(
+    "accepts %s",
+    async (type) => {
+      const { t, fake } = await setup();
+      const res = await postEvents({ Entries: [entry(t)] }, { key: t.apiKey, headers: { "content-type": type } });
+      expect(res.status).toBe(200);
+      expect(fake.events).toHaveLength(1);
+    },
+  );
 
   it("answers 404 not_found for an unknown path", async () => {
     for (const path of ["/v1/event", "/v2/events", "/v1/events/x/y", "/v1"]) {

@@ -10,7 +10,7 @@
  * port reuses the tenant and the key, moves the endpoint and keeps .dev.vars; SIGINT exits 0 with
  * both ports closed, also in the middle of start-up; a taken port is one clear message and exit 1.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -18,11 +18,11 @@ import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ensureDemoTenant, readDemoFile, type DemoResult } from "../../scripts/dev/demo-tenant.ts";
+import { type DemoResult, ensureDemoTenant, readDemoFile } from "../../scripts/dev/demo-tenant.ts";
 import type { KvEntry, WranglerKv } from "../../scripts/lib/kv.ts";
 import { nodeForWrangler } from "../../scripts/lib/local-relay.ts";
 import { hashApiKey } from "../../src/auth/api-key.ts";
-import { KV, tenantRecordSchema, type TenantRecord } from "../../src/tenants/record.ts";
+import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
 import { ROOT, runProcess } from "./helpers/tenant-cli.ts";
 
@@ -56,7 +56,8 @@ class Dev {
   constructor(env: Record<string, string>) {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
     // Nothing from the developer's shell may point the child elsewhere.
-    for (const k of ["INIT_CWD", "RELAY_URL", "RELAY_ADMIN_TOKEN", "RELAY_SEALING_KEY", "CLOUDFLARE_API_TOKEN"]) delete childEnv[k];
+    for (const k of ["INIT_CWD", "RELAY_URL", "RELAY_ADMIN_TOKEN", "RELAY_SEALING_KEY", "CLOUDFLARE_API_TOKEN"])
+      delete childEnv[k];
     this.child = spawn(nodeForWrangler(ROOT), [DEV], { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.setEncoding("utf8").on("data", (s: string) => (this.stdout += s));
     this.child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s));
@@ -81,7 +82,11 @@ class Dev {
 
   async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
     this.child.kill(signal);
-    const r = await withTimeout(this.exited, STOP_TIMEOUT_MS, `dev.ts did not exit within ${STOP_TIMEOUT_MS / 1000} s of ${signal}`);
+    const r = await withTimeout(
+      this.exited,
+      STOP_TIMEOUT_MS,
+      `dev.ts did not exit within ${STOP_TIMEOUT_MS / 1000} s of ${signal}`,
+    );
     return r.code;
   }
 
@@ -140,7 +145,9 @@ describe("npm start (scripts/dev.ts)", () => {
     // The relay and the local EventBridge answer where the banner says.
     expect(dev.stdout).toContain(`Relay              ${relayUrl}`);
     expect(dev.stdout).toContain(`Local EventBridge  ${emulatorUrl}/_fake/`);
-    expect(dev.stdout).toMatch(/Demo tenant +demo: aws\.partner\/example\.com\/demo\/\*, us-east-1, endpoint http:\/\/127\.0\.0\.1:\d+ +\[created tenant demo; minted an API key; minted a SigV4 pair\]/);
+    expect(dev.stdout).toMatch(
+      /Demo tenant +demo: aws\.partner\/example\.com\/demo\/\*, us-east-1, endpoint http:\/\/127\.0\.0\.1:\d+ +\[created tenant demo; minted an API key; minted a SigV4 pair\]/,
+    );
     expect(dev.stdout).toMatch(/LOCAL DEMO KEY/);
     const health = await fetch(`${relayUrl}/healthz`);
     expect(health.status).toBe(200);
@@ -156,7 +163,10 @@ describe("npm start (scripts/dev.ts)", () => {
     expect(received.entry.Source).toBe(DEMO_SOURCE);
     expect(JSON.parse(received.entry.Detail!)).toMatchObject({ orderId: "1001" });
     expect(received.accessKeyId).toBe("AKIAFAKEEVENTBRIDGE0"); // signed with the emulator's pair, verified by it
-    await dev.waitFor(new RegExp(`eventbridge │ [\\d:.]+ event ${escape(DEMO_SOURCE)} "Order Placed" ${eventId}`), 10_000);
+    await dev.waitFor(
+      new RegExp(`eventbridge │ [\\d:.]+ event ${escapeRegExp(DEMO_SOURCE)} "Order Placed" ${eventId}`),
+      10_000,
+    );
     const page = await fetch(`${emulatorUrl}/_fake/`);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     expect(await page.text()).toContain(eventId);
@@ -166,9 +176,16 @@ describe("npm start (scripts/dev.ts)", () => {
     const accessKeyId = /AWS_ACCESS_KEY_ID=(\S+)/.exec(aws)![1]!;
     const secretAccessKey = /AWS_SECRET_ACCESS_KEY=(\S+)/.exec(aws)![1]!;
     expect(aws).toContain(`--endpoint-url ${relayUrl} --region us-east-1`);
-    const client = new EventBridgeClient({ region: "us-east-1", endpoint: relayUrl, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+    const client = new EventBridgeClient({
+      region: "us-east-1",
+      endpoint: relayUrl,
+      credentials: { accessKeyId, secretAccessKey },
+      maxAttempts: 1,
+    });
     const viaSdk = await client.send(
-      new PutPartnerEventsCommand({ Entries: [{ Source: DEMO_SOURCE, DetailType: "Order Placed", Detail: JSON.stringify({ orderId: "sdk" }) }] }),
+      new PutPartnerEventsCommand({
+        Entries: [{ Source: DEMO_SOURCE, DetailType: "Order Placed", Detail: JSON.stringify({ orderId: "sdk" }) }],
+      }),
     );
     client.destroy();
     expect(viaSdk.FailedEntryCount).toBe(0);
@@ -188,7 +205,11 @@ describe("npm start (scripts/dev.ts)", () => {
     expect(fault).toBe(`curl -X POST ${emulatorUrl}/_fake/faults -d '{"type":"throttle"}'`);
     await sh(fault);
     const queued = JSON.parse(await sh(curl));
-    expect(queued).toMatchObject({ FailedEntryCount: 0, QueuedEntryCount: 1, Entries: [{ RelayEventId: expect.stringMatching(/^relay-/) }] });
+    expect(queued).toMatchObject({
+      FailedEntryCount: 0,
+      QueuedEntryCount: 1,
+      Entries: [{ RelayEventId: expect.stringMatching(/^relay-/) }],
+    });
     await dev.waitFor(/eventbridge │ [\d:.]+ fault throttle 400 ThrottlingException/, 10_000);
     const relayEventId: string = queued.Entries[0].RelayEventId;
     const delivered = await waitForDelivery(relayUrl, firstKey, relayEventId);
@@ -209,7 +230,7 @@ describe("npm start (scripts/dev.ts)", () => {
 
     expect(dev.stdout).not.toMatch(/created .*dev\.vars/);
     expect(readFileSync(env.RELAY_DEV_VARS!, "utf8")).toBe(devVarsAfterFirstRun);
-    expect(dev.stdout).toMatch(new RegExp(`\\[endpoint http://127\\.0\\.0\\.1:\\d+ → ${escape(emulatorUrl)}\\]`));
+    expect(dev.stdout).toMatch(new RegExp(`\\[endpoint http://127\\.0\\.0\\.1:\\d+ → ${escapeRegExp(emulatorUrl)}\\]`));
     const curl = printedCommand(dev.stdout, /^ {2}curl /);
     expect(curl).toContain(`Bearer ${firstKey}`);
 
@@ -221,7 +242,13 @@ describe("npm start (scripts/dev.ts)", () => {
     const show = await runProcess(nodeForWrangler(ROOT), [TENANT_CLI, "show", "demo", "--json"], cliEnv(env), "");
     expect(show.code, show.stderr).toBe(0);
     const record = JSON.parse(show.stdout);
-    expect(record).toMatchObject({ id: "demo", status: "active", region: "us-east-1", endpoint: emulatorUrl, sources: ["aws.partner/example.com/demo/*"] });
+    expect(record).toMatchObject({
+      id: "demo",
+      status: "active",
+      region: "us-east-1",
+      endpoint: emulatorUrl,
+      sources: ["aws.partner/example.com/demo/*"],
+    });
     expect(record.apiKeys).toHaveLength(1);
     expect(record.sigv4Keys).toHaveLength(1);
     expect(record.credentials).toMatchObject({ accessKeyId: "AKIAFAKEEVENTBRIDGE0", secretAccessKey: "sealed" });
@@ -245,11 +272,18 @@ describe("npm start (scripts/dev.ts)", () => {
     const otherPort = await freePort([relayPort]);
     const blocker = await listen();
     try {
-      const ports = name === "PORT" ? { PORT: String(blocker.port), EMULATOR_PORT: String(otherPort) } : { PORT: String(relayPort), EMULATOR_PORT: String(blocker.port) };
+      const ports =
+        name === "PORT"
+          ? { PORT: String(blocker.port), EMULATOR_PORT: String(otherPort) }
+          : { PORT: String(relayPort), EMULATOR_PORT: String(blocker.port) };
       const dev = new Dev({ ...env, ...ports });
       const { code } = await withTimeout(dev.exited, 20_000, "dev.ts did not give up on a taken port");
       expect(code).toBe(1);
-      expect(dev.stderr).toMatch(new RegExp(`port ${blocker.port} on 127\\.0\\.0\\.1 is already in use.*choose another port: ${name}=\\d+ npm start`));
+      expect(dev.stderr).toMatch(
+        new RegExp(
+          `port ${blocker.port} on 127\\.0\\.0\\.1 is already in use.*choose another port: ${name}=\\d+ npm start`,
+        ),
+      );
       expect(dev.stdout).not.toMatch(READY_LINE);
       expect(await portOpen(name === "PORT" ? otherPort : relayPort)).toBe(false);
     } finally {
@@ -315,13 +349,28 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
     expect(kv.puts).toHaveLength(1);
     expect(kv.puts[0]!.map((e) => e.key.split(":")[0])).toEqual(["tenant", "apikey", "sigv4"]);
     const record = kv.record();
-    expect(record).toMatchObject({ id: "demo", status: "active", region: "us-east-1", endpoint: EMULATOR, sources: ["aws.partner/example.com/demo/*"] });
+    expect(record).toMatchObject({
+      id: "demo",
+      status: "active",
+      region: "us-east-1",
+      endpoint: EMULATOR,
+      sources: ["aws.partner/example.com/demo/*"],
+    });
     const key = await importSealingKey(KEY_A);
-    expect(await unseal(key, "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe("fakeEventBridgeSecretKey0000000000000000");
+    expect(await unseal(key, "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe(
+      "fakeEventBridgeSecretKey0000000000000000",
+    );
     const { apiKey, sigv4 } = first.credentials;
-    expect(record.apiKeys).toEqual([expect.objectContaining({ id: apiKey!.keyId, hash: await hashApiKey(apiKey!.key), expiresAt: null })]);
-    expect(JSON.parse(kv.data.get(KV.apiKey(record.apiKeys[0]!.hash))!)).toEqual({ tenantId: "demo", keyId: apiKey!.keyId });
-    expect(await unseal(key, "demo", `sigv4:${sigv4!.accessKeyId}`, record.sigv4Keys[0]!.secret)).toBe(sigv4!.secretAccessKey);
+    expect(record.apiKeys).toEqual([
+      expect.objectContaining({ id: apiKey!.keyId, hash: await hashApiKey(apiKey!.key), expiresAt: null }),
+    ]);
+    expect(JSON.parse(kv.data.get(KV.apiKey(record.apiKeys[0]!.hash))!)).toEqual({
+      tenantId: "demo",
+      keyId: apiKey!.keyId,
+    });
+    expect(await unseal(key, "demo", `sigv4:${sigv4!.accessKeyId}`, record.sigv4Keys[0]!.secret)).toBe(
+      sigv4!.secretAccessKey,
+    );
     expect(JSON.parse(kv.data.get(KV.sigv4(sigv4!.accessKeyId))!)).toEqual({ tenantId: "demo" });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readDemoFile(file)).toEqual({ tenantId: "demo", apiKey, sigv4 });
@@ -336,7 +385,12 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
     const before = kv.record();
     const moved = await ensure({ endpoint: "http://127.0.0.1:4999" });
     expect(moved.actions).toEqual([`endpoint ${EMULATOR} → http://127.0.0.1:4999`]);
-    expect(kv.record()).toMatchObject({ endpoint: "http://127.0.0.1:4999", revision: before.revision + 1, apiKeys: before.apiKeys, sigv4Keys: before.sigv4Keys });
+    expect(kv.record()).toMatchObject({
+      endpoint: "http://127.0.0.1:4999",
+      revision: before.revision + 1,
+      apiKeys: before.apiKeys,
+      sigv4Keys: before.sigv4Keys,
+    });
     await ensure(); // back to the default port for the next tests
   });
 
@@ -364,14 +418,17 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
     expect(r.credentials.apiKey).toEqual(old.apiKey);
     expect(r.credentials.sigv4!.accessKeyId).not.toBe(old.sigv4!.accessKeyId);
     const record = kv.record();
-    expect(await unseal(await importSealingKey(KEY_B), "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe(
-      "fakeEventBridgeSecretKey0000000000000000",
-    );
+    expect(
+      await unseal(await importSealingKey(KEY_B), "demo", "secretAccessKey", record.credentials!.secretAccessKey),
+    ).toBe("fakeEventBridgeSecretKey0000000000000000");
   });
 
   it("what an admin changed on purpose is kept, with a warning when it stops the demo", async () => {
     const before = kv.record();
-    kv.data.set(KV.tenant("demo"), JSON.stringify({ ...before, status: "disabled", sources: ["aws.partner/example.com/other"] }));
+    kv.data.set(
+      KV.tenant("demo"),
+      JSON.stringify({ ...before, status: "disabled", sources: ["aws.partner/example.com/other"] }),
+    );
     const r = await ensure({ key: KEY_B });
     expect(r.actions).toEqual([]);
     expect(r.warnings).toEqual([
@@ -429,14 +486,28 @@ function hasAwsCli(): boolean {
 
 /** The AWS CLI with no profile, config file, session token or instance metadata of this machine. */
 function awsCliEnv(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true", AWS_PAGER: "" };
-  for (const k of ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) delete e[k];
+  const e: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_PAGER: "",
+  };
+  for (const k of [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+  ])
+    delete e[k];
   return e;
 }
 
 function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const k of ["INIT_CWD", "RELAY_URL", "RELAY_ADMIN_TOKEN", "RELAY_SEALING_KEY", "CLOUDFLARE_API_TOKEN"]) delete e[k];
+  for (const k of ["INIT_CWD", "RELAY_URL", "RELAY_ADMIN_TOKEN", "RELAY_SEALING_KEY", "CLOUDFLARE_API_TOKEN"])
+    delete e[k];
   return e;
 }
 
@@ -446,7 +517,11 @@ async function emulatorEvents(url: string): Promise<ReceivedEvent[]> {
   return ((await res.json()) as { events: ReceivedEvent[] }).events;
 }
 
-async function waitForEvent(url: string, match: (e: ReceivedEvent) => boolean, timeoutMs = 10_000): Promise<ReceivedEvent> {
+async function waitForEvent(
+  url: string,
+  match: (e: ReceivedEvent) => boolean,
+  timeoutMs = 10_000,
+): Promise<ReceivedEvent> {
   const deadline = Date.now() + timeoutMs;
   let events: ReceivedEvent[] = [];
   while (Date.now() < deadline) {
@@ -455,7 +530,9 @@ async function waitForEvent(url: string, match: (e: ReceivedEvent) => boolean, t
     if (found) return found;
     await sleep(200);
   }
-  throw new Error(`the local EventBridge did not receive the event within ${timeoutMs / 1000} s; it has ${JSON.stringify(events)}`);
+  throw new Error(
+    `the local EventBridge did not receive the event within ${timeoutMs / 1000} s; it has ${JSON.stringify(events)}`,
+  );
 }
 
 /** Polls the relay's GET /v1/events/{relayEventId} until the queued event is delivered; its EventId. */
@@ -463,7 +540,9 @@ async function waitForDelivery(relayUrl: string, apiKey: string, relayEventId: s
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   let last: unknown;
   while (Date.now() < deadline) {
-    const res = await fetch(`${relayUrl}/v1/events/${relayEventId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const res = await fetch(`${relayUrl}/v1/events/${relayEventId}`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
     last = await res.json();
     const status = last as { state?: string; eventId?: string };
     if (status.state === "delivered" && status.eventId) return status.eventId;
@@ -504,7 +583,7 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
@@ -515,7 +594,10 @@ function sleep(ms: number): Promise<void> {
 async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -9,7 +9,7 @@ import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-even
 import { AwsClient } from "aws4fetch";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FAKE_DEFAULT_CREDENTIAL, type ReceivedEvent } from "../fakes/eventbridge.ts";
-import { startFakeEventBridgeServer, type FakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
 
 const REGION = "eu-west-1";
 const SOURCE = "aws.partner/example.com/t42/orders";
@@ -49,7 +49,10 @@ describe("startFakeEventBridgeServer", () => {
     expect(server.fake.calls[0]?.signedHeaders).toEqual(["host", "x-amz-date", "x-amz-target"]);
     expect(lines).toEqual([`event ${SOURCE} "Bestellung ✓" ${id}`]);
 
-    const listed = (await (await fetch(`${server.url}/_fake/events`)).json()) as { events: ReceivedEvent[]; total: number };
+    const listed = (await (await fetch(`${server.url}/_fake/events`)).json()) as {
+      events: ReceivedEvent[];
+      total: number;
+    };
     expect(listed.total).toBe(1);
     expect(listed.events[0]?.eventId).toBe(id);
   });
@@ -70,10 +73,17 @@ describe("startFakeEventBridgeServer", () => {
 
     // Signed raw bytes with an invalid UTF-8 sequence: the signature holds, so the bytes arrived
     // untouched, and the body is then refused as not UTF-8.
-    const raw = new Uint8Array([...new TextEncoder().encode('{"Entries":[{"Source":"'), 0xff, ...new TextEncoder().encode('"}]}')]);
+    const raw = new Uint8Array([
+      ...new TextEncoder().encode('{"Entries":[{"Source":"'),
+      0xff,
+      ...new TextEncoder().encode('"}]}'),
+    ]);
     const bad = await post(raw);
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toEqual({ __type: "SerializationException", message: "The request body is not valid UTF-8." });
+    expect(await bad.json()).toEqual({
+      __type: "SerializationException",
+      message: "The request body is not valid UTF-8.",
+    });
     expect(lines).toEqual([
       expect.stringMatching(/^rejected 400 InvalidSignatureException: /),
       expect.stringMatching(/^rejected 400 SerializationException: /),
@@ -99,14 +109,19 @@ describe("startFakeEventBridgeServer", () => {
       expect(out.FailedEntryCount).toBe(1);
       expect(out.Entries?.[0]?.EventId).toBe(server.fake.events[0]?.eventId);
       expect(out.Entries?.[1]?.ErrorCode).toBe("InvalidArgument");
-      expect(server.fake.calls[0]?.signedHeaders).toEqual(expect.arrayContaining(["content-length", "host", "x-amz-content-sha256"]));
+      expect(server.fake.calls[0]?.signedHeaders).toEqual(
+        expect.arrayContaining(["content-length", "host", "x-amz-content-sha256"]),
+      );
     } finally {
       client.destroy();
     }
   });
 
   it("lost: records the events, then destroys the socket", async () => {
-    const inject = await fetch(`${server.url}/_fake/faults`, { method: "POST", body: JSON.stringify({ type: "lost" }) });
+    const inject = await fetch(`${server.url}/_fake/faults`, {
+      method: "POST",
+      body: JSON.stringify({ type: "lost" }),
+    });
     expect(inject.status).toBe(204);
     const err = await post(`{"Entries":[{"Source":"${SOURCE}","DetailType":"a","Detail":"{}"}]}`).then(
       () => undefined,
@@ -153,7 +168,13 @@ describe("eventbridge-server.ts as a CLI", () => {
         child.once("exit", (code) => reject(new Error(`exited ${code}: ${out}`)));
       });
       expect(out).not.toContain("cli-test-secret");
-      const cli = new AwsClient({ accessKeyId: "AKIDCLITEST000000001", secretAccessKey: "cli-test-secret", service: "events", region: REGION, retries: 0 });
+      const cli = new AwsClient({
+        accessKeyId: "AKIDCLITEST000000001",
+        secretAccessKey: "cli-test-secret",
+        service: "events",
+        region: REGION,
+        retries: 0,
+      });
       const res = await fetch(
         await cli.sign(`${url}/`, {
           method: "POST",
@@ -162,7 +183,9 @@ describe("eventbridge-server.ts as a CLI", () => {
         }),
       );
       expect(res.status).toBe(200);
-      const def = await fetch(await signer.sign(`${url}/`, { method: "POST", headers: HEADERS, body: '{"Entries":[]}' }));
+      const def = await fetch(
+        await signer.sign(`${url}/`, { method: "POST", headers: HEADERS, body: '{"Entries":[]}' }),
+      );
       expect(((await def.json()) as { __type: string }).__type).toBe("UnrecognizedClientException");
     } finally {
       child.kill("SIGTERM");

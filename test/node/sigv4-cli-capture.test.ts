@@ -7,16 +7,19 @@
  * The CLI and boto3 tests skip, saying so, when `aws` / boto3 are not installed.
  * Run: npx vitest run --project node test/node/sigv4-cli-capture.test.ts
  */
-import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
+
 import { execFile, spawnSync } from "node:child_process";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { generateSigV4KeyPair, parseSigV4, verifySigV4 } from "../../src/auth/sigv4.ts";
 import { errorResponse, RelayError } from "../../src/errors.ts";
 
 const KEY = generateSigV4KeyPair();
-const ENTRIES = [{ Source: "aws.partner/example.com/t/orders", DetailType: "Order Created", Detail: '{"id":1,"note":"überprüft"}' }];
+const ENTRIES = [
+  { Source: "aws.partner/example.com/t/orders", DetailType: "Order Created", Detail: '{"id":1,"note":"überprüft"}' },
+];
 const BOTOCORE_SIGNED = ["content-type", "host", "x-amz-date", "x-amz-target"];
 
 interface Captured {
@@ -110,7 +113,11 @@ function awsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
@@ -168,7 +175,16 @@ describe.skipIf(!HAS_AWS)(`the AWS CLI v1 on the wire${HAS_AWS ? "" : " (skipped
   it("any client region verifies (the relay forwards to the tenant's region regardless)", async () => {
     const r = await run(
       "aws",
-      ["events", "put-partner-events", "--endpoint-url", `http://127.0.0.1:${port}`, "--region", "ap-southeast-2", "--entries", JSON.stringify(ENTRIES)],
+      [
+        "events",
+        "put-partner-events",
+        "--endpoint-url",
+        `http://127.0.0.1:${port}`,
+        "--region",
+        "ap-southeast-2",
+        "--entries",
+        JSON.stringify(ENTRIES),
+      ],
       awsEnv(),
     );
     expect(r.code).toBe(0);
@@ -182,7 +198,10 @@ describe.skipIf(!HAS_AWS)(`the AWS CLI v1 on the wire${HAS_AWS ? "" : " (skipped
     await verify(c, KEY.secretAccessKey);
     const body = c.body.slice();
     body[body.length - 3] = body[body.length - 3]! ^ 0x20;
-    const err = await verify({ ...c, body }, KEY.secretAccessKey).then(() => null, (e: unknown) => e);
+    const err = await verify({ ...c, body }, KEY.secretAccessKey).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RelayError);
     expect((err as RelayError).code).toBe("signature_mismatch");
   });
@@ -192,7 +211,10 @@ describe.skipIf(!HAS_AWS)(`the AWS CLI v1 on the wire${HAS_AWS ? "" : " (skipped
     const r = await cli();
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
-      cliError("InvalidSignatureException", "The request signature we calculated does not match the signature you provided."),
+      cliError(
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+      ),
     );
     expect(r.stderr).not.toContain(serverSecret);
   });
@@ -212,20 +234,23 @@ describe.skipIf(!HAS_AWS)(`the AWS CLI v1 on the wire${HAS_AWS ? "" : " (skipped
   });
 });
 
-describe.skipIf(!HAS_BOTO3)(`boto3 on the wire${HAS_BOTO3 ? "" : " (skipped: python3 with boto3 not available)"}`, () => {
-  it("verifies", async () => {
-    const script = [
-      "import boto3, json, sys",
-      "c = boto3.client('events', endpoint_url=sys.argv[1], region_name='eu-central-1')",
-      "print(json.dumps(c.put_partner_events(Entries=json.loads(sys.argv[2]))['Entries']))",
-    ].join("\n");
-    const r = await run("python3", ["-c", script, `http://127.0.0.1:${port}`, JSON.stringify(ENTRIES)], awsEnv());
-    expect(r.stderr).toBe("");
-    expect(JSON.parse(r.stdout)).toEqual([{ EventId: "x" }]);
-    expect(onlyOutcome()).toBe("ok");
-    expect(parseSigV4(captured[0]!.headers).signedHeaders).toEqual(BOTOCORE_SIGNED);
-  });
-});
+describe.skipIf(!HAS_BOTO3)(
+  `boto3 on the wire${HAS_BOTO3 ? "" : " (skipped: python3 with boto3 not available)"}`,
+  () => {
+    it("verifies", async () => {
+      const script = [
+        "import boto3, json, sys",
+        "c = boto3.client('events', endpoint_url=sys.argv[1], region_name='eu-central-1')",
+        "print(json.dumps(c.put_partner_events(Entries=json.loads(sys.argv[2]))['Entries']))",
+      ].join("\n");
+      const r = await run("python3", ["-c", script, `http://127.0.0.1:${port}`, JSON.stringify(ENTRIES)], awsEnv());
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual([{ EventId: "x" }]);
+      expect(onlyOutcome()).toBe("ok");
+      expect(parseSigV4(captured[0]!.headers).signedHeaders).toEqual(BOTOCORE_SIGNED);
+    });
+  },
+);
 
 describe("the JS SDK v3 with its default Node HTTP handler on the wire", () => {
   it("verifies (nine signed headers as Node sent them)", async () => {
@@ -244,18 +269,21 @@ describe("the JS SDK v3 with its default Node HTTP handler on the wire", () => {
 });
 
 const CAN_STRIP_TYPES = Boolean((process.features as { typescript?: unknown }).typescript);
-describe.skipIf(!CAN_STRIP_TYPES)(`Node type stripping${CAN_STRIP_TYPES ? "" : " (skipped: this Node cannot strip types)"}`, () => {
-  it("imports src/auth/sigv4.ts with no build step (erasable TypeScript only)", async () => {
-    const r = await run(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        "import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from './src/auth/sigv4.ts'; const p = generateSigV4KeyPair(); console.log(SIGV4_ACCESS_KEY_PATTERN.test(p.accessKeyId));",
-      ],
-      process.env,
-    );
-    expect(r.stdout.trim()).toBe("true");
-    expect(r.code).toBe(0);
-  });
-});
+describe.skipIf(!CAN_STRIP_TYPES)(
+  `Node type stripping${CAN_STRIP_TYPES ? "" : " (skipped: this Node cannot strip types)"}`,
+  () => {
+    it("imports src/auth/sigv4.ts with no build step (erasable TypeScript only)", async () => {
+      const r = await run(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          "import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from './src/auth/sigv4.ts'; const p = generateSigV4KeyPair(); console.log(SIGV4_ACCESS_KEY_PATTERN.test(p.accessKeyId));",
+        ],
+        process.env,
+      );
+      expect(r.stdout.trim()).toBe("true");
+      expect(r.code).toBe(0);
+    });
+  },
+);

@@ -12,15 +12,28 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planRelay } from "../../scripts/lib/access.ts";
 import type { Context } from "../../scripts/lib/context.ts";
 import { WranglerKv } from "../../scripts/lib/kv.ts";
-import { startLocalRelay, type LocalRelay } from "../../scripts/lib/local-relay.ts";
+import { type LocalRelay, startLocalRelay } from "../../scripts/lib/local-relay.ts";
 import { Output } from "../../scripts/lib/output.ts";
 import { RelayClient } from "../../scripts/lib/relay-client.ts";
 import { hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
 import { MAX_API_KEYS_PER_TENANT, TENANT_CACHE_TTL_MS } from "../../src/limits.ts";
-import { apiKeyIndexSchema, KV, sigv4IndexSchema, tenantRecordSchema, type TenantRecord } from "../../src/tenants/record.ts";
+import {
+  apiKeyIndexSchema,
+  KV,
+  sigv4IndexSchema,
+  type TenantRecord,
+  tenantRecordSchema,
+} from "../../src/tenants/record.ts";
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
-import { startFakeEventBridgeServer, type FakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
-import { CliHarness, ROOT, TEST_ADMIN_TOKEN, TEST_SEALING_KEY, unusedLocalUrl, type TranscriptEntry } from "./helpers/tenant-cli.ts";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
+import {
+  CliHarness,
+  ROOT,
+  TEST_ADMIN_TOKEN,
+  TEST_SEALING_KEY,
+  type TranscriptEntry,
+  unusedLocalUrl,
+} from "./helpers/tenant-cli.ts";
 
 const AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE";
 const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -64,14 +77,33 @@ describe("tenant CLI on local KV (no relay running)", () => {
 
   it("create, list, show, update (every write bumps the revision)", async () => {
     const { data } = await h.json([
-      "create", "acme", "--name", "Acme Corp", "--source", "aws.partner/acme.com/*", "--source", "aws.partner/acme.io/orders",
-      "--region", "us-east-1", "--rate", "5", "--burst", "10",
+      "create",
+      "acme",
+      "--name",
+      "Acme Corp",
+      "--source",
+      "aws.partner/acme.com/*",
+      "--source",
+      "aws.partner/acme.io/orders",
+      "--region",
+      "us-east-1",
+      "--rate",
+      "5",
+      "--burst",
+      "10",
     ]);
     created = data;
     expect(data).toMatchObject({
-      id: "acme", name: "Acme Corp", status: "active", region: "us-east-1", endpoint: null,
+      id: "acme",
+      name: "Acme Corp",
+      status: "active",
+      region: "us-east-1",
+      endpoint: null,
       sources: ["aws.partner/acme.com/*", "aws.partner/acme.io/orders"],
-      limits: { ratePerSecond: 5, burst: 10 }, credentials: null, apiKeys: [], sigv4Keys: [],
+      limits: { ratePerSecond: 5, burst: 10 },
+      credentials: null,
+      apiKeys: [],
+      sigv4Keys: [],
     });
 
     const listed = await h.json(["list"]);
@@ -83,8 +115,24 @@ describe("tenant CLI on local KV (no relay running)", () => {
     const shown = await h.json(["show", "acme"]);
     expect(shown.data.revision).toBe(created.revision);
 
-    const updated = await h.json(["update", "acme", "--name", "Acme Inc", "--region", "eu-west-1", "--endpoint", "https://events.example.test", "--max-queued-entries", "500"]);
-    expect(updated.data).toMatchObject({ name: "Acme Inc", region: "eu-west-1", endpoint: "https://events.example.test", revision: created.revision + 1 });
+    const updated = await h.json([
+      "update",
+      "acme",
+      "--name",
+      "Acme Inc",
+      "--region",
+      "eu-west-1",
+      "--endpoint",
+      "https://events.example.test",
+      "--max-queued-entries",
+      "500",
+    ]);
+    expect(updated.data).toMatchObject({
+      name: "Acme Inc",
+      region: "eu-west-1",
+      endpoint: "https://events.example.test",
+      revision: created.revision + 1,
+    });
     expect(updated.data.limits).toMatchObject({ ratePerSecond: 5, burst: 10, maxQueuedEntries: 500 });
     const cleared = await h.json(["update", "acme", "--clear-endpoint"]);
     expect(cleared.data).toMatchObject({ endpoint: null, revision: created.revision + 2 });
@@ -119,7 +167,10 @@ describe("tenant CLI on local KV (no relay running)", () => {
     hashes.push(h1, await hashApiKey(key2!));
     const kv = kvOf(h);
     const index = await kv.getMany([KV.apiKey(h1), KV.apiKey(hashes[1]!)]);
-    expect(apiKeyIndexSchema.parse(JSON.parse(index.get(KV.apiKey(h1))!))).toEqual({ tenantId: "acme", keyId: k1.data.keyId });
+    expect(apiKeyIndexSchema.parse(JSON.parse(index.get(KV.apiKey(h1))!))).toEqual({
+      tenantId: "acme",
+      keyId: k1.data.keyId,
+    });
     expect(index.get(KV.apiKey(hashes[1]!))).not.toBeNull();
     const before = (await readRecord(h, "acme"))!;
     expect(before.apiKeys.map((k) => k.hash)).toEqual(hashes);
@@ -135,22 +186,40 @@ describe("tenant CLI on local KV (no relay running)", () => {
   });
 
   it("credentials set seals the secret (stdin, or a flag with a warning); show never prints it", async () => {
-    const set = await h.ok(["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], {
-      stdin: AWS_SECRET + "\n",
-    });
+    const set = await h.ok(
+      ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"],
+      {
+        stdin: AWS_SECRET + "\n",
+      },
+    );
     expect(set.stdout).toMatch(/secret sealed/);
     expect(set.stderr).not.toMatch(/shell history/);
     const shown = await h.json(["show", "acme"]);
-    expect(shown.data.credentials).toEqual({ accessKeyId: AWS_ACCESS_KEY_ID, secretAccessKey: "sealed", sessionToken: null });
+    expect(shown.data.credentials).toEqual({
+      accessKeyId: AWS_ACCESS_KEY_ID,
+      secretAccessKey: "sealed",
+      sessionToken: null,
+    });
 
     const key = await importSealingKey(TEST_SEALING_KEY);
     const stored = (await readRecord(h, "acme"))!;
     expect(stored.credentials!.secretAccessKey).toMatch(/^v1\./);
     expect(await unseal(key, "acme", "secretAccessKey", stored.credentials!.secretAccessKey)).toBe(AWS_SECRET);
-    await expect(unseal(key, "other", "secretAccessKey", stored.credentials!.secretAccessKey)).rejects.toThrow(/failed to decrypt/);
+    await expect(unseal(key, "other", "secretAccessKey", stored.credentials!.secretAccessKey)).rejects.toThrow(
+      /failed to decrypt/,
+    );
 
     const flagged = await h.ok(
-      ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key", AWS_SECRET, "--session-token-stdin"],
+      [
+        "credentials",
+        "set",
+        "acme",
+        "--access-key-id",
+        AWS_ACCESS_KEY_ID,
+        "--secret-access-key",
+        AWS_SECRET,
+        "--session-token-stdin",
+      ],
       { stdin: AWS_SESSION_TOKEN + "\n" },
     );
     expect(flagged.stderr).toMatch(/shell history/);
@@ -161,7 +230,9 @@ describe("tenant CLI on local KV (no relay running)", () => {
 
     await h.ok(["credentials", "clear", "acme"]);
     expect((await readRecord(h, "acme"))!.credentials).toBeNull();
-    await h.ok(["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], { stdin: AWS_SECRET });
+    await h.ok(["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], {
+      stdin: AWS_SECRET,
+    });
   });
 
   it("sigv4 create prints the pair once, seals the secret under sigv4:<id>; list and revoke", async () => {
@@ -200,7 +271,16 @@ describe("tenant CLI on local KV (no relay running)", () => {
   });
 
   it("delete removes the record and every index entry", async () => {
-    await h.ok(["create", "doomed", "--name", "Doomed", "--source", "aws.partner/doomed.example/*", "--region", "us-west-2"]);
+    await h.ok([
+      "create",
+      "doomed",
+      "--name",
+      "Doomed",
+      "--source",
+      "aws.partner/doomed.example/*",
+      "--region",
+      "us-west-2",
+    ]);
     const k = await h.json(["key", "create", "doomed"]);
     k.entry.minted.push(k.data.key);
     secrets.push(k.data.key);
@@ -226,11 +306,36 @@ describe("tenant CLI on local KV (no relay running)", () => {
     const cases: [string, string[], number, RegExp][] = [
       ["invalid id", ["create", "Bad_Id", ...valid], 2, /invalid tenant id "Bad_Id"/],
       ["id too long", ["create", "a".repeat(64), ...valid], 2, /invalid tenant id/],
-      ["invalid source", ["create", "x1", "--name", "X", "--source", "aws.partner/x", "--region", "us-east-1"], 2, /invalid --source "aws\.partner\/x"/],
-      ["foreign source", ["create", "x1", "--name", "X", "--source", "com.example.orders", "--region", "us-east-1"], 2, /invalid --source/],
-      ["invalid region", ["create", "x1", "--name", "X", "--source", "aws.partner/x.example/a", "--region", "mars-1"], 2, /invalid --region "mars-1"/],
-      ["endpoint not http(s)", ["create", "x1", ...valid, "--endpoint", "ftp://events.example.test"], 2, /invalid --endpoint/],
-      ["endpoint with a path", ["create", "x1", ...valid, "--endpoint", "https://events.example.test/v1"], 2, /invalid --endpoint/],
+      [
+        "invalid source",
+        ["create", "x1", "--name", "X", "--source", "aws.partner/x", "--region", "us-east-1"],
+        2,
+        /invalid --source "aws\.partner\/x"/,
+      ],
+      [
+        "foreign source",
+        ["create", "x1", "--name", "X", "--source", "com.example.orders", "--region", "us-east-1"],
+        2,
+        /invalid --source/,
+      ],
+      [
+        "invalid region",
+        ["create", "x1", "--name", "X", "--source", "aws.partner/x.example/a", "--region", "mars-1"],
+        2,
+        /invalid --region "mars-1"/,
+      ],
+      [
+        "endpoint not http(s)",
+        ["create", "x1", ...valid, "--endpoint", "ftp://events.example.test"],
+        2,
+        /invalid --endpoint/,
+      ],
+      [
+        "endpoint with a path",
+        ["create", "x1", ...valid, "--endpoint", "https://events.example.test/v1"],
+        2,
+        /invalid --endpoint/,
+      ],
       ["endpoint not a URL", ["create", "x1", ...valid, "--endpoint", "events"], 2, /invalid --endpoint/],
       ["rate zero", ["create", "x1", ...valid, "--rate", "0"], 2, /--rate must be greater than 0/],
       ["rate not a number", ["create", "x1", ...valid, "--rate", "fast"], 2, /--rate must be a positive number/],
@@ -244,20 +349,64 @@ describe("tenant CLI on local KV (no relay running)", () => {
       ["unknown command", ["frobnicate"], 2, /unknown command: frobnicate[\s\S]*usage: npm run tenant -- <command>/],
       ["unknown subcommand", ["key", "rotate", "acme"], 2, /unknown command: key rotate/],
       ["group without subcommand", ["key"], 2, /key needs a subcommand: create, list, revoke/],
-      ["unknown flag (usage shown)", ["create", "x1", ...valid, "--nmae", "Y"], 2, /unknown flag for `create`: --nmae[\s\S]*usage: npm run tenant -- create <id>/],
+      [
+        "unknown flag (usage shown)",
+        ["create", "x1", ...valid, "--nmae", "Y"],
+        2,
+        /unknown flag for `create`: --nmae[\s\S]*usage: npm run tenant -- create <id>/,
+      ],
       ["flag of another command", ["list", "--force"], 2, /unknown flag for `list`: --force/],
       ["flag without its value", ["show", "acme", "--persist-to"], 2, /argument missing/],
       ["missing argument", ["show"], 2, /show: missing argument/],
       ["extra argument", ["show", "acme", "extra"], 2, /unexpected argument "extra"/],
       ["--local and --remote", ["list", "--local", "--remote"], 2, /exclude each other/],
-      ["credentials without a secret", ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID], 2, /needs --secret-access-key-stdin/],
-      ["credentials without an access key id", ["credentials", "set", "acme", "--secret-access-key-stdin"], 2, /needs --access-key-id/],
-      ["credentials with both secret flags", ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key", "x", "--secret-access-key-stdin"], 2, /either --secret-access-key or --secret-access-key-stdin/],
-      ["invalid access key id", ["credentials", "set", "acme", "--access-key-id", "short", "--secret-access-key-stdin"], 2, /--access-key-id must be/],
+      [
+        "credentials without a secret",
+        ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID],
+        2,
+        /needs --secret-access-key-stdin/,
+      ],
+      [
+        "credentials without an access key id",
+        ["credentials", "set", "acme", "--secret-access-key-stdin"],
+        2,
+        /needs --access-key-id/,
+      ],
+      [
+        "credentials with both secret flags",
+        [
+          "credentials",
+          "set",
+          "acme",
+          "--access-key-id",
+          AWS_ACCESS_KEY_ID,
+          "--secret-access-key",
+          "x",
+          "--secret-access-key-stdin",
+        ],
+        2,
+        /either --secret-access-key or --secret-access-key-stdin/,
+      ],
+      [
+        "invalid access key id",
+        ["credentials", "set", "acme", "--access-key-id", "short", "--secret-access-key-stdin"],
+        2,
+        /--access-key-id must be/,
+      ],
       ["not a key id", ["key", "revoke", "acme", "my-key"], 2, /"my-key" is not a key id/],
       ["update with nothing to change", ["update", "acme"], 2, /nothing to change/],
-      ["endpoint and clear-endpoint", ["update", "acme", "--endpoint", "https://a.example", "--clear-endpoint"], 2, /exclude each other/],
-      ["dlq replay with neither --all nor ids", ["dlq", "replay", "acme"], 2, /needs --all or at least one relay event id/],
+      [
+        "endpoint and clear-endpoint",
+        ["update", "acme", "--endpoint", "https://a.example", "--clear-endpoint"],
+        2,
+        /exclude each other/,
+      ],
+      [
+        "dlq replay with neither --all nor ids",
+        ["dlq", "replay", "acme"],
+        2,
+        /needs --all or at least one relay event id/,
+      ],
     ];
     it.each(cases)("%s", async (_name, args, code, message) => {
       const r = await h.run(args);
@@ -268,36 +417,74 @@ describe("tenant CLI on local KV (no relay running)", () => {
     });
 
     it("an empty secret on stdin is refused", async () => {
-      const r = await h.run(["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], { stdin: "\n" });
+      const r = await h.run(
+        ["credentials", "set", "acme", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"],
+        { stdin: "\n" },
+      );
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/secret access key is empty/);
     });
 
     it("unknown tenant, duplicate id, overlapping source, unknown key ids (exit 3 / 4)", async () => {
-      for (const args of [["show", "ghost"], ["key", "create", "ghost"], ["disable", "ghost"], ["delete", "ghost"], ["update", "ghost", "--name", "G"]]) {
+      for (const args of [
+        ["show", "ghost"],
+        ["key", "create", "ghost"],
+        ["disable", "ghost"],
+        ["delete", "ghost"],
+        ["update", "ghost", "--name", "G"],
+      ]) {
         const r = await h.run(args);
         expect(r.code, args.join(" ")).toBe(3);
         expect(r.stderr).toMatch(/unknown tenant "ghost"/);
       }
-      const dup = await h.run(["create", "acme", "--name", "Again", "--source", "aws.partner/again.example/*", "--region", "us-east-1"]);
+      const dup = await h.run([
+        "create",
+        "acme",
+        "--name",
+        "Again",
+        "--source",
+        "aws.partner/again.example/*",
+        "--region",
+        "us-east-1",
+      ]);
       expect(dup.code).toBe(4);
       expect(dup.stderr).toMatch(/tenant "acme" already exists/);
-      const overlap = await h.run(["create", "copycat", "--name", "C", "--source", "aws.partner/acme.com/orders", "--region", "us-east-1"]);
+      const overlap = await h.run([
+        "create",
+        "copycat",
+        "--name",
+        "C",
+        "--source",
+        "aws.partner/acme.com/orders",
+        "--region",
+        "us-east-1",
+      ]);
       expect(overlap.code).toBe(4);
       expect(overlap.stderr).toMatch(/overlaps tenant acme's "aws\.partner\/acme\.com\/\*"/);
       const noKey = await h.run(["key", "revoke", "acme", "key_doesNotExist1"]);
       expect(noKey.code).toBe(3);
       expect(noKey.stderr).toMatch(/has no API key key_doesNotExist1/);
-      expect((await readRecord(h, "copycat"))).toBeNull();
+      expect(await readRecord(h, "copycat")).toBeNull();
     });
 
     it(`too many keys: at most ${MAX_API_KEYS_PER_TENANT} live API keys`, async () => {
       // Seed a record at the limit (through the record schema, as the CLI writes) instead of minting 10 keys.
       const now = new Date().toISOString();
       const record = tenantRecordSchema.parse({
-        schemaVersion: 1, id: "full", name: "Full", status: "active", revision: 1, sources: ["aws.partner/full.example/*"],
-        region: "us-east-1", createdAt: now, updatedAt: now,
-        apiKeys: Array.from({ length: MAX_API_KEYS_PER_TENANT }, (_, i) => ({ id: `key_seed${i}`, hash: String(i).padStart(64, "0"), createdAt: now })),
+        schemaVersion: 1,
+        id: "full",
+        name: "Full",
+        status: "active",
+        revision: 1,
+        sources: ["aws.partner/full.example/*"],
+        region: "us-east-1",
+        createdAt: now,
+        updatedAt: now,
+        apiKeys: Array.from({ length: MAX_API_KEYS_PER_TENANT }, (_, i) => ({
+          id: `key_seed${i}`,
+          hash: String(i).padStart(64, "0"),
+          createdAt: now,
+        })),
       });
       await kvOf(h).putMany([{ key: KV.tenant("full"), value: JSON.stringify(record) }]);
       const r = await h.run(["key", "create", "full"]);
@@ -313,7 +500,24 @@ describe("tenant CLI on local KV (no relay running)", () => {
     expect(help.stdout).toMatch(/--expires <when>/);
     expect(help.stdout).toMatch(/--remote/);
     const all = await h.ok(["--help"]);
-    for (const c of ["create", "list", "show", "update", "disable", "enable", "delete", "key create", "key list", "key revoke", "credentials set", "sigv4 create", "sigv4 revoke", "status", "dlq list", "dlq replay"]) {
+    for (const c of [
+      "create",
+      "list",
+      "show",
+      "update",
+      "disable",
+      "enable",
+      "delete",
+      "key create",
+      "key list",
+      "key revoke",
+      "credentials set",
+      "sigv4 create",
+      "sigv4 revoke",
+      "status",
+      "dlq list",
+      "dlq replay",
+    ]) {
       expect(all.stdout).toContain(`  ${c} `);
     }
     const none = await h.run([]);
@@ -324,39 +528,71 @@ describe("tenant CLI on local KV (no relay running)", () => {
   describe("--remote", () => {
     let fakeHome: string;
     let config: string;
-    const remoteEnv = () => ({ HOME: fakeHome, XDG_CONFIG_HOME: join(fakeHome, ".config"), CLOUDFLARE_API_TOKEN: undefined, CLOUDFLARE_ACCOUNT_ID: undefined });
+    const remoteEnv = () => ({
+      HOME: fakeHome,
+      XDG_CONFIG_HOME: join(fakeHome, ".config"),
+      CLOUDFLARE_API_TOKEN: undefined,
+      CLOUDFLARE_ACCOUNT_ID: undefined,
+    });
     beforeAll(() => {
       fakeHome = join(h.dir, "home");
       config = join(h.dir, "wrangler.toml");
-      writeFileSync(config, 'name = "relay-test"\nmain = "src/index.ts"\n\n[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n');
+      writeFileSync(
+        config,
+        'name = "relay-test"\nmain = "src/index.ts"\n\n[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n',
+      );
     });
 
     it("refuses the placeholder namespace id in wrangler.toml, before calling wrangler", async () => {
       const r = await h.run(["list", "--remote"], { env: remoteEnv() });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/no real id for the TENANTS KV namespace: run `npx wrangler kv namespace create TENANTS`/);
+      expect(r.stderr).toMatch(
+        /no real id for the TENANTS KV namespace: run `npx wrangler kv namespace create TENANTS`/,
+      );
     });
 
     it("says exactly what to do without a wrangler login or CLOUDFLARE_API_TOKEN", async () => {
       const r = await h.run(["list", "--remote", "--config", config], { env: remoteEnv() });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/wrangler is not logged in to Cloudflare\. Run `npx wrangler login`.*or set CLOUDFLARE_API_TOKEN/);
+      expect(r.stderr).toMatch(
+        /wrangler is not logged in to Cloudflare\. Run `npx wrangler login`.*or set CLOUDFLARE_API_TOKEN/,
+      );
       expect(r.stderr).not.toMatch(/\[ERROR\]/);
     });
 
     it("needs RELAY_SEALING_KEY, RELAY_URL and RELAY_ADMIN_TOKEN, and says so before touching KV", async () => {
-      const noKey = await h.run(["credentials", "set", "acme", "--remote", "--config", config, "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], {
-        env: { ...remoteEnv(), RELAY_SEALING_KEY: undefined },
-        stdin: AWS_SECRET,
-      });
+      const noKey = await h.run(
+        [
+          "credentials",
+          "set",
+          "acme",
+          "--remote",
+          "--config",
+          config,
+          "--access-key-id",
+          AWS_ACCESS_KEY_ID,
+          "--secret-access-key-stdin",
+        ],
+        {
+          env: { ...remoteEnv(), RELAY_SEALING_KEY: undefined },
+          stdin: AWS_SECRET,
+        },
+      );
       expect(noKey.code).toBe(1);
-      expect(noKey.stderr).toMatch(/--remote needs the sealing key: set RELAY_SEALING_KEY.*wrangler secret put SEALING_KEY/);
-      const noUrl = await h.run(["disable", "acme", "--remote", "--config", config], { env: { ...remoteEnv(), RELAY_URL: undefined } });
+      expect(noKey.stderr).toMatch(
+        /--remote needs the sealing key: set RELAY_SEALING_KEY.*wrangler secret put SEALING_KEY/,
+      );
+      const noUrl = await h.run(["disable", "acme", "--remote", "--config", config], {
+        env: { ...remoteEnv(), RELAY_URL: undefined },
+      });
       expect(noUrl.code).toBe(1);
       expect(noUrl.stderr).toMatch(/--url https:\/\/<relay host> or set RELAY_URL/);
-      const noToken = await h.run(["key", "revoke", "acme", "key_abc", "--remote", "--config", config, "--url", "https://relay.example.test"], {
-        env: { ...remoteEnv(), RELAY_ADMIN_TOKEN: undefined },
-      });
+      const noToken = await h.run(
+        ["key", "revoke", "acme", "key_abc", "--remote", "--config", config, "--url", "https://relay.example.test"],
+        {
+          env: { ...remoteEnv(), RELAY_ADMIN_TOKEN: undefined },
+        },
+      );
       expect(noToken.code).toBe(1);
       expect(noToken.stderr).toMatch(/set RELAY_ADMIN_TOKEN/);
     });
@@ -366,7 +602,11 @@ describe("tenant CLI on local KV (no relay running)", () => {
       const warnings: string[] = [];
       const ctx = {
         mode: "remote",
-        out: new Output(false, () => {}, (s) => void warnings.push(s)),
+        out: new Output(
+          false,
+          () => {},
+          (s) => void warnings.push(s),
+        ),
         relay: () => new RelayClient({ baseUrl: url, token: "t" }),
       } as unknown as Context;
       await expect(planRelay(ctx, false)).rejects.toThrow(/unreachable, so nothing was written.*--skip-relay/);
@@ -432,8 +672,21 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
       log: (l) => relayLog.push(l),
     });
     h.env.RELAY_URL = relay.url;
-    await h.ok(["create", "live", "--name", "Live", "--source", "aws.partner/relay-cli.example/*", "--region", "us-east-1", "--endpoint", upstream.url]);
-    await h.ok(["credentials", "set", "live", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], { stdin: AWS_SECRET });
+    await h.ok([
+      "create",
+      "live",
+      "--name",
+      "Live",
+      "--source",
+      "aws.partner/relay-cli.example/*",
+      "--region",
+      "us-east-1",
+      "--endpoint",
+      upstream.url,
+    ]);
+    await h.ok(["credentials", "set", "live", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], {
+      stdin: AWS_SECRET,
+    });
   });
   afterAll(async () => {
     await relay?.stop();
@@ -492,7 +745,13 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     const pair = created.data;
     created.entry.minted.push(pair.secretAccessKey);
     minted.push(pair.secretAccessKey);
-    const aws = new AwsClient({ accessKeyId: pair.accessKeyId, secretAccessKey: pair.secretAccessKey, service: "events", region: "us-east-1", retries: 0 });
+    const aws = new AwsClient({
+      accessKeyId: pair.accessKeyId,
+      secretAccessKey: pair.secretAccessKey,
+      service: "events",
+      region: "us-east-1",
+      retries: 0,
+    });
     const send = () =>
       aws.fetch(`${relay.url}/`, {
         method: "POST",
@@ -536,8 +795,21 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
   });
 
   it("delete refuses while the relay holds queued events (exit 4, nothing changed); --force drops them", async () => {
-    await h.ok(["create", "busy", "--name", "Busy", "--source", "aws.partner/busy.example/*", "--region", "us-east-1", "--endpoint", upstream.url]);
-    await h.ok(["credentials", "set", "busy", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], { stdin: AWS_SECRET });
+    await h.ok([
+      "create",
+      "busy",
+      "--name",
+      "Busy",
+      "--source",
+      "aws.partner/busy.example/*",
+      "--region",
+      "us-east-1",
+      "--endpoint",
+      upstream.url,
+    ]);
+    await h.ok(["credentials", "set", "busy", "--access-key-id", AWS_ACCESS_KEY_ID, "--secret-access-key-stdin"], {
+      stdin: AWS_SECRET,
+    });
     const k = await h.json(["key", "create", "busy"]);
     k.entry.minted.push(k.data.key);
     minted.push(k.data.key);
@@ -555,7 +827,9 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
       expect(await readRecord(h, "busy")).not.toBeNull();
       const forced = await h.json(["delete", "busy", "--force"]);
       expect(forced.data).toMatchObject({ deleted: true, relay: "applied", relayState: "purged" });
-      const after = await fetch(`${relay.url}/admin/v1/tenants/busy/status`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+      const after = await fetch(`${relay.url}/admin/v1/tenants/busy/status`, {
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+      });
       expect(await after.json()).toMatchObject({ queued: 0, accepted: 0, status: "disabled" });
     } finally {
       upstream.fake.setFaultRates(null);
@@ -570,7 +844,9 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     await h.ok(["create", "quiet", "--name", "Q", "--source", "aws.partner/quiet.example/*", "--region", "us-east-1"]);
     const r = await h.run(["status", "quiet"], { env: { RELAY_URL: await unusedLocalUrl() } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/needs the relay, and none answers at http:\/\/127\.0\.0\.1:\d+: start it with `npm start`/);
+    expect(r.stderr).toMatch(
+      /needs the relay, and none answers at http:\/\/127\.0\.0\.1:\d+: start it with `npm start`/,
+    );
   });
 
   it("never printed a secret outside the one-time outputs (relay log included)", () => {

@@ -4,11 +4,12 @@
  * Expected values are computed here independently (TextEncoder, Date.UTC), never by the code
  * under test.
  */
-import { env } from "cloudflare:workers";
+
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app.ts";
-import { validateBatch, validateEntry, type Slot } from "../../src/entries/schema.ts";
+import { type Slot, validateBatch, validateEntry } from "../../src/entries/schema.ts";
 import { entrySize, utf8Length } from "../../src/entries/size.ts";
 import { RelayError } from "../../src/errors.ts";
 import { maxBodyBytes } from "../../src/limits.ts";
@@ -82,7 +83,13 @@ describe("validateEntry", () => {
   it("passes a valid entry through in wire form and key order, with its size", () => {
     const slot = ok(validateEntry(base({ Resources: ["arn:x"], Time: 1704164645 }), 0));
     expect(Object.keys(slot.entry)).toEqual(["Time", "Source", "Resources", "DetailType", "Detail"]);
-    expect(slot.entry).toEqual({ Time: 1704164645, Source: SOURCE, Resources: ["arn:x"], DetailType: "Order Created", Detail: '{"id":1}' });
+    expect(slot.entry).toEqual({
+      Time: 1704164645,
+      Source: SOURCE,
+      Resources: ["arn:x"],
+      DetailType: "Order Created",
+      Detail: '{"id":1}',
+    });
     expect(slot.bytes).toBe(14 + utf8(SOURCE) + utf8("Order Created") + utf8('{"id":1}') + 5);
   });
 
@@ -132,7 +139,11 @@ describe("validateEntry", () => {
   describe("DetailType", () => {
     it("accepts 128 characters (multi-byte ones count as one) and refuses 129", () => {
       expect(ok(validateEntry(base({ DetailType: "é".repeat(128) }), 0)).entry.DetailType).toBe("é".repeat(128));
-      fail(validateEntry(base({ DetailType: "a".repeat(129) }), 0), "InvalidArgument", /DetailType must be at most 128/);
+      fail(
+        validateEntry(base({ DetailType: "a".repeat(129) }), 0),
+        "InvalidArgument",
+        /DetailType must be at most 128/,
+      );
     });
 
     it("refuses missing, empty and non-string", () => {
@@ -156,8 +167,10 @@ describe("validateEntry", () => {
       expect(slot.bytes).toBe(utf8(SOURCE) + utf8("Order Created") + utf8(JSON.stringify(d)));
     });
 
-    it("serialises an object with a \"__proto__\" member intact (it is data, not a prototype)", () => {
-      const raw = JSON.parse('{"Source":"aws.partner/example.com/t1/orders","DetailType":"T","Detail":{"__proto__":{"x":1},"a":1}}') as unknown;
+    it('serialises an object with a "__proto__" member intact (it is data, not a prototype)', () => {
+      const raw = JSON.parse(
+        '{"Source":"aws.partner/example.com/t1/orders","DetailType":"T","Detail":{"__proto__":{"x":1},"a":1}}',
+      ) as unknown;
       const slot = ok(validateEntry(raw, 0));
       expect(slot.entry.Detail).toBe('{"__proto__":{"x":1},"a":1}');
       expect(slot.bytes).toBe(utf8(SOURCE) + 1 + utf8('{"__proto__":{"x":1},"a":1}'));
@@ -311,8 +324,12 @@ describe("validateBatch", () => {
     const { DetailType: _, ...noType } = base();
     const slots = validateBatch({ Entries: [base(), noType, base({ Detail: "nope" }), base()] }, CAP).slots;
     expect(slots.map((s) => (s.ok ? "ok" : s.code))).toEqual(["ok", "InvalidArgument", "MalformedDetail", "ok"]);
-    expect(slots[1]).toMatchObject({ message: expect.stringMatching(/^Entries\[1\]\.DetailType: DetailType is required/) });
-    expect(slots[2]).toMatchObject({ message: expect.stringMatching(/^Entries\[2\]\.Detail: Detail is not valid JSON/) });
+    expect(slots[1]).toMatchObject({
+      message: expect.stringMatching(/^Entries\[1\]\.DetailType: DetailType is required/),
+    });
+    expect(slots[2]).toMatchObject({
+      message: expect.stringMatching(/^Entries\[2\]\.Detail: Detail is not valid JSON/),
+    });
   });
 });
 
@@ -358,7 +375,11 @@ describe("MAX_BATCH_BYTES Worker variable (app.request with an env override)", (
     expect((await readAnswer(res)).FailedEntryCount).toBe(0);
     expect(fake.events.map((e) => e.entry)).toEqual([at]);
 
-    const over = await postWith({ MAX_BATCH_BYTES: "4096" }, JSON.stringify({ Entries: [entryOf(source, 4097)] }), t.apiKey);
+    const over = await postWith(
+      { MAX_BATCH_BYTES: "4096" },
+      JSON.stringify({ Entries: [entryOf(source, 4097)] }),
+      t.apiKey,
+    );
     const p = await expectProblem(over, 413, "batch_too_large");
     expect(p).toMatchObject({ size: 4097, limit: 4096 });
     expect(fake.calls).toHaveLength(1);
@@ -380,7 +401,11 @@ describe("MAX_BATCH_BYTES Worker variable (app.request with an env override)", (
     const lines: string[] = [];
     vi.spyOn(console, "error").mockImplementation((l: unknown) => void lines.push(String(l)));
     vi.spyOn(console, "log").mockImplementation(() => {});
-    const res = await postWith({ MAX_BATCH_BYTES: "lots" }, JSON.stringify({ Entries: [entryOf(`aws.partner/example.com/${t.record.id}/orders`, 5000)] }), t.apiKey);
+    const res = await postWith(
+      { MAX_BATCH_BYTES: "lots" },
+      JSON.stringify({ Entries: [entryOf(`aws.partner/example.com/${t.record.id}/orders`, 5000)] }),
+      t.apiKey,
+    );
     expect(res.status).toBe(200);
     expect(fake.events).toHaveLength(1);
     expect(lines.some((l) => l.includes('"config_invalid"') && l.includes("MAX_BATCH_BYTES"))).toBe(true);

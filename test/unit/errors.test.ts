@@ -5,8 +5,9 @@
  * nothing internal on the wire or a stack in the log. Plus EventBridge's code normalisation and
  * classification (src/eventbridge/codes.ts).
  */
-import { env } from "cloudflare:workers";
+
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app.ts";
 import { generateApiKey } from "../../src/auth/api-key.ts";
@@ -61,7 +62,10 @@ describe("errorResponse, problem format", () => {
   it("carries a refusal's extra members (batch size) but never its log reason", async () => {
     const big = await (await errorResponse(Errors.batchTooLarge(262_145, 262_144), "problem")).json();
     expect(big).toMatchObject({ size: 262_145, limit: 262_144 });
-    const text = await errorResponse(Errors.tenantUnavailable("sealed secretAccessKey failed to decrypt"), "problem").text();
+    const text = await errorResponse(
+      Errors.tenantUnavailable("sealed secretAccessKey failed to decrypt"),
+      "problem",
+    ).text();
     expect(text).not.toContain("decrypt");
   });
 
@@ -91,7 +95,11 @@ describe("the app's last-resort handler", () => {
     const ctx = createExecutionContext();
     const res = await app.request(
       "/v1/events",
-      { method: "POST", headers: { authorization: `Bearer ${generateApiKey()}`, "content-type": "application/json" }, body: "{}" },
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${generateApiKey()}`, "content-type": "application/json" },
+        body: "{}",
+      },
       broken,
       ctx,
     );
@@ -137,7 +145,15 @@ describe("EventBridge codes", () => {
 
   it("only InternalFailure and ThrottlingException are retryable per entry", () => {
     expect(["InternalFailure", "ThrottlingException"].every(isRetryableEntryCode)).toBe(true);
-    for (const c of ["AccessDeniedException", "InvalidAccountIdException", "InvalidArgument", "MalformedDetail", "RedactionFailure", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]) {
+    for (const c of [
+      "AccessDeniedException",
+      "InvalidAccountIdException",
+      "InvalidArgument",
+      "MalformedDetail",
+      "RedactionFailure",
+      "NotAuthorizedForSourceException",
+      "NotAuthorizedForDetailTypeException",
+    ]) {
       expect(isRetryableEntryCode(c)).toBe(false);
     }
   });

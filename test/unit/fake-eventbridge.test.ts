@@ -8,22 +8,25 @@ import {
   PutPartnerEventsCommand,
   type PutPartnerEventsRequestEntry,
 } from "@aws-sdk/client-eventbridge";
-import { HttpResponse, type HttpRequest } from "@smithy/protocol-http";
+import { type HttpRequest, HttpResponse } from "@smithy/protocol-http";
 import { AwsClient } from "aws4fetch";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   batchSize,
-  FakeEventBridge,
-  LostResponseError,
   type CallRecord,
   type FakeCredential,
+  FakeEventBridge,
   type FakeEventBridgeOptions,
+  LostResponseError,
   type ReceivedEvent,
   type WireEntry,
 } from "../fakes/eventbridge.ts";
 
-const CRED: FakeCredential = { accessKeyId: "AKIDFAKETEST00000001", secretAccessKey: "fake-secret-for-tests-only-0001" };
+const CRED: FakeCredential = {
+  accessKeyId: "AKIDFAKETEST00000001",
+  secretAccessKey: "fake-secret-for-tests-only-0001",
+};
 const TEMP_CRED: FakeCredential = {
   accessKeyId: "ASIAFAKETEST00000002",
   secretAccessKey: "fake-secret-for-tests-only-0002",
@@ -42,7 +45,13 @@ function newFake(opts: FakeEventBridgeOptions = {}): FakeEventBridge {
 }
 
 function entry(i = 0, extra: Partial<WireEntry> = {}): WireEntry {
-  return { Time: 1_767_323_045, Source: SOURCE, DetailType: "Order Created", Detail: JSON.stringify({ id: i }), ...extra };
+  return {
+    Time: 1_767_323_045,
+    Source: SOURCE,
+    DetailType: "Order Created",
+    Detail: JSON.stringify({ id: i }),
+    ...extra,
+  };
 }
 
 interface SignOptions {
@@ -239,7 +248,11 @@ describe("authentication", () => {
       auth.replace("SignedHeaders=host;x-amz-date;x-amz-target", "SignedHeaders=x-amz-date;host;x-amz-target"),
       auth.replace(/Signature=[0-9a-f]+/, "Signature=xyz"),
     ]) {
-      await expectAwsError(await fake.fetch(withHeader(req, "authorization", bad, body)), 400, "IncompleteSignatureException");
+      await expectAwsError(
+        await fake.fetch(withHeader(req, "authorization", bad, body)),
+        400,
+        "IncompleteSignatureException",
+      );
     }
   });
 
@@ -278,12 +291,14 @@ describe("authentication", () => {
     const fake = newFake();
     const stale = new Date(NOW - 5 * 60_000 - 1_000).toISOString().replace(/[:-]|\.\d{3}/g, "");
     const future = new Date(NOW + 5 * 60_000 + 1_000).toISOString().replace(/[:-]|\.\d{3}/g, "");
-    expect(await expectAwsError(await put(fake, [entry()], { datetime: stale }), 400, "InvalidSignatureException")).toMatch(
+    expect(
+      await expectAwsError(await put(fake, [entry()], { datetime: stale }), 400, "InvalidSignatureException"),
+    ).toMatch(
       /^Signature expired: 20260102T025904Z is now earlier than 20260102T025905Z \(20260102T030405Z - 5 min\.\)$/,
     );
-    expect(await expectAwsError(await put(fake, [entry()], { datetime: future }), 400, "InvalidSignatureException")).toMatch(
-      /^Signature not yet current:/,
-    );
+    expect(
+      await expectAwsError(await put(fake, [entry()], { datetime: future }), 400, "InvalidSignatureException"),
+    ).toMatch(/^Signature not yet current:/);
   });
 
   it("a credential-scope date other than X-Amz-Date's → InvalidSignatureException", async () => {
@@ -291,13 +306,21 @@ describe("authentication", () => {
     const body = JSON.stringify({ Entries: [entry()] });
     const req = await sign(body);
     const auth = req.headers.get("authorization")!.replace("/20260102/", "/20260101/");
-    const message = await expectAwsError(await fake.fetch(withHeader(req, "authorization", auth, body)), 400, "InvalidSignatureException");
+    const message = await expectAwsError(
+      await fake.fetch(withHeader(req, "authorization", auth, body)),
+      400,
+      "InvalidSignatureException",
+    );
     expect(message).toMatch(/Date in Credential scope/);
   });
 
   it("wrong service in the scope → InvalidSignatureException", async () => {
     const fake = newFake();
-    const message = await expectAwsError(await put(fake, [entry()], { service: "execute-api" }), 400, "InvalidSignatureException");
+    const message = await expectAwsError(
+      await put(fake, [entry()], { service: "execute-api" }),
+      400,
+      "InvalidSignatureException",
+    );
     expect(message).toMatch(/scoped to correct service: 'events'/);
   });
 
@@ -312,8 +335,14 @@ describe("authentication", () => {
     const fake = newFake();
     const body = JSON.stringify({ Entries: [entry()] });
     const req = await sign(body);
-    const auth = req.headers.get("authorization")!.replace("SignedHeaders=host;x-amz-date;", "SignedHeaders=x-amz-date;");
-    const message = await expectAwsError(await fake.fetch(withHeader(req, "authorization", auth, body)), 400, "IncompleteSignatureException");
+    const auth = req.headers
+      .get("authorization")!
+      .replace("SignedHeaders=host;x-amz-date;", "SignedHeaders=x-amz-date;");
+    const message = await expectAwsError(
+      await fake.fetch(withHeader(req, "authorization", auth, body)),
+      400,
+      "IncompleteSignatureException",
+    );
     expect(message).toMatch(/'host'/);
   });
 
@@ -321,14 +350,20 @@ describe("authentication", () => {
     const fake = newFake();
     const body = JSON.stringify({ Entries: [entry()] });
     const req = await sign(body);
-    await expectAwsError(await fake.fetch(withHeader(req, "x-amz-date", null, body)), 400, "IncompleteSignatureException");
+    await expectAwsError(
+      await fake.fetch(withHeader(req, "x-amz-date", null, body)),
+      400,
+      "IncompleteSignatureException",
+    );
   });
 
   it("temporary credentials: missing, mismatched or unsigned session token are refused", async () => {
     const fake = newFake();
     const body = JSON.stringify({ Entries: [entry()] });
     // Signed with the right key pair but without the token.
-    const missing = await sign(body, { cred: { accessKeyId: TEMP_CRED.accessKeyId, secretAccessKey: TEMP_CRED.secretAccessKey } });
+    const missing = await sign(body, {
+      cred: { accessKeyId: TEMP_CRED.accessKeyId, secretAccessKey: TEMP_CRED.secretAccessKey },
+    });
     await expectAwsError(await fake.fetch(missing), 400, "UnrecognizedClientException");
     // Signed with another token.
     const mismatched = await sign(body, { cred: { ...TEMP_CRED, sessionToken: "fake-session-token-9999" } });
@@ -346,13 +381,17 @@ describe("authentication", () => {
     const fake = newFake();
     const body = JSON.stringify({ Entries: [entry(1)] });
     const unsignedPayload = await sign(body, { headers: { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" } });
-    expect(await expectAwsError(await fake.fetch(unsignedPayload), 400, "InvalidSignatureException")).toMatch(/UNSIGNED-PAYLOAD/);
+    expect(await expectAwsError(await fake.fetch(unsignedPayload), 400, "InvalidSignatureException")).toMatch(
+      /UNSIGNED-PAYLOAD/,
+    );
 
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
     const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
     const hashed = await sign(body, { headers: { "x-amz-content-sha256": hex } });
     const swapped = withBody(hashed.clone(), JSON.stringify({ Entries: [entry(2)] }));
-    expect(await expectAwsError(await fake.fetch(swapped), 400, "InvalidSignatureException")).toMatch(/does not match the SHA-256/);
+    expect(await expectAwsError(await fake.fetch(swapped), 400, "InvalidSignatureException")).toMatch(
+      /does not match the SHA-256/,
+    );
     expect((await fake.fetch(hashed)).status).toBe(200);
     expect(fake.events).toHaveLength(1);
   });
@@ -360,14 +399,22 @@ describe("authentication", () => {
   it("a missing X-Amz-Target → UnknownOperationException, as is another operation", async () => {
     const fake = newFake();
     await expectAwsError(await put(fake, [entry()], { target: null }), 400, "UnknownOperationException");
-    await expectAwsError(await put(fake, [entry()], { target: "AWSEvents.PutEvents" }), 400, "UnknownOperationException");
+    await expectAwsError(
+      await put(fake, [entry()], { target: "AWSEvents.PutEvents" }),
+      400,
+      "UnknownOperationException",
+    );
     expect(fake.events).toHaveLength(0);
   });
 
   it("other methods and paths are refused", async () => {
     const fake = newFake();
     await expectAwsError(await fake.fetch(new Request(ENDPOINT)), 405, "UnknownOperationException");
-    await expectAwsError(await fake.fetch(new Request(`${ENDPOINT}other`, { method: "POST" })), 404, "UnknownOperationException");
+    await expectAwsError(
+      await fake.fetch(new Request(`${ENDPOINT}other`, { method: "POST" })),
+      404,
+      "UnknownOperationException",
+    );
   });
 
   it("credentials added later are honoured", async () => {
@@ -382,7 +429,9 @@ describe("wire checks", () => {
   it("Time as a string is a SerializationException", async () => {
     const fake = newFake();
     const res = await fake.fetch(await sign({ Entries: [{ ...entry(), Time: "2026-01-02T03:04:05Z" }] }));
-    expect(await expectAwsError(res, 400, "SerializationException")).toMatch(/Entries\[0\]: Time must be a JSON number/);
+    expect(await expectAwsError(res, 400, "SerializationException")).toMatch(
+      /Entries\[0\]: Time must be a JSON number/,
+    );
   });
 
   it("unknown members, nulls, wrong types and junk bodies are SerializationExceptions naming the problem", async () => {
@@ -401,23 +450,37 @@ describe("wire checks", () => {
     for (const [body, message] of cases) {
       expect(await expectAwsError(await fake.fetch(await sign(body)), 400, "SerializationException")).toMatch(message);
     }
-    expect(await expectAwsError(await fake.fetch(await sign("{not json")), 400, "SerializationException")).toMatch(/not valid JSON/);
+    expect(await expectAwsError(await fake.fetch(await sign("{not json")), 400, "SerializationException")).toMatch(
+      /not valid JSON/,
+    );
     expect(fake.events).toHaveLength(0);
     expect(fake.calls.every((c) => c.outcome === "rejected")).toBe(true);
   });
 
   it("a Content-Type other than application/x-amz-json-1.1 is refused", async () => {
     const fake = newFake();
-    const res = await fake.fetch(await sign({ Entries: [entry()] }, { headers: { "content-type": "application/json" } }));
+    const res = await fake.fetch(
+      await sign({ Entries: [entry()] }, { headers: { "content-type": "application/json" } }),
+    );
     await expectAwsError(res, 400, "SerializationException");
   });
 
   it("0 or 21 entries, or no Entries, is a ValidationException; 20 is fine", async () => {
     const fake = newFake();
     await expectAwsError(await put(fake, []), 400, "ValidationException");
-    await expectAwsError(await put(fake, Array.from({ length: 21 }, (_, i) => entry(i))), 400, "ValidationException");
+    await expectAwsError(
+      await put(
+        fake,
+        Array.from({ length: 21 }, (_, i) => entry(i)),
+      ),
+      400,
+      "ValidationException",
+    );
     await expectAwsError(await fake.fetch(await sign({})), 400, "ValidationException");
-    const res = await put(fake, Array.from({ length: 20 }, (_, i) => entry(i)));
+    const res = await put(
+      fake,
+      Array.from({ length: 20 }, (_, i) => entry(i)),
+    );
     expect(res.status).toBe(200);
     expect(lastCall(fake).entryCount).toBe(20);
   });
@@ -442,9 +505,11 @@ describe("wire checks", () => {
     }
 
     it("counts Time as 14 bytes and UTF-8 bytes of Source, DetailType, Detail and each Resource", () => {
-      expect(batchSize([{ Time: 1, Source: "é", DetailType: "✓", Detail: "𝄞", Resources: ["a", "ü"], TraceHeader: "x".repeat(99) }])).toBe(
-        14 + 2 + 3 + 4 + 1 + 2,
-      );
+      expect(
+        batchSize([
+          { Time: 1, Source: "é", DetailType: "✓", Detail: "𝄞", Resources: ["a", "ü"], TraceHeader: "x".repeat(99) },
+        ]),
+      ).toBe(14 + 2 + 3 + 4 + 1 + 2);
       expect(batchSize([entryOfSize(262_144)])).toBe(262_144);
       expect(batchSize([entryOfSize(262_145)])).toBe(262_145);
     });
@@ -511,7 +576,12 @@ describe("faults", () => {
     const res = await put(fake, [entry()]);
     expect(await expectAwsError(res, 400, "ThrottlingException")).toBe("Rate exceeded");
     expect(fake.events).toHaveLength(0);
-    expect(lastCall(fake)).toMatchObject({ outcome: "fault", fault: "throttle", status: 400, errorType: "ThrottlingException" });
+    expect(lastCall(fake)).toMatchObject({
+      outcome: "fault",
+      fault: "throttle",
+      status: 400,
+      errorType: "ThrottlingException",
+    });
     expect((await put(fake, [entry()])).status).toBe(200);
   });
 
@@ -521,7 +591,9 @@ describe("faults", () => {
       { type: "error", status: 500, code: "com.amazonaws.events#InternalException", message: "boom" },
       { type: "error", status: 503, code: "ServiceUnavailable" },
     );
-    expect(await expectAwsError(await put(fake, [entry()]), 500, "com.amazonaws.events#InternalException")).toBe("boom");
+    expect(await expectAwsError(await put(fake, [entry()]), 500, "com.amazonaws.events#InternalException")).toBe(
+      "boom",
+    );
     await expectAwsError(await put(fake, [entry()]), 503, "ServiceUnavailable");
     expect(fake.events).toHaveLength(0);
     expect(fake.calls.map((c) => c.outcome)).toEqual(["fault", "fault"]);
@@ -529,7 +601,10 @@ describe("faults", () => {
 
   it("entries: the chosen indexes fail with the code, the others succeed, index-aligned", async () => {
     const fake = newFake();
-    fake.inject({ type: "entries", code: "InternalFailure", indexes: [1, 3, 99] }, { type: "entries", code: "ThrottlingException" });
+    fake.inject(
+      { type: "entries", code: "InternalFailure", indexes: [1, 3, 99] },
+      { type: "entries", code: "ThrottlingException" },
+    );
     const first = (await (await put(fake, [entry(0), entry(1), entry(2), entry(3)])).json()) as PutResult;
     expect(first.FailedEntryCount).toBe(2);
     expect(first.Entries.map((e) => e.ErrorCode ?? "ok")).toEqual(["ok", "InternalFailure", "ok", "InternalFailure"]);
@@ -576,7 +651,11 @@ describe("faults", () => {
   it("faults are FIFO and never consumed (or masked) by a call that fails authentication or wire checks", async () => {
     const fake = newFake();
     fake.inject({ type: "throttle" }, { type: "error", status: 500, code: "InternalException" });
-    await expectAwsError(await put(fake, [entry()], { cred: { ...CRED, secretAccessKey: "wrong" } }), 400, "InvalidSignatureException");
+    await expectAwsError(
+      await put(fake, [entry()], { cred: { ...CRED, secretAccessKey: "wrong" } }),
+      400,
+      "InvalidSignatureException",
+    );
     await expectAwsError(await put(fake, [entry({} as never, { Time: "x" as never })]), 400, "SerializationException");
     expect(fake.pendingFaults).toHaveLength(2);
     await expectAwsError(await put(fake, [entry()]), 400, "ThrottlingException");
@@ -599,7 +678,11 @@ describe("faults", () => {
         try {
           const res = await put(fake, [entry(0), entry(1), entry(2)]);
           const body = (await res.json()) as PutResult | { __type: string };
-          seen.push("__type" in body ? `${res.status} ${body.__type}` : `200 ${body.Entries.map((e) => e.ErrorCode ?? "ok").join(",")}`);
+          seen.push(
+            "__type" in body
+              ? `${res.status} ${body.__type}`
+              : `200 ${body.Entries.map((e) => e.ErrorCode ?? "ok").join(",")}`,
+          );
         } catch (e) {
           seen.push(`lost ${(e as Error).message}`);
         }
@@ -636,7 +719,10 @@ describe("control routes", () => {
     const fake = newFake();
     const ctl = (path: string, init?: RequestInit) => fake.fetch(new Request(`${base}${path}`, init));
 
-    const inj = await ctl("/_fake/faults", { method: "POST", body: JSON.stringify([{ type: "throttle" }, { type: "entries", code: "InternalFailure", indexes: [0] }]) });
+    const inj = await ctl("/_fake/faults", {
+      method: "POST",
+      body: JSON.stringify([{ type: "throttle" }, { type: "entries", code: "InternalFailure", indexes: [0] }]),
+    });
     expect(inj.status).toBe(204);
     expect((await ctl("/_fake/faults", { method: "POST", body: JSON.stringify({ type: "delay" }) })).status).toBe(400);
     await expectAwsError(await put(fake, [entry(0)]), 400, "ThrottlingException");
@@ -661,8 +747,12 @@ describe("control routes", () => {
   it("fault rates over HTTP, DELETE clears queue and rates", async () => {
     const fake = newFake();
     const ctl = (path: string, init?: RequestInit) => fake.fetch(new Request(`${base}${path}`, init));
-    expect((await ctl("/_fake/fault-rates", { method: "PUT", body: JSON.stringify({ throttle: 1 }) })).status).toBe(204);
-    expect((await ctl("/_fake/fault-rates", { method: "PUT", body: JSON.stringify({ throttle: 2 }) })).status).toBe(400);
+    expect((await ctl("/_fake/fault-rates", { method: "PUT", body: JSON.stringify({ throttle: 1 }) })).status).toBe(
+      204,
+    );
+    expect((await ctl("/_fake/fault-rates", { method: "PUT", body: JSON.stringify({ throttle: 2 }) })).status).toBe(
+      400,
+    );
     await expectAwsError(await put(fake, [entry()]), 400, "ThrottlingException");
     fake.inject({ type: "lost" });
     expect((await ctl("/_fake/faults", { method: "DELETE" })).status).toBe(204);
@@ -673,15 +763,24 @@ describe("control routes", () => {
 
   it("adds credentials", async () => {
     const fake = newFake({ credentials: [] });
-    const res = await fake.fetch(new Request(`${base}/_fake/credentials`, { method: "POST", body: JSON.stringify(CRED) }));
+    const res = await fake.fetch(
+      new Request(`${base}/_fake/credentials`, { method: "POST", body: JSON.stringify(CRED) }),
+    );
     expect(res.status).toBe(204);
     expect((await put(fake, [entry()])).status).toBe(200);
-    expect((await fake.fetch(new Request(`${base}/_fake/credentials`, { method: "POST", body: "{}" }))).status).toBe(400);
+    expect((await fake.fetch(new Request(`${base}/_fake/credentials`, { method: "POST", body: "{}" }))).status).toBe(
+      400,
+    );
   });
 
   it("serves an HTML page with everything escaped", async () => {
     const fake = newFake();
-    await put(fake, [entry(0, { DetailType: `<script>alert("x")</script>`, Detail: JSON.stringify({ html: "<img src=x onerror=alert(1)>" }) })]);
+    await put(fake, [
+      entry(0, {
+        DetailType: `<script>alert("x")</script>`,
+        Detail: JSON.stringify({ html: "<img src=x onerror=alert(1)>" }),
+      }),
+    ]);
     const res = await fake.fetch(new Request(`${base}/_fake/`));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
@@ -715,19 +814,33 @@ describe("a second signer: @aws-sdk/client-eventbridge", () => {
           }
           const qs = query.size ? `?${query}` : "";
           const url = `${req.protocol}//${req.hostname}${req.port ? `:${req.port}` : ""}${req.path}${qs}`;
-          const res = await fake.fetch(new Request(url, { method: req.method, headers: req.headers, body: req.body as BodyInit }));
+          const res = await fake.fetch(
+            new Request(url, { method: req.method, headers: req.headers, body: req.body as BodyInit }),
+          );
           const headers: Record<string, string> = {};
           res.headers.forEach((value, name) => {
             headers[name] = value;
           });
-          return { response: new HttpResponse({ statusCode: res.status, headers, body: new Uint8Array(await res.arrayBuffer()) }) };
+          return {
+            response: new HttpResponse({
+              statusCode: res.status,
+              headers,
+              body: new Uint8Array(await res.arrayBuffer()),
+            }),
+          };
         },
       },
     });
   }
 
   const sdkEntries: PutPartnerEventsRequestEntry[] = [
-    { Time: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 500)), Source: SOURCE, DetailType: "Order Created", Detail: '{"id":1}', Resources: ["arn:aws:s3:::b"] },
+    {
+      Time: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 500)),
+      Source: SOURCE,
+      DetailType: "Order Created",
+      Detail: '{"id":1}',
+      Resources: ["arn:aws:s3:::b"],
+    },
     { Source: SOURCE, DetailType: "Order Created", Detail: '{"id":2}' },
   ];
 
@@ -739,7 +852,9 @@ describe("a second signer: @aws-sdk/client-eventbridge", () => {
     expect(out.Entries?.map((e) => e.EventId)).toEqual(fake.events.map((e) => e.eventId));
     expect(fake.events[0]?.entry.Time).toBe(1_767_323_045.5);
     const call = lastCall(fake);
-    expect(call.signedHeaders).toEqual(expect.arrayContaining(["content-type", "host", "x-amz-content-sha256", "x-amz-date", "x-amz-target"]));
+    expect(call.signedHeaders).toEqual(
+      expect.arrayContaining(["content-type", "host", "x-amz-content-sha256", "x-amz-date", "x-amz-target"]),
+    );
     expect(call.outcome).toBe("accepted");
   });
 
@@ -758,8 +873,14 @@ describe("a second signer: @aws-sdk/client-eventbridge", () => {
       $metadata: { httpStatusCode: 400 },
     });
     const client = sdkClient(fake, CRED);
-    fake.inject({ type: "throttle" }, { type: "error", status: 500, code: "com.amazonaws.events#InternalException" }, { type: "entries", code: "InternalFailure", indexes: [1] });
-    await expect(client.send(new PutPartnerEventsCommand({ Entries: sdkEntries }))).rejects.toMatchObject({ name: "ThrottlingException" });
+    fake.inject(
+      { type: "throttle" },
+      { type: "error", status: 500, code: "com.amazonaws.events#InternalException" },
+      { type: "entries", code: "InternalFailure", indexes: [1] },
+    );
+    await expect(client.send(new PutPartnerEventsCommand({ Entries: sdkEntries }))).rejects.toMatchObject({
+      name: "ThrottlingException",
+    });
     await expect(client.send(new PutPartnerEventsCommand({ Entries: sdkEntries }))).rejects.toMatchObject({
       name: "InternalException",
       $metadata: { httpStatusCode: 500 },

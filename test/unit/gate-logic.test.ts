@@ -36,9 +36,23 @@ describe("backoff", () => {
 
   it("gives up after the maximum attempts or age, saying why", () => {
     const row = { relayId: "r", attempts: 0, queuedAt: 0 };
-    expect(retryOrGiveUp(policy, row, 5, "InternalFailure", "x", false, 10, 0)).toMatchObject({ action: "dead", message: expect.stringContaining("gave up after 5 attempts") });
-    expect(retryOrGiveUp(policy, row, 2, "InternalFailure", "x", false, 3600_000, 0)).toMatchObject({ action: "dead", message: expect.stringContaining("expired") });
-    expect(retryOrGiveUp(policy, row, 2, "InternalFailure", "x", true, 10, 0)).toEqual({ relayId: "r", action: "retry", nextAt: 1010, code: "InternalFailure", message: "x", attempts: 2, outcomeUnknown: true });
+    expect(retryOrGiveUp(policy, row, 5, "InternalFailure", "x", false, 10, 0)).toMatchObject({
+      action: "dead",
+      message: expect.stringContaining("gave up after 5 attempts"),
+    });
+    expect(retryOrGiveUp(policy, row, 2, "InternalFailure", "x", false, 3600_000, 0)).toMatchObject({
+      action: "dead",
+      message: expect.stringContaining("expired"),
+    });
+    expect(retryOrGiveUp(policy, row, 2, "InternalFailure", "x", true, 10, 0)).toEqual({
+      relayId: "r",
+      action: "retry",
+      nextAt: 1010,
+      code: "InternalFailure",
+      message: "x",
+      attempts: 2,
+      outcomeUnknown: true,
+    });
   });
 });
 
@@ -46,11 +60,21 @@ describe("planBatchOutcome", () => {
   const rows = [0, 1, 2].map((i) => ({ relayId: `r${i}`, attempts: 0, queuedAt: 0 }));
 
   it("delivers, retries only retryable entries, dead-letters permanent ones", () => {
-    const actions = planBatchOutcome(policy, rows, {
-      kind: "ok",
-      requestId: null,
-      entries: [{ eventId: "e0" }, { code: "ThrottlingException", message: "slow" }, { code: "AccessDeniedException", message: "no" }],
-    }, 0, () => 0);
+    const actions = planBatchOutcome(
+      policy,
+      rows,
+      {
+        kind: "ok",
+        requestId: null,
+        entries: [
+          { eventId: "e0" },
+          { code: "ThrottlingException", message: "slow" },
+          { code: "AccessDeniedException", message: "no" },
+        ],
+      },
+      0,
+      () => 0,
+    );
     expect(actions.map((a) => a.action)).toEqual(["delivered", "retry", "dead"]);
     expect(actions.every((a) => a.attempts === 1)).toBe(true);
   });
@@ -58,22 +82,70 @@ describe("planBatchOutcome", () => {
   it("retries a whole-call retryable failure together (one jitter draw), dead-letters a rejection", () => {
     let draws = 0;
     const random = () => (draws++, 0.3);
-    const retry = planBatchOutcome(policy, rows, { kind: "error", errorClass: "server", code: "InternalException", message: "m", status: 500, requestId: null, outcomeUnknown: false }, 0, random);
+    const retry = planBatchOutcome(
+      policy,
+      rows,
+      {
+        kind: "error",
+        errorClass: "server",
+        code: "InternalException",
+        message: "m",
+        status: 500,
+        requestId: null,
+        outcomeUnknown: false,
+      },
+      0,
+      random,
+    );
     expect(new Set(retry.map((a) => (a.action === "retry" ? a.nextAt : -1))).size).toBe(1);
     expect(draws).toBe(1);
-    const dead = planBatchOutcome(policy, rows, { kind: "error", errorClass: "rejected", code: "ValidationException", message: "m", status: 400, requestId: null, outcomeUnknown: false }, 0, random);
+    const dead = planBatchOutcome(
+      policy,
+      rows,
+      {
+        kind: "error",
+        errorClass: "rejected",
+        code: "ValidationException",
+        message: "m",
+        status: 400,
+        requestId: null,
+        outcomeUnknown: false,
+      },
+      0,
+      random,
+    );
     expect(dead.every((a) => a.action === "dead" && a.code === "ValidationException")).toBe(true);
   });
 
   it("marks retries after an unknown outcome", () => {
-    const a = planBatchOutcome(policy, rows, { kind: "error", errorClass: "timeout", code: "RequestTimeout", message: "m", status: 0, requestId: null, outcomeUnknown: true }, 0, () => 0);
+    const a = planBatchOutcome(
+      policy,
+      rows,
+      {
+        kind: "error",
+        errorClass: "timeout",
+        code: "RequestTimeout",
+        message: "m",
+        status: 0,
+        requestId: null,
+        outcomeUnknown: true,
+      },
+      0,
+      () => 0,
+    );
     expect(a.every((x) => x.action === "retry" && x.outcomeUnknown)).toBe(true);
   });
 });
 
 describe("packCount", () => {
   it("packs up to 20 entries within the byte cap, in order", () => {
-    expect(packCount(Array.from({ length: 30 }, () => ({ bytes: 10 })), 20, 1000)).toBe(20);
+    expect(
+      packCount(
+        Array.from({ length: 30 }, () => ({ bytes: 10 })),
+        20,
+        1000,
+      ),
+    ).toBe(20);
     expect(packCount([{ bytes: 600 }, { bytes: 300 }, { bytes: 200 }], 20, 1000)).toBe(2);
     expect(packCount([{ bytes: 1000 }], 20, 1000)).toBe(1);
   });
@@ -82,7 +154,9 @@ describe("packCount", () => {
 describe("error codes", () => {
   it("normalises namespaced and suffixed __type values", () => {
     expect(normalizeErrorCode("com.amazonaws.events#ThrottlingException")).toBe("ThrottlingException");
-    expect(normalizeErrorCode("ValidationException:http://internal.amazon.com/coral/validate/")).toBe("ValidationException");
+    expect(normalizeErrorCode("ValidationException:http://internal.amazon.com/coral/validate/")).toBe(
+      "ValidationException",
+    );
     expect(normalizeErrorCode("InternalException")).toBe("InternalException");
   });
 
@@ -97,6 +171,10 @@ describe("error codes", () => {
 
   it("retries only InternalFailure and ThrottlingException per entry", () => {
     expect(["InternalFailure", "ThrottlingException"].every(isRetryableEntryCode)).toBe(true);
-    expect(["AccessDeniedException", "InvalidArgument", "MalformedDetail", "NotAuthorizedForSourceException"].some(isRetryableEntryCode)).toBe(false);
+    expect(
+      ["AccessDeniedException", "InvalidArgument", "MalformedDetail", "NotAuthorizedForSourceException"].some(
+        isRetryableEntryCode,
+      ),
+    ).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
  * token are sealed (AES-GCM, fields `secretAccessKey` / `sessionToken`) before anything is written.
  */
 import { seal } from "../../../src/tenants/sealed.ts";
-import { bool, str, type CommandSpec } from "../args.ts";
+import { bool, type CommandSpec, str } from "../args.ts";
 import { usageError } from "../errors.ts";
 import { assertTenantId, loadTenant, nextRevision, recordEntry } from "../tenant-store.ts";
 
@@ -38,7 +38,7 @@ const credentialsSet: CommandSpec = {
     "remotely RELAY_SEALING_KEY), the same key the Worker opens it with, before anything is written.",
   examples: [
     "credentials set acme --access-key-id AKIAIOSFODNN7EXAMPLE --secret-access-key-stdin < secret.txt",
-    "printf '%s\\n' \"$AWS_SECRET_ACCESS_KEY\" | npm run tenant -- credentials set acme --access-key-id \"$AWS_ACCESS_KEY_ID\" --secret-access-key-stdin",
+    'printf \'%s\\n\' "$AWS_SECRET_ACCESS_KEY" | npm run tenant -- credentials set acme --access-key-id "$AWS_ACCESS_KEY_ID" --secret-access-key-stdin',
   ],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
@@ -54,10 +54,14 @@ const credentialsSet: CommandSpec = {
     if (secretFlag === undefined && !secretStdin) {
       throw usageError("credentials set needs --secret-access-key-stdin (or --secret-access-key <secret>)");
     }
-    if (secretFlag !== undefined && secretStdin) throw usageError("give either --secret-access-key or --secret-access-key-stdin, not both");
-    if (tokenFlag !== undefined && tokenStdin) throw usageError("give either --session-token or --session-token-stdin, not both");
+    if (secretFlag !== undefined && secretStdin)
+      throw usageError("give either --secret-access-key or --secret-access-key-stdin, not both");
+    if (tokenFlag !== undefined && tokenStdin)
+      throw usageError("give either --session-token or --session-token-stdin, not both");
     if (secretFlag !== undefined) {
-      ctx.out.warn("--secret-access-key on a command line lands in your shell history and the process list; prefer --secret-access-key-stdin");
+      ctx.out.warn(
+        "--secret-access-key on a command line lands in your shell history and the process list; prefer --secret-access-key-stdin",
+      );
     }
     if (tokenFlag !== undefined) {
       ctx.out.warn("--session-token on a command line lands in your shell history; prefer --session-token-stdin");
@@ -72,7 +76,9 @@ const credentialsSet: CommandSpec = {
     }
     if (!secret) throw usageError("the secret access key is empty");
     if (/\s/.test(secret) || secret.length > MAX_SECRET_CHARS) {
-      throw usageError(`the secret access key must be one line of at most ${MAX_SECRET_CHARS} characters without spaces`);
+      throw usageError(
+        `the secret access key must be one line of at most ${MAX_SECRET_CHARS} characters without spaces`,
+      );
     }
     if (tokenStdin && !token) throw usageError("--session-token-stdin: no session token on stdin");
     if (token !== undefined && (token === "" || /\s/.test(token) || token.length > MAX_SESSION_TOKEN_CHARS)) {
@@ -95,7 +101,8 @@ const credentialsSet: CommandSpec = {
     await ctx.kv.putMany([recordEntry(next)]);
     ctx.out.result(
       { tenantId: id, accessKeyId, sessionToken: token ? "sealed" : null, revision: next.revision },
-      () => `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${token ? ", session token sealed" : ""}`,
+      () =>
+        `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${token ? ", session token sealed" : ""}`,
     );
   },
 };
@@ -113,7 +120,10 @@ const credentialsClear: CommandSpec = {
     const record = await loadTenant(ctx.kv, id);
     const next = nextRevision(record, { credentials: null }, ctx.now());
     await ctx.kv.putMany([recordEntry(next)]);
-    ctx.out.result({ tenantId: id, credentials: null, revision: next.revision }, () => `cleared the credentials of tenant ${id}`);
+    ctx.out.result(
+      { tenantId: id, credentials: null, revision: next.revision },
+      () => `cleared the credentials of tenant ${id}`,
+    );
   },
 };
 

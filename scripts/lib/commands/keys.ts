@@ -6,10 +6,18 @@ import { generateApiKey, generateKeyId, hashApiKey } from "../../../src/auth/api
 import { MAX_API_KEYS_PER_TENANT } from "../../../src/limits.ts";
 import { KV } from "../../../src/tenants/record.ts";
 import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
-import { bool, clip, parseExpires, SKIP_RELAY_OPTION, str, type CommandSpec } from "../args.ts";
+import { bool, type CommandSpec, clip, parseExpires, SKIP_RELAY_OPTION, str } from "../args.ts";
 import { conflict, notFound, usageError } from "../errors.ts";
 import { dash, table } from "../output.ts";
-import { apiKeyIndexEntry, assertTenantId, isLive, loadTenant, nextRevision, publicView, recordEntry } from "../tenant-store.ts";
+import {
+  apiKeyIndexEntry,
+  assertTenantId,
+  isLive,
+  loadTenant,
+  nextRevision,
+  publicView,
+  recordEntry,
+} from "../tenant-store.ts";
 
 /** Key ids as generateKeyId() makes them. */
 const KEY_ID_PATTERN = /^key_[0-9A-Za-z]{1,64}$/;
@@ -46,7 +54,11 @@ const keyCreate: CommandSpec = {
     const hash = await hashApiKey(key);
     let keyId = generateKeyId();
     while (record.apiKeys.some((k) => k.id === keyId)) keyId = generateKeyId();
-    const next = nextRevision(record, { apiKeys: [...record.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt }] }, now);
+    const next = nextRevision(
+      record,
+      { apiKeys: [...record.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt }] },
+      now,
+    );
     await ctx.kv.putMany([recordEntry(next), apiKeyIndexEntry(hash, id, keyId)]);
     const expired = record.apiKeys.length - live;
     if (expired > 0) ctx.out.note(`tenant ${id} holds ${expired} expired key(s); remove them with \`key revoke\``);
@@ -79,7 +91,10 @@ const keyList: CommandSpec = {
     ctx.out.result({ tenantId: id, keys }, () =>
       keys.length === 0
         ? `tenant ${id} has no API keys; create one with \`key create ${id}\``
-        : table(["KEY ID", "CREATED", "EXPIRES", "STATE"], keys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state])),
+        : table(
+            ["KEY ID", "CREATED", "EXPIRES", "STATE"],
+            keys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state]),
+          ),
     );
   },
 };
@@ -98,7 +113,8 @@ const keyRevoke: CommandSpec = {
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
     const keyId = positionals[1]!;
-    if (!KEY_ID_PATTERN.test(keyId)) throw usageError(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
+    if (!KEY_ID_PATTERN.test(keyId))
+      throw usageError(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
     assertRelayConfigured(ctx, bool(values, "skip-relay"));
     const record = await loadTenant(ctx.kv, id);
     const entry = record.apiKeys.find((k) => k.id === keyId);
@@ -106,11 +122,17 @@ const keyRevoke: CommandSpec = {
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
     const now = ctx.now();
     const next = nextRevision(record, { apiKeys: record.apiKeys.filter((k) => k.id !== keyId) }, now);
-    await applyAccess(plan, id, { revision: next.revision, status: record.status, revokeApiKeyIds: [keyId], revokeAccessKeyIds: [] });
+    await applyAccess(plan, id, {
+      revision: next.revision,
+      status: record.status,
+      revokeApiKeyIds: [keyId],
+      revokeAccessKeyIds: [],
+    });
     await ctx.kv.putMany([recordEntry(next)]);
     await ctx.kv.deleteMany([KV.apiKey(entry.hash)]);
-    ctx.out.result({ tenantId: id, keyId, revoked: true, revision: next.revision, relay: plan.outcome }, () =>
-      `revoked API key ${keyId} of tenant ${id} (relay: ${plan.outcome})`,
+    ctx.out.result(
+      { tenantId: id, keyId, revoked: true, revision: next.revision, relay: plan.outcome },
+      () => `revoked API key ${keyId} of tenant ${id} (relay: ${plan.outcome})`,
     );
   },
 };

@@ -2,11 +2,11 @@
  * What the tenant's Durable Object holds: counters (`status`) and dead letters (`dlq list`,
  * `dlq replay`). These need the relay; an unreachable relay is an error here, also locally.
  */
-import { bool, clip, parseIntFlag, str, type CommandSpec } from "../args.ts";
+import { bool, type CommandSpec, clip, parseIntFlag, str } from "../args.ts";
 import type { Context } from "../context.ts";
 import { CliError, EXIT, usageError } from "../errors.ts";
 import { dash, fields, humanMs, table } from "../output.ts";
-import { RelayUnreachableError, type RelayClient } from "../relay-client.ts";
+import { type RelayClient, RelayUnreachableError } from "../relay-client.ts";
 import { assertTenantId, loadTenant } from "../tenant-store.ts";
 
 /** Dead letters per page, default and most (admin API pages). */
@@ -62,8 +62,15 @@ const status: CommandSpec = {
             ? last
             : JSON.stringify(last).slice(0, 300);
       const known = new Set([
-        "accepted", "delivered", "failed", "queued", "queuedBytes", "oldestQueuedAgeMs",
-        "deadLetters", "duplicatesPossible", "lastUpstreamError",
+        "accepted",
+        "delivered",
+        "failed",
+        "queued",
+        "queuedBytes",
+        "oldestQueuedAgeMs",
+        "deadLetters",
+        "duplicatesPossible",
+        "lastUpstreamError",
       ]);
       const extra = Object.entries(s)
         .filter(([k, v]) => !known.has(k) && (typeof v === "number" || typeof v === "string" || typeof v === "boolean"))
@@ -91,7 +98,11 @@ const dlqList: CommandSpec = {
   minPositionals: 1,
   maxPositionals: 1,
   options: {
-    limit: { type: "string", value: "<n>", help: `entries per page (1-${DLQ_MAX_LIMIT}, default ${DLQ_DEFAULT_LIMIT})` },
+    limit: {
+      type: "string",
+      value: "<n>",
+      help: `entries per page (1-${DLQ_MAX_LIMIT}, default ${DLQ_DEFAULT_LIMIT})`,
+    },
     after: { type: "string", value: "<cursor>", help: "continue after this cursor (printed when there are more)" },
   },
   examples: ["dlq list acme", "dlq list acme --limit 200 --json"],
@@ -142,9 +153,11 @@ const dlqReplay: CommandSpec = {
     await loadTenant(ctx.kv, id);
     const r = await withRelay(ctx, (c) => c.replay(id, all ? { all: true } : { relayEventIds: [...new Set(ids)] }));
     const notFoundIds = Array.isArray(r.notFound) ? r.notFound : [];
-    ctx.out.result({ tenantId: id, replayed: r.replayed ?? 0, notFound: notFoundIds }, () =>
-      `replayed ${r.replayed ?? 0} dead letter(s) of tenant ${id}` +
-      (notFoundIds.length ? `\nnot found: ${notFoundIds.join(", ")}` : ""),
+    ctx.out.result(
+      { tenantId: id, replayed: r.replayed ?? 0, notFound: notFoundIds },
+      () =>
+        `replayed ${r.replayed ?? 0} dead letter(s) of tenant ${id}` +
+        (notFoundIds.length ? `\nnot found: ${notFoundIds.join(", ")}` : ""),
     );
     if (notFoundIds.length) {
       throw new CliError(`${notFoundIds.length} relay event id(s) are not dead letters of tenant ${id}`, EXIT.notFound);

@@ -3,14 +3,15 @@
  * The secret is sealed with field `sigv4:<accessKeyId>` (verification needs the secret itself);
  * the index `sigv4:<accessKeyId>` → {tenantId} finds the tenant.
  */
+
+import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from "../../../src/auth/sigv4.ts";
 import { MAX_SIGV4_KEYS_PER_TENANT } from "../../../src/limits.ts";
 import { KV } from "../../../src/tenants/record.ts";
 import { seal } from "../../../src/tenants/sealed.ts";
 import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
-import { bool, clip, SKIP_RELAY_OPTION, type CommandSpec } from "../args.ts";
+import { bool, type CommandSpec, clip, SKIP_RELAY_OPTION } from "../args.ts";
 import { conflict, notFound, usageError } from "../errors.ts";
 import { table } from "../output.ts";
-import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from "../../../src/auth/sigv4.ts";
 import { assertTenantId, loadTenant, nextRevision, recordEntry, sigv4IndexEntry } from "../tenant-store.ts";
 
 export function sigv4SecretField(accessKeyId: string): string {
@@ -42,13 +43,24 @@ const sigv4Create: CommandSpec = {
     const sealed = await seal(key, id, sigv4SecretField(pair.accessKeyId), pair.secretAccessKey);
     const next = nextRevision(
       record,
-      { sigv4Keys: [...record.sigv4Keys, { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() }] },
+      {
+        sigv4Keys: [
+          ...record.sigv4Keys,
+          { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() },
+        ],
+      },
       now,
     );
     await ctx.kv.putMany([recordEntry(next), sigv4IndexEntry(pair.accessKeyId, id)]);
     if (record.status === "disabled") ctx.out.note(`tenant ${id} is disabled: the pair works once it is enabled`);
     ctx.out.result(
-      { tenantId: id, accessKeyId: pair.accessKeyId, secretAccessKey: pair.secretAccessKey, region: record.region, createdAt: now.toISOString() },
+      {
+        tenantId: id,
+        accessKeyId: pair.accessKeyId,
+        secretAccessKey: pair.secretAccessKey,
+        region: record.region,
+        createdAt: now.toISOString(),
+      },
       () =>
         [
           `SigV4 key pair for tenant ${id}. The secret is shown this once; store it now:`,
@@ -77,7 +89,10 @@ const sigv4List: CommandSpec = {
     ctx.out.result({ tenantId: id, sigv4Keys: keys }, () =>
       keys.length === 0
         ? `tenant ${id} has no SigV4 key pairs; create one with \`sigv4 create ${id}\``
-        : table(["ACCESS KEY ID", "CREATED"], keys.map((k) => [k.accessKeyId, k.createdAt])),
+        : table(
+            ["ACCESS KEY ID", "CREATED"],
+            keys.map((k) => [k.accessKeyId, k.createdAt]),
+          ),
     );
   },
 };
@@ -106,12 +121,22 @@ const sigv4Revoke: CommandSpec = {
     }
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
     const now = ctx.now();
-    const next = nextRevision(record, { sigv4Keys: record.sigv4Keys.filter((k) => k.accessKeyId !== accessKeyId) }, now);
-    await applyAccess(plan, id, { revision: next.revision, status: record.status, revokeApiKeyIds: [], revokeAccessKeyIds: [accessKeyId] });
+    const next = nextRevision(
+      record,
+      { sigv4Keys: record.sigv4Keys.filter((k) => k.accessKeyId !== accessKeyId) },
+      now,
+    );
+    await applyAccess(plan, id, {
+      revision: next.revision,
+      status: record.status,
+      revokeApiKeyIds: [],
+      revokeAccessKeyIds: [accessKeyId],
+    });
     await ctx.kv.putMany([recordEntry(next)]);
     await ctx.kv.deleteMany([KV.sigv4(accessKeyId)]);
-    ctx.out.result({ tenantId: id, accessKeyId, revoked: true, revision: next.revision, relay: plan.outcome }, () =>
-      `revoked SigV4 key pair ${accessKeyId} of tenant ${id} (relay: ${plan.outcome})`,
+    ctx.out.result(
+      { tenantId: id, accessKeyId, revoked: true, revision: next.revision, relay: plan.outcome },
+      () => `revoked SigV4 key pair ${accessKeyId} of tenant ${id} (relay: ${plan.outcome})`,
     );
   },
 };

@@ -4,6 +4,7 @@
 import { MAX_BURST, MAX_RATE_PER_SECOND } from "../../../src/limits.ts";
 import {
   endpointSchema,
+  KV,
   regionSchema,
   sourceRuleSchema,
   TENANT_SCHEMA_VERSION,
@@ -13,17 +14,16 @@ import {
 import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
 import {
   bool,
+  type CommandSpec,
   clip,
+  type Options,
   parseIntFlag,
   parsePositiveNumberFlag,
   SKIP_RELAY_OPTION,
   str,
   strs,
-  type CommandSpec,
-  type Options,
   type Values,
 } from "../args.ts";
-import type { Context } from "../context.ts";
 import { CliError, conflict, EXIT, notFound, usageError } from "../errors.ts";
 import { dash, fields, table } from "../output.ts";
 import { RelayHttpError, RelayUnreachableError } from "../relay-client.ts";
@@ -40,7 +40,6 @@ import {
   recordEntry,
   validateRecord,
 } from "../tenant-store.ts";
-import { KV } from "../../../src/tenants/record.ts";
 
 /** Longest tenant display name, in characters (record schema). */
 const MAX_NAME_CHARS = 200;
@@ -62,7 +61,11 @@ const TENANT_OPTIONS: Options = {
     value: "<url>",
     help: "upstream origin instead of events.<region>.amazonaws.com (honoured only where ALLOW_ENDPOINT_OVERRIDE=true)",
   },
-  rate: { type: "string", value: "<requests/s>", help: `PutPartnerEvents requests per second toward AWS (max ${MAX_RATE_PER_SECOND})` },
+  rate: {
+    type: "string",
+    value: "<requests/s>",
+    help: `PutPartnerEvents requests per second toward AWS (max ${MAX_RATE_PER_SECOND})`,
+  },
   burst: { type: "string", value: "<n>", help: `requests the token bucket holds (1-${MAX_BURST})` },
   "max-queued-entries": { type: "string", value: "<n>", help: "cap on entries buffered for later delivery" },
   "max-queued-bytes": { type: "string", value: "<n>", help: "cap on bytes buffered for later delivery" },
@@ -120,7 +123,8 @@ function parseTenantFlags(values: Values): TenantFlags {
   const burst = str(values, "burst");
   if (burst !== undefined) flags.limits.burst = parseIntFlag("burst", burst, 1, MAX_BURST);
   const qe = str(values, "max-queued-entries");
-  if (qe !== undefined) flags.limits.maxQueuedEntries = parseIntFlag("max-queued-entries", qe, 0, MAX_QUEUED_ENTRIES_FLAG);
+  if (qe !== undefined)
+    flags.limits.maxQueuedEntries = parseIntFlag("max-queued-entries", qe, 0, MAX_QUEUED_ENTRIES_FLAG);
   const qb = str(values, "max-queued-bytes");
   if (qb !== undefined) flags.limits.maxQueuedBytes = parseIntFlag("max-queued-bytes", qb, 0, MAX_QUEUED_BYTES_FLAG);
   return flags;
@@ -175,11 +179,21 @@ function describe(record: TenantRecord, now: Date): string {
   let text = fields(pairs);
   text += "\n\nAPI keys:\n";
   text += v.apiKeys.length
-    ? indent(table(["KEY ID", "CREATED", "EXPIRES", "STATE"], v.apiKeys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state])))
+    ? indent(
+        table(
+          ["KEY ID", "CREATED", "EXPIRES", "STATE"],
+          v.apiKeys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state]),
+        ),
+      )
     : "  none (create one with `key create`)";
   text += "\n\nSigV4 key pairs:\n";
   text += v.sigv4Keys.length
-    ? indent(table(["ACCESS KEY ID", "CREATED"], v.sigv4Keys.map((k) => [k.accessKeyId, k.createdAt])))
+    ? indent(
+        table(
+          ["ACCESS KEY ID", "CREATED"],
+          v.sigv4Keys.map((k) => [k.accessKeyId, k.createdAt]),
+        ),
+      )
     : "  none (create one with `sigv4 create`)";
   return text;
 }
@@ -210,7 +224,9 @@ const create: CommandSpec = {
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
     const flags = parseTenantFlags(values);
-    const missing = [!flags.name && "--name", !flags.sources && "--source", !flags.region && "--region"].filter(Boolean);
+    const missing = [!flags.name && "--name", !flags.sources && "--source", !flags.region && "--region"].filter(
+      Boolean,
+    );
     if (missing.length) throw usageError(`create needs ${missing.join(", ")}`);
     const now = ctx.now();
     const record = validateRecord({
@@ -234,7 +250,11 @@ const create: CommandSpec = {
     const existing = await listTenants(ctx.kv);
     if (existing.some((t) => t.id === id)) throw conflict(`tenant "${id}" already exists (see \`show ${id}\`)`);
     if (!bool(values, "allow-shared-source")) {
-      assertNoSharedSources(id, record.sources, existing.flatMap((t) => (t.record ? [t.record] : [])));
+      assertNoSharedSources(
+        id,
+        record.sources,
+        existing.flatMap((t) => (t.record ? [t.record] : [])),
+      );
     }
     await ctx.kv.putMany([recordEntry(record)]);
     if (record.endpoint && ctx.mode === "remote") {
@@ -323,7 +343,11 @@ const update: CommandSpec = {
     "clear-endpoint": { type: "boolean", help: "go back to the default AWS endpoint for the region" },
   },
   details: "--source replaces the whole source list (repeat it for several).",
-  examples: ["update acme --rate 100 --burst 200", 'update acme --source "aws.partner/acme.com/*" --source aws.partner/acme.io/x', "update acme --clear-endpoint"],
+  examples: [
+    "update acme --rate 100 --burst 200",
+    'update acme --source "aws.partner/acme.com/*" --source aws.partner/acme.io/x',
+    "update acme --clear-endpoint",
+  ],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
     const flags = parseTenantFlags(values);
@@ -342,7 +366,11 @@ const update: CommandSpec = {
       if (!mine) throw notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
       if (!mine.record) throw new CliError(mine.problem ?? `tenant:${id} is unreadable`);
       record = mine.record;
-      assertNoSharedSources(id, flags.sources, all.flatMap((t) => (t.record ? [t.record] : [])));
+      assertNoSharedSources(
+        id,
+        flags.sources,
+        all.flatMap((t) => (t.record ? [t.record] : [])),
+      );
     } else {
       record = await loadTenant(ctx.kv, id);
     }
@@ -362,7 +390,10 @@ const update: CommandSpec = {
     if (flags.endpoint && ctx.mode === "remote") {
       ctx.out.note("the endpoint override is ignored unless the Worker runs with ALLOW_ENDPOINT_OVERRIDE=true");
     }
-    ctx.out.result(publicView(next, now), () => `updated tenant ${id} (revision ${next.revision})\n\n${describe(next, now)}`);
+    ctx.out.result(
+      publicView(next, now),
+      () => `updated tenant ${id} (revision ${next.revision})\n\n${describe(next, now)}`,
+    );
   },
 };
 
@@ -375,7 +406,8 @@ const disable: CommandSpec = {
   minPositionals: 1,
   maxPositionals: 1,
   options: { ...SKIP_RELAY_OPTION },
-  details: "Order: (1) the relay's Durable Object is set to disabled at the new revision, (2) the KV record is written.",
+  details:
+    "Order: (1) the relay's Durable Object is set to disabled at the new revision, (2) the KV record is written.",
   examples: ["disable acme", "disable acme --remote"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
@@ -384,10 +416,16 @@ const disable: CommandSpec = {
     const plan = await planRelay(ctx, bool(values, "skip-relay"));
     const now = ctx.now();
     const next = nextRevision(record, { status: "disabled" }, now);
-    await applyAccess(plan, id, { revision: next.revision, status: "disabled", revokeApiKeyIds: [], revokeAccessKeyIds: [] });
+    await applyAccess(plan, id, {
+      revision: next.revision,
+      status: "disabled",
+      revokeApiKeyIds: [],
+      revokeAccessKeyIds: [],
+    });
     await ctx.kv.putMany([recordEntry(next)]);
-    ctx.out.result({ tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome }, () =>
-      `disabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
+    ctx.out.result(
+      { tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome },
+      () => `disabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
     );
   },
 };
@@ -411,9 +449,15 @@ const enable: CommandSpec = {
     const now = ctx.now();
     const next = nextRevision(record, { status: "active" }, now);
     await ctx.kv.putMany([recordEntry(next)]);
-    await applyAccess(plan, id, { revision: next.revision, status: "active", revokeApiKeyIds: [], revokeAccessKeyIds: [] }, true);
-    ctx.out.result({ tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome }, () =>
-      `enabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
+    await applyAccess(
+      plan,
+      id,
+      { revision: next.revision, status: "active", revokeApiKeyIds: [], revokeAccessKeyIds: [] },
+      true,
+    );
+    ctx.out.result(
+      { tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome },
+      () => `enabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
     );
   },
 };
@@ -457,7 +501,9 @@ const remove: CommandSpec = {
       if (queued > 0) {
         throw conflict(
           `tenant ${id} still has ${queued} queued event(s) the relay has accepted but not delivered. Wait for them ` +
-            "(`status " + id + "`), or pass --force to drop them. Nothing was changed.",
+            "(`status " +
+            id +
+            "`), or pass --force to drop them. Nothing was changed.",
         );
       }
     }

@@ -5,7 +5,7 @@
  */
 import { realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { allOnPath, run, type ProcResult } from "./harness.ts";
+import { allOnPath, type ProcResult, run } from "./harness.ts";
 
 export interface AwsCli {
   /** "v1" or "v2". */
@@ -57,7 +57,11 @@ export async function findAwsClis(): Promise<{ v1: AwsCli | null; v2: AwsCli | n
   }
   // v1 is "the `aws` on PATH": prefer PATH order, so only fall back to /usr/bin/aws if it is v1.
   if (!v1 && seen.some((s) => s.startsWith(`${DEBIAN_AWS}: aws-cli/1.`))) {
-    v1 = { major: "v1", path: DEBIAN_AWS, version: seen.find((s) => s.startsWith(DEBIAN_AWS))!.slice(DEBIAN_AWS.length + 2) };
+    v1 = {
+      major: "v1",
+      path: DEBIAN_AWS,
+      version: seen.find((s) => s.startsWith(DEBIAN_AWS))!.slice(DEBIAN_AWS.length + 2),
+    };
   }
   return { v1, v2, seen };
 }
@@ -91,15 +95,25 @@ export function cliEnv(dir: string, creds: CliCredentials | null): NodeJS.Proces
 }
 
 /** `aws events put-partner-events --endpoint-url <relay> --region us-east-1 <args>`. */
-export function putPartnerEvents(cli: AwsCli, endpoint: string, env: NodeJS.ProcessEnv, args: readonly string[]): Promise<ProcResult> {
+export function putPartnerEvents(
+  cli: AwsCli,
+  endpoint: string,
+  env: NodeJS.ProcessEnv,
+  args: readonly string[],
+): Promise<ProcResult> {
   return run(
     cli.path,
     [
-      "events", "put-partner-events",
-      "--endpoint-url", endpoint,
-      "--region", "us-east-1",
-      "--cli-connect-timeout", "10",
-      "--cli-read-timeout", "30",
+      "events",
+      "put-partner-events",
+      "--endpoint-url",
+      endpoint,
+      "--region",
+      "us-east-1",
+      "--cli-connect-timeout",
+      "10",
+      "--cli-read-timeout",
+      "30",
       ...args,
     ],
     { env, timeoutMs: 60_000 },

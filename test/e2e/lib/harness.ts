@@ -9,7 +9,7 @@
  * Plain Node (node:assert, node:child_process, fetch): each suite is a script run as
  * `node test/e2e/<suite>.ts` by run.ts (or by hand), no test framework in between.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -309,7 +309,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `fn` until it returns a value other than undefined, or throws the last error at the deadline. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -5,7 +5,7 @@
  * Facts about moto 5.2.1: /work/shared/reference/putpartnerevents.md, "moto 5.2.1".
  */
 import { AwsClient } from "aws4fetch";
-import { freePort, onPath, sleep, startDaemon, type Suite } from "./harness.ts";
+import { freePort, onPath, type Suite, sleep, startDaemon } from "./harness.ts";
 
 export interface Moto {
   url: string;
@@ -21,7 +21,7 @@ export interface AwsKey {
 
 /** The reason to skip when moto_server is not installed, or null. */
 export function motoMissing(): string | null {
-  return onPath("moto_server") ? null : "moto_server not on PATH (pip install \"moto[server]\")";
+  return onPath("moto_server") ? null : 'moto_server not on PATH (pip install "moto[server]")';
 }
 
 /**
@@ -61,7 +61,9 @@ export async function startMoto(s: Suite, freeCalls: number): Promise<Moto> {
       }
       await sleep(200);
     }
-    lastError = daemon.exited() ? `moto_server exited: ${log.slice(-5).join(" | ")}` : "moto_server did not answer within 30 s";
+    lastError = daemon.exited()
+      ? `moto_server exited: ${log.slice(-5).join(" | ")}`
+      : "moto_server did not answer within 30 s";
     await daemon.stop();
   }
   throw new Error(lastError);
@@ -100,9 +102,14 @@ export class MotoClient {
 
   /** EventBridge JSON 1.1; returns the raw response (callers check the status). */
   eventsRaw(action: string, input: unknown): Promise<Response> {
-    return this.#send("events", { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AWSEvents.${action}` }, JSON.stringify(input));
+    return this.#send(
+      "events",
+      { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AWSEvents.${action}` },
+      JSON.stringify(input),
+    );
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
   async events<T = any>(action: string, input: unknown): Promise<T> {
     const res = await this.eventsRaw(action, input);
     const text = await res.text();
@@ -111,8 +118,13 @@ export class MotoClient {
   }
 
   /** SQS JSON 1.0. */
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
   async sqs<T = any>(action: string, input: unknown): Promise<T> {
-    const res = await this.#send("sqs", { "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` }, JSON.stringify(input));
+    const res = await this.#send(
+      "sqs",
+      { "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` },
+      JSON.stringify(input),
+    );
     const text = await res.text();
     if (!res.ok) throw new Error(`sqs ${action}: HTTP ${res.status} ${text.slice(0, 500)}`);
     return (text ? JSON.parse(text) : {}) as T;
@@ -131,12 +143,19 @@ export function xmlValue(xml: string, tag: string): string {
  * an access key. Uses exactly IAM_SETUP_CALLS of moto's free calls.
  */
 export async function createIamKey(url: string, account: string, user: string, actions: string[]): Promise<AwsKey> {
-  const anon = new MotoClient(url, { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "not-checked-during-the-free-calls" }, account);
+  const anon = new MotoClient(
+    url,
+    { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "not-checked-during-the-free-calls" },
+    account,
+  );
   await anon.iam("CreateUser", { UserName: user });
   await anon.iam("PutUserPolicy", {
     UserName: user,
     PolicyName: "e2e",
-    PolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: actions, Resource: "*" }] }),
+    PolicyDocument: JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Action: actions, Resource: "*" }],
+    }),
   });
   const xml = await anon.iam("CreateAccessKey", { UserName: user });
   return { accessKeyId: xmlValue(xml, "AccessKeyId"), secretAccessKey: xmlValue(xml, "SecretAccessKey") };

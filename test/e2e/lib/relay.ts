@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { nodeForWrangler, startLocalRelay } from "../../../scripts/lib/local-relay.ts";
-import { ROOT, run, show, type ProcResult, type Suite } from "./harness.ts";
+import { type ProcResult, ROOT, run, type Suite, show } from "./harness.ts";
 
 export interface E2eRelay {
   url: string;
@@ -16,6 +16,7 @@ export interface E2eRelay {
   /** `node scripts/tenant.ts <args>`; never throws for a non-zero exit. */
   tenant(args: readonly string[], opts?: { stdin?: string }): Promise<ProcResult>;
   /** Same, expecting exit 0 and `--json` output; returns the parsed document. */
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
   tenantJson<T = any>(args: readonly string[], opts?: { stdin?: string }): Promise<T>;
 }
 
@@ -38,7 +39,15 @@ export async function startRelay(s: Suite, vars: Record<string, string> = {}): P
   s.defer("stop wrangler dev", () => relay.stop());
 
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ["INIT_CWD", "PORT", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "RELAY_URL", "RELAY_SEALING_KEY", "RELAY_ADMIN_TOKEN"]) {
+  for (const k of [
+    "INIT_CWD",
+    "PORT",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "RELAY_URL",
+    "RELAY_SEALING_KEY",
+    "RELAY_ADMIN_TOKEN",
+  ]) {
     delete env[k];
   }
   Object.assign(env, {

@@ -50,7 +50,10 @@ export class CliHarness {
   }
 
   /** Runs `tenant.ts args...`; `minted` is filled in by the caller when the output holds a new secret. */
-  async run(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<TranscriptEntry> {
+  async run(
+    args: string[],
+    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  ): Promise<TranscriptEntry> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env };
     for (const k of ["INIT_CWD", "PORT", "CLOUDFLARE_API_TOKEN"]) delete env[k];
     for (const [k, v] of Object.entries(opts.env ?? {})) {
@@ -64,13 +67,20 @@ export class CliHarness {
   }
 
   /** Runs and expects exit 0; returns stdout parsed as JSON when `--json` is among the args. */
-  async ok(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<TranscriptEntry> {
+  async ok(
+    args: string[],
+    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  ): Promise<TranscriptEntry> {
     const r = await this.run(args, opts);
     if (r.code !== 0) throw new Error(`tenant ${args.join(" ")} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
     return r;
   }
 
-  async json<T = any>(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<{ data: T; entry: TranscriptEntry }> {
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
+  async json<T = any>(
+    args: string[],
+    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
+  ): Promise<{ data: T; entry: TranscriptEntry }> {
     const entry = await this.ok([...args, "--json"], opts);
     return { data: JSON.parse(entry.stdout) as T, entry };
   }
@@ -89,7 +99,12 @@ export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
     child.stderr.on("data", (b: Buffer) => err.push(b));
     child.on("error", reject);
     child.on("close", (code) =>
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), args }),
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        args,
+      }),
     );
     child.stdin.end(stdin ?? "");
   });
