@@ -8,7 +8,7 @@ import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
 import { RelayError } from "../errors.ts";
-import { gateCall, gateFor } from "../ingest/gate-client.ts";
+import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
 

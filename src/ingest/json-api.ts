@@ -10,9 +10,9 @@ import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
 import { Errors, RelayError } from "../errors.ts";
 import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
+import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
-import { gateCall, gateFor } from "./gate-client.ts";
 import { deniedError, type IngestResult, ingest, type Rendered, rateLimitHeaders } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;

@@ -14,6 +14,8 @@ import { Errors, RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
+import { gateCall, gateFor } from "../tenant-gate/client.ts";
+import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
 import {
   type AdmitOutput,
   type FinishInput,
@@ -23,8 +25,6 @@ import {
 } from "../tenant-gate/protocol.ts";
 import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
 import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
-import { gateCall, gateFor } from "./gate-client.ts";
-import { reportLater, reportNow } from "./reports.ts";
 
 export type EntryOutcome =
   | { kind: "delivered"; eventId: string | null }

@@ -1,8 +1,11 @@
-/** Reaching a tenant's gate, and turning Durable Object failures into clear 503s. */
+/**
+ * The Worker side of the tenant gate: reaching a tenant's gate, and turning Durable Object
+ * failures into clear 503s.
+ */
 import { RelayError } from "../errors.ts";
 import { TENANT_CACHE_MAX_ENTRIES } from "../limits.ts";
 import { log } from "../log.ts";
-import type { GateRpc } from "../tenant-gate/protocol.ts";
+import type { GateRpc } from "./protocol.ts";
 
 /**
  * Durable Object ids by tenant, per namespace: deriving one hashes the name on every call. Kept

@@ -1,12 +1,13 @@
 /**
- * Direct-path outcomes for the tenant gate's counters, coalesced per isolate: instead of one RPC
- * per request, an isolate sends one aggregated report per tenant every REPORT_FLUSH_MS. Counters
- * are bookkeeping (GET /v1/status), so they may lag by that much; an Idempotency-Key's stored
- * response is never coalesced (a retry must find it), and neither is anything events depend on.
+ * The Worker side of the gate's `finish` RPC: direct-path outcomes for the tenant gate's counters,
+ * coalesced per isolate: instead of one RPC per request, an isolate sends one aggregated report
+ * per tenant every REPORT_FLUSH_MS. Counters are bookkeeping (GET /v1/status), so they may lag by
+ * that much; an Idempotency-Key's stored response is never coalesced (a retry must find it), and
+ * neither is anything events depend on.
  */
 import { log } from "../log.ts";
-import type { FinishInput } from "../tenant-gate/protocol.ts";
-import { gateFor } from "./gate-client.ts";
+import { gateFor } from "./client.ts";
+import type { FinishInput } from "./protocol.ts";
 
 /** How long an isolate gathers direct-path outcomes before reporting them, in ms. */
 export const REPORT_FLUSH_MS = 100;
