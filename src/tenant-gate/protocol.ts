@@ -1,10 +1,30 @@
 /**
- * The tenant gate's RPC surface: small, versioned (`v`), and only ever extended compatibly,
- * because during a deploy new Worker code may talk to an old object for a while (platform.md).
+ * The tenant gate's RPC surface, as the Worker (client.ts) and the object (gate.ts) share it.
+ *
+ * Compatibility across a deploy: while a deploy rolls out, new Worker code can talk to an object
+ * still running the old code for a while, and old Worker code to a new object (Cloudflare's
+ * Durable Objects documentation). So the surface changes by additions only, and nothing refuses a
+ * call for its version (docs/architecture.md):
+ *
+ * - allowed: a new method; a new optional input field whose default, applied by the object,
+ *   means what the old code did (`x?: T`, read as `input.x ?? default`); a new output field or
+ *   variant only where the caller tolerates its absence (an old object never sends it);
+ * - never: removing or renaming a field, changing its type or meaning, making an optional field
+ *   required, or making the Worker depend on a new method before every object has it;
+ * - an old object ignores input fields it does not know (RPC passes the whole object, and the old
+ *   code never reads them); a new object treats a missing field as its default.
+ *
+ * test/integration/gate-protocol.test.ts holds the rule to that: a call without the fields a
+ * caller may leave out, and a call with a field this code does not know, both work.
  */
 import type { WireEntry } from "../entries/schema.ts";
 import type { TenantLimits } from "../tenants/record.ts";
 
+/**
+ * Sent as `v` on every call and never checked by the object. Objects deployed before the rule
+ * above refuse any `v` other than 1, so this stays 1 for good: compatibility comes from additive
+ * changes, not from a number.
+ */
 export const GATE_PROTOCOL = 1 as const;
 
 /** Who is calling: an API key (by key id) or a SigV4 key pair (by access key id). */
@@ -46,15 +66,20 @@ export interface RateInfo {
   windowS: number;
 }
 
+/**
+ * An entry to buffer. The retry metadata is optional (absent: a fresh entry, as the admission
+ * path queues it): the direct path fills it in when it queues an entry after a failed send.
+ */
 export interface QueuedEntryInput {
   entry: WireEntry;
   bytes: number;
-  /** Attempts already made (1 when the direct send failed retryably). */
-  attempts: number;
-  lastCode: string | null;
-  lastMessage: string | null;
-  /** The direct send's outcome is unknown: a later delivery may duplicate it. */
-  outcomeUnknown: boolean;
+  /** Attempts already made (1 when the direct send failed retryably). Default 0. */
+  attempts?: number;
+  /** The direct send's error. Default null. */
+  lastCode?: string | null;
+  lastMessage?: string | null;
+  /** The direct send's outcome is unknown: a later delivery may duplicate it. Default false. */
+  outcomeUnknown?: boolean;
 }
 
 export interface EnqueueInput {

@@ -1,0 +1,215 @@
+/**
+ * The drain: run by the gate's alarm, it sends the buffer's due entries in packed batches at
+ * the tenant's rate, several calls in flight, and records each batch's outcome set-based.
+ *
+ * Owns: no table (it claims and settles through the buffer, records outcomes through events)
+ * and one piece of memory: the pause after EventBridge throttled the tenant. What to do with an
+ * upstream answer is decided by policy.ts (pure); this is the I/O around it.
+ */
+import type { AwsClient } from "aws4fetch";
+import { relayConfig } from "../config.ts";
+import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
+import { DRAIN_CONCURRENCY, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
+import { log } from "../log.ts";
+import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
+import { awsClientFor, getTenant, invalidateTenant } from "../tenants/store.ts";
+import type { Admission } from "./admission.ts";
+import type { ClaimedBatch, EntryBuffer } from "./buffer.ts";
+import type { Counters } from "./counters.ts";
+import type { Events } from "./events.ts";
+import { backoffMs, planBatchOutcome, type RowAction } from "./policy.ts";
+
+/** The longest the drain sleeps inside one run waiting for a token, in ms; longer waits re-arm. */
+const MAX_INLINE_WAIT_MS = 1_000;
+/** How long the drain waits before retrying when the tenant's record or credentials are unusable, in ms. */
+export const CONFIG_RETRY_MS = 30_000;
+
+export interface DrainParts {
+  env: Env;
+  storage: DurableObjectStorage;
+  tenantId: () => string | null;
+  admission: Admission;
+  buffer: EntryBuffer;
+  events: Events;
+  counters: Counters;
+}
+
+interface Upstream {
+  client: AwsClient;
+  endpoint: string;
+  region: string;
+  timeoutMs: number;
+  tenantId: string;
+}
+
+export class Drain {
+  readonly #p: DrainParts;
+  #pausedUntil = 0;
+
+  constructor(parts: DrainParts) {
+    this.#p = parts;
+  }
+
+  /** EventBridge throttled the tenant: the drain waits one backoff step before its next batch. */
+  pauseAfterThrottle(now: number): void {
+    this.#pausedUntil = now + backoffMs(relayConfig(this.#p.env).retry, 1, Math.random());
+  }
+
+  /**
+   * Sends due batches for up to DRAIN_RUN_BUDGET_MS. Returns when to run next: a time, or null
+   * when nothing is due (the gate then asks the modules for their next expiry).
+   */
+  async run(): Promise<number | null> {
+    const { env, buffer, counters } = this.#p;
+    const started = Date.now();
+    const tenantId = this.#p.tenantId();
+    if (buffer.queuedEntries === 0 || !tenantId) return null;
+    let record: TenantRecord | null;
+    try {
+      record = await getTenant(env.TENANTS, tenantId);
+    } catch (e) {
+      counters.setLastError("TenantRecordUnreadable", (e as Error).message, started);
+      return started + CONFIG_RETRY_MS;
+    }
+    if (!record) {
+      counters.setLastError("TenantRecordMissing", `no tenant record for ${tenantId}`, started);
+      return started + CONFIG_RETRY_MS;
+    }
+    const cfg = relayConfig(env);
+    let client: AwsClient;
+    try {
+      client = await awsClientFor(record, env.SEALING_KEY);
+    } catch (e) {
+      invalidateTenant(record.id);
+      counters.setLastError("TenantCredentialsUnusable", (e as Error).message, started);
+      return started + CONFIG_RETRY_MS;
+    }
+    const bucket = this.#p.admission.bucket(record.limits, started);
+    const up: Upstream = {
+      client,
+      endpoint: upstreamEndpoint(record, cfg.allowEndpointOverride),
+      region: record.region,
+      timeoutMs: cfg.upstreamTimeoutMs,
+      tenantId: record.id,
+    };
+    const inflight = new Set<Promise<void>>();
+    let wake: number | null = null;
+    for (;;) {
+      const now = Date.now();
+      if (now - started >= DRAIN_RUN_BUDGET_MS) {
+        wake = now;
+        break;
+      }
+      if (this.#pausedUntil > now) {
+        wake = this.#pausedUntil;
+        break;
+      }
+      const wait = bucket.waitMs(now);
+      if (wait > 0) {
+        if (wait > MAX_INLINE_WAIT_MS) {
+          wake = now + wait;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      const batch = this.#claim(now, cfg.maxBatchBytes);
+      if (!batch) {
+        if (inflight.size > 0) {
+          await Promise.race(inflight);
+          continue;
+        }
+        break;
+      }
+      bucket.tryTake(now);
+      const p: Promise<void> = this.#send(batch, up).finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= DRAIN_CONCURRENCY) await Promise.race(inflight);
+    }
+    await Promise.allSettled(inflight);
+    return wake;
+  }
+
+  #claim(now: number, maxBytes: number): ClaimedBatch | null {
+    const batch = this.#p.buffer.claim(now, maxBytes);
+    if (batch && batch.resentUnknown > 0) {
+      this.#p.counters.add("duplicatesPossible", batch.resentUnknown);
+      this.#p.counters.flush();
+    }
+    return batch;
+  }
+
+  async #send(batch: ClaimedBatch, up: Upstream): Promise<void> {
+    let result: PutResult;
+    try {
+      result = await putPartnerEvents({
+        client: up.client,
+        endpoint: up.endpoint,
+        region: up.region,
+        entries: { json: batch.json },
+        timeoutMs: up.timeoutMs,
+      });
+    } catch (e) {
+      result = {
+        kind: "error",
+        errorClass: "network",
+        code: "NetworkError",
+        message: (e as Error)?.message ?? "send failed",
+        status: 0,
+        requestId: null,
+        outcomeUnknown: true,
+      };
+    }
+    const now = Date.now();
+    if (result.kind === "error") {
+      this.#p.counters.setLastError(result.code, result.message, now);
+      if (result.errorClass === "throttled") this.pauseAfterThrottle(now);
+      if (result.errorClass === "credentials") invalidateTenant(up.tenantId);
+      log.warn("drain_batch_failed", {
+        tenantId: up.tenantId,
+        entries: batch.rows.length,
+        code: result.code,
+        status: result.status,
+        upstreamRequestId: result.requestId,
+      });
+    }
+    const actions = planBatchOutcome(relayConfig(this.#p.env).retry, batch.rows, result, now, Math.random);
+    this.#apply(actions, batch.json, now, result.kind === "error" && result.outcomeUnknown);
+  }
+
+  /**
+   * Records one batch's outcome in one transaction: a few set-based statements, not a round of
+   * them per row. `json[i]` is the stored entry of `actions[i]` (both in the claimed order).
+   */
+  #apply(actions: RowAction[], json: readonly string[], now: number, unknown: boolean): void {
+    const { buffer, events, counters } = this.#p;
+    this.#p.storage.transactionSync(() => {
+      counters.add("upstreamCalls", 1);
+      if (unknown) counters.add("duplicatesPossible", actions.filter((a) => a.action === "retry").length);
+      // Rows purged meanwhile are simply absent here and skipped below.
+      const present = buffer.present(actions.map((a) => a.relayId));
+      const finished: string[] = [];
+      let finishedBytes = 0;
+      actions.forEach((a, i) => {
+        const row = present.get(a.relayId);
+        if (!row) return;
+        if (a.action === "retry") {
+          buffer.retry(a);
+          return;
+        }
+        finished.push(a.relayId);
+        finishedBytes += row.bytes;
+        if (a.action === "delivered") {
+          counters.add("delivered", 1);
+          events.delivered(a, now);
+        } else {
+          counters.add("failed", 1);
+          counters.add("deadLettered", 1);
+          events.deadLettered(a, { entry: json[i]!, bytes: row.bytes, acceptedAt: row.acceptedAt }, now);
+        }
+      });
+      buffer.remove(finished, finishedBytes);
+      counters.flush();
+    });
+  }
+}
