@@ -1,6 +1,21 @@
 /**
  * The tenant gate's SQLite schema (docs/storage.md), applied as numbered migrations recorded in
  * `meta.schema_version`: an object created by old code is migrated forward, never guessed at.
+ * A migration, once released, is never edited: a change is a new numbered one appended.
+ *
+ * Every table has one owning module, the only one whose SQL touches it:
+ *
+ * | table          | owner           |
+ * | -------------- | --------------- |
+ * | `meta`         | access.ts (`tenant_id`, `revision`, `status`); this file (`schema_version`) |
+ * | `revoked`      | access.ts       |
+ * | `queue`        | buffer.ts       |
+ * | `outcomes`     | events.ts       |
+ * | `dead_letters` | events.ts       |
+ * | `idempotency`  | idempotency.ts  |
+ *
+ * (counters.ts owns the `stats` key of the key-value storage; admission.ts and drain.ts own no
+ * storage.)
  */
 const MIGRATIONS: readonly string[] = [
   // 1: the first schema.

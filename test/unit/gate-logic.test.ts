@@ -1,11 +1,51 @@
-/** The tenant gate's pure decisions: token bucket, backoff, batch outcomes, packing, error codes. */
+/** The tenant gate's pure decisions: admission, token bucket, backoff, batch outcomes, packing, error codes. */
 import { describe, expect, it } from "vitest";
 import type { RetryPolicy } from "../../src/config.ts";
 import { classifyCallError, isRetryableEntryCode, normalizeErrorCode } from "../../src/eventbridge/codes.ts";
+import { type BufferState, decide } from "../../src/tenant-gate/admission.ts";
 import { TokenBucket } from "../../src/tenant-gate/bucket.ts";
 import { backoffMs, packCount, planBatchOutcome, retryOrGiveUp } from "../../src/tenant-gate/policy.ts";
 
 const policy: RetryPolicy = { backoffBaseMs: 1000, backoffCapMs: 300_000, maxAttempts: 5, maxAgeMs: 3600_000 };
+
+describe("admission decide()", () => {
+  const limits = { ratePerSecond: 10, burst: 2, maxQueuedEntries: 100, maxQueuedBytes: 10_000 };
+  /** A buffer holding `queued` entries of 100 bytes, `due` of them due now. */
+  function buffer(queued: number, due: number): BufferState {
+    return {
+      hasDueBacklog: () => due > 0,
+      hasRoom: (entries, bytes, l) =>
+        queued + entries <= l.maxQueuedEntries && queued * 100 + bytes <= l.maxQueuedBytes,
+      retryAfterS: () => 7,
+    };
+  }
+
+  it("sends at once while there are tokens and no due backlog", () => {
+    const b = new TokenBucket(10, 2, 0);
+    expect(decide({ entries: 5, bytes: 500 }, limits, 0, b, buffer(0, 0))).toEqual({ kind: "direct" });
+    expect(decide({ entries: 5, bytes: 500 }, limits, 0, b, buffer(0, 0))).toEqual({ kind: "direct" });
+    expect(b.remaining(0)).toBe(0);
+  });
+
+  it("queues behind a due backlog even with tokens left, so the drain keeps order and full batches", () => {
+    const b = new TokenBucket(10, 2, 0);
+    expect(decide({ entries: 1, bytes: 100 }, limits, 0, b, buffer(3, 3))).toEqual({ kind: "queue" });
+    expect(b.remaining(0)).toBe(2); // no token taken
+  });
+
+  it("queues without tokens while there is room, refuses as full when there is none", () => {
+    const b = new TokenBucket(10, 1, 0);
+    b.tryTake(0);
+    expect(decide({ entries: 10, bytes: 1000 }, limits, 0, b, buffer(90, 0))).toEqual({ kind: "queue" });
+    expect(decide({ entries: 11, bytes: 1100 }, limits, 0, b, buffer(90, 0))).toEqual({ kind: "full", retryAfterS: 7 });
+  });
+
+  it("takes no token for a request with no valid entries (nothing is sent)", () => {
+    const b = new TokenBucket(10, 1, 0);
+    expect(decide({ entries: 0, bytes: 0 }, limits, 0, b, buffer(100, 100))).toEqual({ kind: "direct" });
+    expect(b.remaining(0)).toBe(1);
+  });
+});
 
 describe("TokenBucket", () => {
   it("starts full, spends one token per call, refills at the rate, never above the burst", () => {
