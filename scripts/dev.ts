@@ -3,7 +3,7 @@
  *
  *   1. .dev.vars: created with fresh random SEALING_KEY and ADMIN_TOKEN if absent (never overwritten).
  *   2. Ports checked: a taken one is one sentence and exit 1.
- *   3. The local EventBridge (test/fakes/eventbridge-server.ts) on 127.0.0.1:$EMULATOR_PORT (4010):
+ *   3. The local EventBridge (emulator/server.ts) on 127.0.0.1:$EMULATOR_PORT (4010):
  *      verifies the relay's SigV4 signatures, logs each event, lists them at /_fake/ and
  *      /_fake/events, injects faults on POST /_fake/faults.
  *   4. At the same time: the relay (wrangler dev via scripts/lib/local-relay.ts) on
@@ -17,7 +17,7 @@
  * Docs: docs/local-development.md.
  */
 import { relative } from "node:path";
-import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../test/fakes/eventbridge-server.ts";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../emulator/server.ts";
 import { type DemoResult, ensureDemoTenant } from "./dev/demo-tenant.ts";
 import { ensureDevVars, relayVars } from "./dev/dev-vars.ts";
 import { awsCliCommand, curlCommand, faultCommand } from "./dev/examples.ts";

@@ -2,10 +2,11 @@
  * Writes benchmark tenants into the relay's TENANTS namespace exactly as the admin CLI and
  * test/helpers/tenants.ts do: the src modules' own schema, sealing and key format.
  */
+
+import { FAKE_DEFAULT_CREDENTIAL } from "../../emulator/eventbridge.ts";
 import { generateApiKey, generateKeyId, hashApiKey } from "../../src/auth/api-key.ts";
 import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { bytesToBase64, importSealingKey, seal } from "../../src/tenants/sealed.ts";
-import { FAKE_DEFAULT_CREDENTIAL } from "../../test/fakes/eventbridge.ts";
 
 export interface BenchTenant {
   id: string;

@@ -1,5 +1,5 @@
 /**
- * The benchmark's upstream: the project's fake EventBridge (test/fakes) over HTTP on 127.0.0.1,
+ * The benchmark's upstream: the project's fake EventBridge (emulator/) over HTTP on 127.0.0.1,
  * in its own process so that its SigV4 verification (pure-JS SHA-256 of every body) neither
  * competes with the load client's event loop nor shows in its latencies. Forked by run.ts with
  * an IPC channel:
@@ -12,8 +12,8 @@
  * as they grow and only a compact call log is kept here.
  */
 import { parseArgs } from "node:util";
-import { FAKE_DEFAULT_CREDENTIAL, FakeEventBridge } from "../../test/fakes/eventbridge.ts";
-import { startFakeEventBridgeServer } from "../../test/fakes/eventbridge-server.ts";
+import { FAKE_DEFAULT_CREDENTIAL, FakeEventBridge } from "../../emulator/eventbridge.ts";
+import { startFakeEventBridgeServer } from "../../emulator/server.ts";
 
 /** Events the fake may hold before its lists are cleared (memory bound, not a behaviour). */
 const MAX_HELD_EVENTS = 2_000;

@@ -20,6 +20,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { FAKE_DEFAULT_CREDENTIAL } from "../../emulator/eventbridge.ts";
 import { generateApiKey, generateKeyId, hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
 import { generateSigV4KeyPair } from "../../src/auth/sigv4.ts";
 import { MAX_API_KEYS_PER_TENANT, MAX_SIGV4_KEYS_PER_TENANT } from "../../src/limits.ts";
@@ -32,7 +33,6 @@ import {
   type TenantRecord,
 } from "../../src/tenants/record.ts";
 import { seal, unseal } from "../../src/tenants/sealed.ts";
-import { FAKE_DEFAULT_CREDENTIAL } from "../../test/fakes/eventbridge.ts";
 import { sigv4SecretField } from "../lib/commands/sigv4.ts";
 import type { KvEntry, WranglerKv } from "../lib/kv.ts";
 import {

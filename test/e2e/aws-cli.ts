@@ -4,7 +4,7 @@
  *
  *   relay:    wrangler dev on a fresh state dir (scripts/lib/local-relay.ts)
  *   tenant:   created and credentialed with the admin CLI (`node scripts/tenant.ts ...`), as an admin would
- *   upstream: the fake EventBridge over HTTP (test/fakes/eventbridge-server.ts), which checks the
+ *   upstream: the fake EventBridge over HTTP (emulator/server.ts), which checks the
  *             relay's SigV4 with the AWS SDK's signer and records what it accepted
  *   client:   `aws events put-partner-events --endpoint-url http://127.0.0.1:<port> --region us-east-1 ...`
  *             with a pair from `sigv4 create --json` in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
@@ -17,8 +17,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ReceivedEvent, WireEntry } from "../fakes/eventbridge.ts";
-import { startFakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
+import type { ReceivedEvent, WireEntry } from "../../emulator/eventbridge.ts";
+import { startFakeEventBridgeServer } from "../../emulator/server.ts";
 import { type AwsCli, cliEnv, DEBIAN_AWS, findAwsClis, putPartnerEvents } from "./lib/aws-cli.ts";
 import { runSuite, type Suite, show } from "./lib/harness.ts";
 import { type E2eRelay, startRelay } from "./lib/relay.ts";

@@ -6,7 +6,7 @@
  * Any request to another host fails: nothing reaches the internet.
  */
 import { vi } from "vitest";
-import { type CallRecord, FakeEventBridge, type FakeEventBridgeOptions } from "../fakes/eventbridge.ts";
+import { type CallRecord, FakeEventBridge, type FakeEventBridgeOptions } from "../../emulator/eventbridge.ts";
 import { UPSTREAM } from "./tenants.ts";
 
 export interface RecordingUpstream {

@@ -3,7 +3,7 @@
  * SDK's own signer); any other outbound request fails the test: nothing reaches the internet.
  */
 import { vi } from "vitest";
-import { FakeEventBridge, type FakeEventBridgeOptions } from "../fakes/eventbridge.ts";
+import { FakeEventBridge, type FakeEventBridgeOptions } from "../../emulator/eventbridge.ts";
 import { UPSTREAM } from "./tenants.ts";
 
 export function installFakeUpstream(opts: FakeEventBridgeOptions = {}): FakeEventBridge {

@@ -6,8 +6,8 @@
  * appears in a response or a log line.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { FakeEventBridge } from "../../emulator/eventbridge.ts";
 import { generateApiKey } from "../../src/auth/api-key.ts";
-import type { FakeEventBridge } from "../fakes/eventbridge.ts";
 import { expectProblem, postEvents, readAnswer } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";
 import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";

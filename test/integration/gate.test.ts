@@ -6,8 +6,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { FakeEventBridge } from "../../emulator/eventbridge.ts";
 import { clearTenantCaches } from "../../src/tenants/store.ts";
-import type { FakeEventBridge } from "../fakes/eventbridge.ts";
 import { admin, adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";

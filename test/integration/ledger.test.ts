@@ -7,7 +7,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
-import { FakeEventBridge, mulberry32 } from "../fakes/eventbridge.ts";
+import { FakeEventBridge, mulberry32 } from "../../emulator/eventbridge.ts";
 import { adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { entry, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
 

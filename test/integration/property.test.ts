@@ -9,7 +9,7 @@
  */
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { WireEntry } from "../fakes/eventbridge.ts";
+import type { WireEntry } from "../../emulator/eventbridge.ts";
 import { checkProblemShape, type PutAnswer, postEvents } from "../helpers/http.ts";
 import { captureLogs } from "../helpers/leaks.ts";
 import { seedTenant } from "../helpers/tenants.ts";

@@ -10,8 +10,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { FakeEventBridge, Fault } from "../../emulator/eventbridge.ts";
 import { app } from "../../src/app.ts";
-import type { FakeEventBridge, Fault } from "../fakes/eventbridge.ts";
 import { adminStatus, drain } from "../helpers/drain.ts";
 import { expectProblem, type PutAnswer, postEvents, RELAY, readAnswer } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";

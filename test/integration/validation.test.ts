@@ -7,7 +7,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { batchSize, type FakeEventBridge } from "../fakes/eventbridge.ts";
+import { batchSize, type FakeEventBridge } from "../../emulator/eventbridge.ts";
 import { expectProblem, type PutAnswer, postEvents, RELAY, readAnswer } from "../helpers/http.ts";
 import { entry, type SeededTenant, seedTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";

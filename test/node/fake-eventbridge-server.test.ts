@@ -8,8 +8,8 @@ import { once } from "node:events";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { AwsClient } from "aws4fetch";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FAKE_DEFAULT_CREDENTIAL, type ReceivedEvent } from "../fakes/eventbridge.ts";
-import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
+import { FAKE_DEFAULT_CREDENTIAL, type ReceivedEvent } from "../../emulator/eventbridge.ts";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../../emulator/server.ts";
 
 const REGION = "eu-west-1";
 const SOURCE = "aws.partner/example.com/t42/orders";
@@ -145,7 +145,7 @@ describe("eventbridge-server.ts as a CLI", () => {
     const child = spawn(
       process.execPath,
       [
-        "test/fakes/eventbridge-server.ts",
+        "emulator/server.ts",
         "--port",
         "0",
         "--access-key-id",

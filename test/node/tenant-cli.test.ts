@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AwsClient } from "aws4fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../../emulator/server.ts";
 import { planRelay } from "../../scripts/lib/access.ts";
 import type { Context } from "../../scripts/lib/context.ts";
 import { WranglerKv } from "../../scripts/lib/kv.ts";
@@ -25,7 +26,6 @@ import {
   tenantRecordSchema,
 } from "../../src/tenants/record.ts";
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
-import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../fakes/eventbridge-server.ts";
 import {
   CliHarness,
   ROOT,

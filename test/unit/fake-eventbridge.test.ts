@@ -21,7 +21,7 @@ import {
   LostResponseError,
   type ReceivedEvent,
   type WireEntry,
-} from "../fakes/eventbridge.ts";
+} from "../../emulator/eventbridge.ts";
 
 const CRED: FakeCredential = {
   accessKeyId: "AKIDFAKETEST00000001",

@@ -1,7 +1,7 @@
 /**
  * The fake EventBridge over HTTP, for `npm start`, the benchmark and Node tests. Node only.
  *
- *   node test/fakes/eventbridge-server.ts --port 4010 [--access-key-id X --secret-access-key Y]
+ *   node emulator/server.ts --port 4010 [--access-key-id X --secret-access-key Y]
  *
  * Binds 127.0.0.1 only. Converts node:http to a fetch Request (the body's bytes exactly as
  * received, the Host header as the URL's host) and the fake's Response back. A `lost` fault
