@@ -31,7 +31,7 @@ export default defineConfig({
           name: "workers",
           // The relay logs a JSON line per request: show them only for tests that fail.
           silent: "passed-only",
-          setupFiles: ["./test/setup.ts"],
+          setupFiles: ["./test/setup.ts", "./test/helpers/contract-setup.ts"],
           include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
           // A guard against hangs, not a timing assertion: a 2-core machine running other work
           // can take several seconds for one workerd round of a large batch.

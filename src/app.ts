@@ -11,6 +11,7 @@ import { Errors, errorResponse, internalError, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { log } from "./log.ts";
+import { openApiHandler } from "./openapi/document.ts";
 
 export const app = new Hono<RelayEnv>();
 
@@ -21,6 +22,7 @@ app.use(async function requestId(c, next) {
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));
+app.get("/openapi.json", openApiHandler);
 
 app.route("/", jsonApi);
 app.route("/", awsApi);
@@ -31,6 +33,7 @@ const ALLOWED: Record<string, string> = {
   "/v1/status": "GET",
   "/healthz": "GET",
   "/": "POST",
+  "/openapi.json": "GET",
 };
 
 app.notFound((c) => {

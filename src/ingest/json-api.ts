@@ -16,7 +16,7 @@ import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { deniedError, type IngestResult, ingest, type Rendered, rateLimitHeaders } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
-const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** EventBridge's output shape; queued entries carry RelayEventId instead of EventId. */
 export function renderJson(r: IngestResult): Rendered {
