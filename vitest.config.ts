@@ -39,6 +39,15 @@ export default defineConfig({
         },
       },
       {
+        // The API's contract from Node: the OpenAPI document against the official schemas (the
+        // validator compiles with ajv, which workerd forbids), the README's examples, the metrics CLI.
+        test: {
+          name: "contract",
+          environment: "node",
+          include: ["test/contract/**/*.test.ts"],
+        },
+      },
+      {
         // Tests that drive real processes from Node: the admin CLI over wrangler, wrangler dev.
         test: {
           name: "node",
