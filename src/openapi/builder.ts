@@ -8,7 +8,7 @@
  * (src/entries/schema.ts), response bodies are ./schemas.ts.
  */
 import { z } from "zod";
-import { type ErrorCodeDoc, errorCode, type ResponseHeaderName } from "./error-codes.ts";
+import { ERROR_CODES, type ErrorCodeDoc, errorCode, type ResponseHeaderName } from "./error-codes.ts";
 
 export type JsonSchema = Record<string, unknown>;
 type Io = "input" | "output";
@@ -171,7 +171,6 @@ export class OpenApiBuilder {
     const convert = (schema: z.ZodType, io: Io): JsonSchema => this.#convert(schema, io, components);
     for (const [id, schema, io] of this.#named) components[id] = convert(schema, io);
     const paths: OpenApiDocument["paths"] = {};
-    const codes = new Map<string, ErrorCodeDoc>();
 
     for (const r of this.#routes) {
       const responses: Record<string, unknown> = {};
@@ -183,7 +182,6 @@ export class OpenApiBuilder {
           if (responses[status]) throw new Error(`${r.operationId}: status ${status} documented twice`);
           responses[status] = this.#response(spec, convert);
         }
-        for (const c of r.errors.codes) codes.set(c, errorCode(c));
       }
       const op: Record<string, unknown> = {
         operationId: r.operationId,
@@ -245,7 +243,7 @@ export class OpenApiBuilder {
           },
         },
       },
-      "x-error-codes": [...codes.values()].map((e) => ({
+      "x-error-codes": ERROR_CODES.map((e) => ({
         code: e.code,
         status: e.status,
         ...(e.aws ? { awsType: e.aws.type, awsStatus: e.aws.status } : {}),

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { RELAY_ID } from "../ingest/json-api.ts";
 import { MAX_ENTRIES, MAX_EVENT_ID_CHARS, MIN_ENTRIES } from "../limits.ts";
 /** A problem's `type`: the code under the relay's URN. */
-export const PROBLEM_TYPE_PATTERN = /^urn:eventbridge-relay:problem:[a-z_]+$/;
+export const PROBLEM_TYPE_PATTERN = /^urn:eventbridge-relay:problem:[a-z0-9_]+$/;
 
 function build() {
   const count = z.int().min(0);
