@@ -14,6 +14,7 @@ import { Errors, RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
+import { type IngestStats, recordIngestRequest } from "../metrics.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
 import {
@@ -73,6 +74,20 @@ function toResponse(r: Rendered, extra: Record<string, string> = {}): Response {
 }
 
 export async function ingest(args: IngestArgs): Promise<Response> {
+  const started = Date.now();
+  const stats: IngestStats = { entries: 0, bytes: 0, result: null, status: 0, replayed: false, throttled: false };
+  let error: unknown = null;
+  try {
+    return await ingestOnce(args, stats);
+  } catch (e) {
+    error = e;
+    throw e;
+  } finally {
+    recordIngestRequest(args.env, args.caller, stats, error, Date.now() - started);
+  }
+}
+
+async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Response> {
   const { env, caller, requestId } = args;
   const cfg = relayConfig(env);
   const tenant = caller.tenant;
@@ -96,6 +111,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
       validBytes += s.bytes;
     }
   });
+  stats.entries = slots.length;
+  stats.bytes = validBytes;
 
   const gate = gateFor(env, tenant.id);
   const admit: AdmitOutput = await gateCall(
@@ -119,6 +136,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     case "denied":
       throw deniedError(caller, admit.reason);
     case "replay":
+      stats.replayed = true;
+      stats.status = admit.status;
       return toResponse(
         { status: admit.status, body: admit.body, contentType: admit.contentType },
         { "idempotent-replayed": "true" },
@@ -184,7 +203,10 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     queued: entries.filter((o) => o.kind === "queued").length,
     rate,
   };
+  stats.result = result;
+  stats.throttled = finish.upstreamThrottled;
   const rendered = args.render(result);
+  stats.status = rendered.status;
   if (finish.idempotency && rendered.status < 500) {
     finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
     // The stored response must exist before a retry can arrive: wait for it.

@@ -11,6 +11,7 @@ import { relayConfig } from "../config.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { DRAIN_CONCURRENCY, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
 import { log } from "../log.ts";
+import { recordDrainCall } from "../metrics.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
 import { awsClientFor, getTenant, invalidateTenant } from "../tenants/store.ts";
 import type { Admission } from "./admission.ts";
@@ -141,6 +142,7 @@ export class Drain {
 
   async #send(batch: ClaimedBatch, up: Upstream): Promise<void> {
     let result: PutResult;
+    const sentAt = Date.now();
     try {
       result = await putPartnerEvents({
         client: up.client,
@@ -174,6 +176,7 @@ export class Drain {
       });
     }
     const actions = planBatchOutcome(relayConfig(this.#p.env).retry, batch.rows, result, now, Math.random);
+    recordDrainCall(this.#p.env, up.tenantId, batch.json, result, actions, now - sentAt);
     this.#apply(actions, batch.json, now, result.kind === "error" && result.outcomeUnknown);
   }
 
