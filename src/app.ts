@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { adminApi } from "./admin/routes.ts";
 import type { RelayEnv } from "./context.ts";
-import { Errors, errorResponse, internalError, RelayError } from "./errors.ts";
+import { errorResponse, errors, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { log } from "./log.ts";
@@ -35,7 +35,7 @@ const ALLOWED: Record<string, string> = {
 
 app.notFound((c) => {
   const allow = ALLOWED[c.req.path] ?? (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined);
-  const err = allow ? Errors.methodNotAllowed(allow) : Errors.notFound();
+  const err = allow ? errors.methodNotAllowed(allow) : errors.notFound();
   return errorResponse(err, c.var.errorFormat ?? "problem", c.var.requestId);
 });
 
@@ -52,5 +52,5 @@ app.onError((err, c) => {
     requestId,
     error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
   });
-  return errorResponse(internalError(), format, requestId);
+  return errorResponse(errors.internalError(), format, requestId);
 });
