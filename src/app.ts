@@ -5,19 +5,31 @@
  * anywhere, is written once by onError in the front door's format.
  */
 import { Hono } from "hono";
+import { requestId } from "hono/request-id";
 import { adminApi } from "./admin/routes.ts";
 import type { RelayEnv } from "./context.ts";
-import { errorResponse, errors, RelayError } from "./errors.ts";
+import { errorResponse, errors, REQUEST_ID_HEADERS, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { log } from "./log.ts";
 
 export const app = new Hono<RelayEnv>();
 
-app.use(async function requestId(c, next) {
-  c.set("requestId", crypto.randomUUID());
+// Hono's requestId sets c.var.requestId. headerName "" because the relay never adopts a
+// caller's X-Request-Id (a caller-chosen value would land in the logs: a misplaced key included);
+// the id goes out under each door's own header instead, on every answer, success or error.
+app.use(requestId({ headerName: "" }));
+app.use(async function requestIdHeader(c, next) {
   c.set("errorFormat", "problem");
   await next();
+  const name = c.var.errorFormat === "aws" ? REQUEST_ID_HEADERS.aws : REQUEST_ID_HEADERS.problem;
+  try {
+    c.res.headers.set(name, c.var.requestId);
+  } catch {
+    // Immutable headers (a Response passed through as is): copy it once.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.set(name, c.var.requestId);
+  }
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));

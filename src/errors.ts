@@ -80,6 +80,9 @@ const TITLES: Record<number, string> = {
 
 const BASE_HEADERS = { "cache-control": "no-store" } as const;
 
+/** The response header carrying the relay's request id, by format (AWS's own name on its door). */
+export const REQUEST_ID_HEADERS = { aws: "x-amzn-requestid", problem: "x-request-id" } as const;
+
 /** Builds the wire response for an error, in the front door's format. */
 export function errorResponse(err: RelayError, format: ErrorFormat, requestId?: string): Response {
   if (format === "aws") {
@@ -88,7 +91,7 @@ export function errorResponse(err: RelayError, format: ErrorFormat, requestId?: 
       ...err.headers,
       "content-type": "application/x-amz-json-1.1",
     });
-    if (requestId) headers.set("x-amzn-requestid", requestId);
+    if (requestId) headers.set(REQUEST_ID_HEADERS.aws, requestId);
     headers.set("x-amzn-errortype", err.aws.type);
     const body = JSON.stringify({ __type: err.aws.type, message: err.detail });
     return new Response(body, { status: err.aws.status, headers });
@@ -98,7 +101,7 @@ export function errorResponse(err: RelayError, format: ErrorFormat, requestId?: 
     ...err.headers,
     "content-type": "application/problem+json",
   });
-  if (requestId) headers.set("x-request-id", requestId);
+  if (requestId) headers.set(REQUEST_ID_HEADERS.problem, requestId);
   const body = JSON.stringify({
     type: `urn:eventbridge-relay:problem:${err.code}`,
     title: TITLES[err.status] ?? "Error",

@@ -86,7 +86,7 @@ awsApi.post("/", async function putPartnerEvents(c) {
     throw errors.unsupportedMediaType(AWS_JSON);
   }
   if (tenant.status === "disabled") throw errors.tenantDisabled();
-  const res = await ingest({
+  return ingest({
     env,
     ctx: c.executionCtx,
     caller: { tenant, principal: { kind: "sigv4", id: parsed.accessKeyId } },
@@ -95,6 +95,4 @@ awsApi.post("/", async function putPartnerEvents(c) {
     requestId: c.var.requestId,
     render: renderAws,
   });
-  res.headers.set("x-amzn-requestid", c.var.requestId);
-  return res;
 });
