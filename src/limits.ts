@@ -91,3 +91,6 @@ export const EVENT_STATUS_TTL_MS = 7 * 24 * 3600_000;
 
 /** Inbound SigV4: accepted clock skew for X-Amz-Date, in ms (AWS: 5 minutes). */
 export const SIGV4_MAX_SKEW_MS = 5 * 60_000;
+
+/** A relay event id, as the buffer mints them (`relay-<uuid v4>`); GET /v1/events/{id} takes only these. */
+export const RELAY_EVENT_ID_PATTERN = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

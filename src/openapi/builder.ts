@@ -61,6 +61,8 @@ export interface RouteSpec {
   description: string;
   tags: string[];
   security: Security;
+  /** The header every answer carries the relay's request id in (default X-Request-Id). */
+  requestIdHeader?: "X-Request-Id" | "X-Amzn-RequestId";
   parameters?: ParameterSpec[];
   requestBody?: BodySpec & { required?: boolean };
   responses: Record<string, ResponseSpec>;
@@ -174,13 +176,18 @@ export class OpenApiBuilder {
 
     for (const r of this.#routes) {
       const responses: Record<string, unknown> = {};
+      const idHeader = r.requestIdHeader ?? "X-Request-Id";
+      const withId = (spec: ResponseSpec): ResponseSpec => ({
+        ...spec,
+        headers: { ...spec.headers, [idHeader]: true },
+      });
       for (const [status, spec] of Object.entries(r.responses)) {
-        responses[status] = this.#response(spec, convert);
+        responses[status] = this.#response(withId(spec), convert);
       }
       if (r.errors) {
         for (const [status, spec] of Object.entries(errorResponses(r.errors, this.#init.errorSchemas))) {
           if (responses[status]) throw new Error(`${r.operationId}: status ${status} documented twice`);
-          responses[status] = this.#response(spec, convert);
+          responses[status] = this.#response(withId(spec), convert);
         }
       }
       const op: Record<string, unknown> = {

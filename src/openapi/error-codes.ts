@@ -1,12 +1,11 @@
 /**
- * Every error code the public routes answer with, as the OpenAPI document lists them: the
- * problem+json status, the AWS front door's `__type` and status, and the response headers that
- * come with it. The errors themselves are built where they are thrown (src/errors.ts and its
- * callers); test/contract/error-codes.test.ts fails if a code appears in src/ that is not here,
- * or if this table disagrees with what src/errors.ts builds.
- *
- * TODO(h/errors): once src/errors.ts exports its catalog, this table is derived from it.
+ * The error codes as the OpenAPI document lists them, derived from the relay's catalog
+ * (ERROR_CATALOG in src/errors.ts: code, status, AWS shape, front doors). What the catalog does
+ * not hold is documentation only: a sentence on when each code happens (the README's tables) and
+ * the response headers that come with it. A code added to the catalog appears in the document at
+ * once (on every route of its front doors); one without a sentence here is described by its title.
  */
+import { ERROR_CATALOG, type ErrorCode, type FrontDoor } from "../errors.ts";
 
 export type ResponseHeaderName =
   | "Retry-After"
@@ -23,267 +22,96 @@ export interface ErrorCodeDoc {
   status: number;
   /** What the AWS front door answers instead (`__type`, HTTP status); null: never on that door. */
   aws: { type: string; status: number } | null;
+  /** The AWS front door passes EventBridge's own `__type` (and 5xx status) through. */
+  awsFromUpstream: boolean;
+  doors: readonly FrontDoor[];
   /** When it happens, for the document's tables. */
   when: string;
   /** Response headers that come with it. */
-  headers?: ResponseHeaderName[];
-  /** Only on the AWS front door (POST /): SigV4 refusals. */
-  awsOnly?: boolean;
+  headers: readonly ResponseHeaderName[];
 }
 
-const BEARER_CHALLENGE: ResponseHeaderName[] = ["WWW-Authenticate"];
+const WHEN: Partial<Record<ErrorCode, string>> = {
+  invalid_json: "The body is not valid UTF-8 JSON.",
+  invalid_request:
+    "Wrong shape: not an object, no Entries, 0 or 21+ entries, an entry that is not an object, unknown top-level field.",
+  invalid_authorization_header: "Authorization is not `Bearer <key>`.",
+  invalid_idempotency_key: "Idempotency-Key is not 1-255 printable ASCII characters.",
+  missing_api_key: "No credentials (`WWW-Authenticate: Bearer`).",
+  malformed_api_key: "Not a relay key, or its checksum is wrong (no lookup is made).",
+  invalid_api_key: "Unknown, revoked or expired key.",
+  tenant_disabled: "The tenant is disabled.",
+  not_found: "Unknown path, or an event id this tenant doesn't have.",
+  method_not_allowed: "Wrong method (`Allow` says which).",
+  idempotency_in_progress: "The same Idempotency-Key is still being processed.",
+  payload_too_large: "The body is over the raw cap (6 × MAX_BATCH_BYTES + 64 KiB), counted as it arrives.",
+  batch_too_large: "The entries are over MAX_BATCH_BYTES by AWS's size formula (`size`, `limit`).",
+  unsupported_media_type: "Not `Content-Type: application/json` (AWS door: application/x-amz-json-1.1).",
+  idempotency_key_reused: "The same Idempotency-Key with a different body.",
+  buffer_full: "The tenant's buffer is full.",
+  upstream_throttled: "EventBridge throttled and the buffer had no room (`upstreamCode`).",
+  internal_error: "A bug; nothing internal is on the wire, the log has the reason.",
+  upstream_unavailable:
+    "EventBridge 5xx or connection failure and no room to queue (AWS door: EventBridge's own code and status).",
+  upstream_auth_failed: "EventBridge refused the tenant's AWS credentials (`upstreamCode`).",
+  upstream_rejected: "EventBridge refused the request (`upstreamCode`; AWS door: EventBridge's own `__type`).",
+  tenant_misconfigured: "The tenant's record or credentials can't be read (reason in the log).",
+  tenant_overloaded: "The tenant's Durable Object is overloaded.",
+  tenant_gate_unavailable: "The tenant's Durable Object is unreachable.",
+  upstream_timeout: "EventBridge did not answer in UPSTREAM_TIMEOUT_MS and there was no room to queue.",
+  missing_signature: "No Authorization header (`--no-sign-request`).",
+  malformed_signature: "Malformed Authorization or X-Amz-Date; host or x-amz-date not signed.",
+  presigned_not_supported: "A presigned URL (query-string authentication).",
+  signature_mismatch: "Wrong secret or tampered request.",
+  content_sha256_mismatch: "x-amz-content-sha256 is not the body's hash.",
+  unsigned_payload_not_supported: "UNSIGNED-PAYLOAD or a streaming payload.",
+  signature_expired: "X-Amz-Date more than 5 minutes in the past.",
+  signature_not_yet_current: "X-Amz-Date more than 5 minutes in the future.",
+  invalid_credential_scope: "The credential scope's date, region, service (`events`) or terminator is wrong.",
+  unknown_access_key: "Unknown or revoked access key id.",
+  temporary_credentials_not_supported: "A session token (X-Amz-Security-Token) was sent.",
+  unknown_operation: "Any X-Amz-Target other than AWSEvents.PutPartnerEvents.",
+};
 
-export const ERROR_CODES: readonly ErrorCodeDoc[] = [
-  {
-    code: "invalid_json",
-    status: 400,
-    aws: { type: "SerializationException", status: 400 },
-    when: "The body is not valid UTF-8 JSON.",
-  },
-  {
-    code: "invalid_request",
-    status: 400,
-    aws: { type: "ValidationException", status: 400 },
-    when: "Wrong shape: not an object, no Entries, 0 or 21+ entries, an entry that is not an object, unknown top-level field.",
-  },
-  {
-    code: "invalid_authorization_header",
-    status: 400,
-    aws: null,
-    when: "Authorization is not `Bearer <key>`.",
-    headers: BEARER_CHALLENGE,
-  },
-  {
-    code: "invalid_idempotency_key",
-    status: 400,
-    aws: null,
-    when: "Idempotency-Key is not 1-255 printable ASCII characters.",
-  },
-  {
-    code: "missing_api_key",
-    status: 401,
-    aws: null,
-    when: "No credentials (`WWW-Authenticate: Bearer`).",
-    headers: BEARER_CHALLENGE,
-  },
-  {
-    code: "malformed_api_key",
-    status: 401,
-    aws: null,
-    when: "Not a relay key, or its checksum is wrong (no lookup is made).",
-    headers: BEARER_CHALLENGE,
-  },
-  {
-    code: "invalid_api_key",
-    status: 401,
-    aws: null,
-    when: "Unknown, revoked or expired key.",
-    headers: BEARER_CHALLENGE,
-  },
-  {
-    code: "tenant_disabled",
-    status: 403,
-    aws: { type: "AccessDeniedException", status: 400 },
-    when: "The tenant is disabled.",
-  },
-  {
-    code: "not_found",
-    status: 404,
-    aws: null,
-    when: "Unknown path, or an event id this tenant doesn't have.",
-  },
-  {
-    code: "method_not_allowed",
-    status: 405,
-    aws: null,
-    when: "Wrong method (`Allow` says which).",
-    headers: ["Allow"],
-  },
-  {
-    code: "idempotency_in_progress",
-    status: 409,
-    aws: { type: "ThrottlingException", status: 400 },
-    when: "The same Idempotency-Key is still being processed.",
-    headers: ["Retry-After"],
-  },
-  {
-    code: "payload_too_large",
-    status: 413,
-    aws: { type: "ValidationException", status: 400 },
-    when: "The body is over the raw cap (6 × MAX_BATCH_BYTES + 64 KiB), counted as it arrives.",
-  },
-  {
-    code: "batch_too_large",
-    status: 413,
-    aws: { type: "ValidationException", status: 400 },
-    when: "The entries are over MAX_BATCH_BYTES by AWS's size formula (`size`, `limit`).",
-  },
-  {
-    code: "unsupported_media_type",
-    status: 415,
-    aws: { type: "SerializationException", status: 400 },
-    when: "Not `Content-Type: application/json` (AWS door: application/x-amz-json-1.1).",
-    headers: ["Accept-Post"],
-  },
-  {
-    code: "idempotency_key_reused",
-    status: 422,
-    aws: { type: "ValidationException", status: 400 },
-    when: "The same Idempotency-Key with a different body.",
-  },
-  {
-    code: "buffer_full",
-    status: 429,
-    aws: { type: "ThrottlingException", status: 400 },
-    when: "The tenant's buffer is full.",
-    headers: ["Retry-After", "RateLimit", "RateLimit-Policy"],
-  },
-  {
-    code: "upstream_throttled",
-    status: 429,
-    aws: { type: "ThrottlingException", status: 400 },
-    when: "EventBridge throttled and the buffer had no room (`upstreamCode`).",
-    headers: ["Retry-After"],
-  },
-  {
-    code: "internal_error",
-    status: 500,
-    aws: { type: "InternalFailure", status: 500 },
-    when: "A bug; nothing internal is on the wire, the log has the reason.",
-  },
-  {
-    code: "upstream_unavailable",
-    status: 502,
-    aws: { type: "ServiceUnavailableException", status: 503 },
-    when: "EventBridge 5xx or connection failure and no room to queue (AWS door: EventBridge's own code and status).",
-  },
-  {
-    code: "upstream_auth_failed",
-    status: 502,
-    aws: { type: "InternalFailure", status: 500 },
-    when: "EventBridge refused the tenant's AWS credentials (`upstreamCode`).",
-  },
-  {
-    code: "upstream_rejected",
-    status: 502,
-    aws: { type: "ValidationException", status: 400 },
-    when: "EventBridge refused the request (`upstreamCode`; AWS door: EventBridge's own `__type`).",
-  },
-  {
-    code: "tenant_misconfigured",
-    status: 503,
-    aws: { type: "InternalFailure", status: 500 },
-    when: "The tenant's record or credentials can't be read (reason in the log).",
-  },
-  {
-    code: "tenant_overloaded",
-    status: 503,
-    aws: { type: "ServiceUnavailableException", status: 503 },
-    when: "The tenant's Durable Object is overloaded.",
-    headers: ["Retry-After"],
-  },
-  {
-    code: "tenant_gate_unavailable",
-    status: 503,
-    aws: { type: "ServiceUnavailableException", status: 503 },
-    when: "The tenant's Durable Object is unreachable.",
-    headers: ["Retry-After"],
-  },
-  {
-    code: "upstream_timeout",
-    status: 504,
-    aws: { type: "ServiceUnavailableException", status: 503 },
-    when: "EventBridge did not answer in UPSTREAM_TIMEOUT_MS and there was no room to queue.",
-  },
-  // ---- The AWS front door only (SigV4) -----------------------------------------------------
-  {
-    code: "missing_signature",
-    status: 401,
-    aws: { type: "MissingAuthenticationTokenException", status: 403 },
-    when: "No Authorization header (`--no-sign-request`).",
-    awsOnly: true,
-  },
-  {
-    code: "malformed_signature",
-    status: 400,
-    aws: { type: "IncompleteSignatureException", status: 400 },
-    when: "Malformed Authorization or X-Amz-Date; host or x-amz-date not signed.",
-    awsOnly: true,
-  },
-  {
-    code: "presigned_not_supported",
-    status: 400,
-    aws: { type: "IncompleteSignatureException", status: 400 },
-    when: "A presigned URL (query-string authentication).",
-    awsOnly: true,
-  },
-  {
-    code: "signature_mismatch",
-    status: 401,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "Wrong secret or tampered request.",
-    awsOnly: true,
-  },
-  {
-    code: "content_sha256_mismatch",
-    status: 401,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "x-amz-content-sha256 is not the body's hash.",
-    awsOnly: true,
-  },
-  {
-    code: "unsigned_payload_not_supported",
-    status: 400,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "UNSIGNED-PAYLOAD or a streaming payload.",
-    awsOnly: true,
-  },
-  {
-    code: "signature_expired",
-    status: 401,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "X-Amz-Date more than 5 minutes in the past.",
-    awsOnly: true,
-  },
-  {
-    code: "signature_not_yet_current",
-    status: 401,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "X-Amz-Date more than 5 minutes in the future.",
-    awsOnly: true,
-  },
-  {
-    code: "invalid_credential_scope",
-    status: 401,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    when: "The credential scope's date, region, service (`events`) or terminator is wrong.",
-    awsOnly: true,
-  },
-  {
-    code: "unknown_access_key",
-    status: 401,
-    aws: { type: "UnrecognizedClientException", status: 400 },
-    when: "Unknown or revoked access key id.",
-    awsOnly: true,
-  },
-  {
-    code: "temporary_credentials_not_supported",
-    status: 401,
-    aws: { type: "UnrecognizedClientException", status: 400 },
-    when: "A session token (X-Amz-Security-Token) was sent.",
-    awsOnly: true,
-  },
-  {
-    code: "unknown_operation",
-    status: 400,
-    aws: { type: "UnknownOperationException", status: 400 },
-    when: "Any X-Amz-Target other than AWSEvents.PutPartnerEvents.",
-    awsOnly: true,
-  },
-];
+const HEADERS: Partial<Record<ErrorCode, readonly ResponseHeaderName[]>> = {
+  invalid_authorization_header: ["WWW-Authenticate"],
+  missing_api_key: ["WWW-Authenticate"],
+  malformed_api_key: ["WWW-Authenticate"],
+  invalid_api_key: ["WWW-Authenticate"],
+  method_not_allowed: ["Allow"],
+  idempotency_in_progress: ["Retry-After"],
+  unsupported_media_type: ["Accept-Post"],
+  buffer_full: ["Retry-After", "RateLimit", "RateLimit-Policy"],
+  upstream_throttled: ["Retry-After"],
+  tenant_overloaded: ["Retry-After"],
+  tenant_gate_unavailable: ["Retry-After"],
+  invalid_credential_scope: ["WWW-Authenticate"],
+  signature_expired: ["WWW-Authenticate", "Date"],
+  signature_not_yet_current: ["WWW-Authenticate", "Date"],
+  content_sha256_mismatch: ["WWW-Authenticate"],
+  signature_mismatch: ["WWW-Authenticate"],
+  unknown_access_key: ["WWW-Authenticate"],
+  temporary_credentials_not_supported: ["WWW-Authenticate"],
+  missing_signature: ["WWW-Authenticate"],
+};
 
-/** Every code on the JSON API (problem+json `code`). */
-export const PROBLEM_CODES: readonly string[] = ERROR_CODES.filter((e) => !e.awsOnly).map((e) => e.code);
+/** Every code a partner's front door (the JSON API or the AWS front door) can answer with. */
+export const ERROR_CODES: readonly ErrorCodeDoc[] = ERROR_CATALOG.filter(
+  (e) => e.doors.includes("json") || e.doors.includes("aws"),
+).map((e) => ({
+  code: e.code,
+  status: e.status,
+  aws: e.doors.includes("aws") ? { type: e.aws.type, status: e.aws.status } : null,
+  awsFromUpstream: e.awsFromUpstream,
+  doors: e.doors,
+  when: WHEN[e.code] ?? e.title,
+  headers: HEADERS[e.code] ?? [],
+}));
+
+/** The codes a front door can answer with. */
+export function codesFor(door: "json" | "aws"): string[] {
+  return ERROR_CODES.filter((e) => e.doors.includes(door)).map((e) => e.code);
+}
 
 export function errorCode(code: string): ErrorCodeDoc {
   const e = ERROR_CODES.find((x) => x.code === code);

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { requestSchema } from "../entries/schema.ts";
 import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
 import type { OpenApiBuilder } from "./builder.ts";
+import { codesFor } from "./error-codes.ts";
 import type { ResponseSchemas } from "./schemas.ts";
 
 const JSON_TYPE = "application/json";
@@ -150,23 +151,8 @@ export function registerRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
     },
     errors: {
       format: "problem",
-      codes: [
-        ...API_KEY_AUTH_CODES,
-        "invalid_json",
-        "invalid_request",
-        "invalid_idempotency_key",
-        "idempotency_in_progress",
-        "payload_too_large",
-        "batch_too_large",
-        "unsupported_media_type",
-        "idempotency_key_reused",
-        "buffer_full",
-        "upstream_throttled",
-        "upstream_unavailable",
-        "upstream_auth_failed",
-        "upstream_rejected",
-        "upstream_timeout",
-      ],
+      // Every code of the JSON API but those only a wrong path or method gets.
+      codes: codesFor("json").filter((c) => c !== "not_found" && c !== "method_not_allowed"),
     },
   });
 
@@ -237,6 +223,7 @@ export function registerRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
     ].join("\n"),
     tags: ["aws"],
     security: "sigv4",
+    requestIdHeader: "X-Amzn-RequestId",
     parameters: [
       {
         name: "X-Amz-Target",
@@ -268,42 +255,13 @@ export function registerRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
     responses: {
       "200": {
         description: "EventBridge's PutPartnerEvents answer.",
-        headers: { "Cache-Control": true, "X-Amzn-RequestId": true, RateLimit: false, "RateLimit-Policy": false },
+        headers: { "Cache-Control": true, RateLimit: false, "RateLimit-Policy": false },
         body: { contentTypes: [AWS_JSON], schema: s.awsPutResult },
       },
     },
     errors: {
       format: "aws",
-      codes: [
-        "missing_signature",
-        "malformed_signature",
-        "presigned_not_supported",
-        "signature_mismatch",
-        "content_sha256_mismatch",
-        "unsigned_payload_not_supported",
-        "signature_expired",
-        "signature_not_yet_current",
-        "invalid_credential_scope",
-        "unknown_access_key",
-        "temporary_credentials_not_supported",
-        "unknown_operation",
-        "unsupported_media_type",
-        "tenant_disabled",
-        "tenant_misconfigured",
-        "tenant_overloaded",
-        "tenant_gate_unavailable",
-        "invalid_json",
-        "invalid_request",
-        "payload_too_large",
-        "batch_too_large",
-        "buffer_full",
-        "upstream_throttled",
-        "upstream_unavailable",
-        "upstream_auth_failed",
-        "upstream_rejected",
-        "upstream_timeout",
-        "internal_error",
-      ],
+      codes: codesFor("aws"),
       passthrough: {
         "5XX":
           "EventBridge failed (5xx or no connection) and the relay's buffer had no room: EventBridge's own `__type` and status.",

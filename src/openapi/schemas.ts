@@ -7,8 +7,7 @@
  * constructs them.
  */
 import { z } from "zod";
-import { RELAY_ID } from "../ingest/json-api.ts";
-import { MAX_ENTRIES, MAX_EVENT_ID_CHARS, MIN_ENTRIES } from "../limits.ts";
+import { MAX_ENTRIES, MAX_EVENT_ID_CHARS, MIN_ENTRIES, RELAY_EVENT_ID_PATTERN } from "../limits.ts";
 /** A problem's `type`: the code under the relay's URN. */
 export const PROBLEM_TYPE_PATTERN = /^urn:eventbridge-relay:problem:[a-z0-9_]+$/;
 
@@ -21,7 +20,7 @@ function build() {
     .max(MAX_EVENT_ID_CHARS)
     .nullable()
     .meta({ description: "EventBridge's id for the event (null if EventBridge returned none)." });
-  const relayEventId = z.string().regex(RELAY_ID).meta({
+  const relayEventId = z.string().regex(RELAY_EVENT_ID_PATTERN).meta({
     description: "The relay's id for a queued entry; look it up with GET /v1/events/{relayEventId}.",
   });
   const entryFailure = z

@@ -3,8 +3,10 @@
  * schemas (run in Node: it compiles the schemas with ajv, which workerd's no-eval rule forbids),
  * and every example in it valid against the schema it illustrates.
  */
+/// <reference types="vite/client" />
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
+import committed from "../../docs/openapi.json?raw";
 import { buildOpenApiDocument } from "../../src/openapi/document.ts";
 import { Contract } from "../helpers/contract.ts";
 
@@ -17,6 +19,10 @@ describe("the OpenAPI document", () => {
     expect(res.errors ?? []).toEqual([]);
     expect(res.valid).toBe(true);
     expect(validator.version).toBe("3.1");
+  });
+
+  it("docs/openapi.json is the document the relay serves (npm run openapi writes it)", () => {
+    expect(committed).toBe(`${JSON.stringify(doc, null, 2)}\n`);
   });
 
   it("resolves every $ref", () => {

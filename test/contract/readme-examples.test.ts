@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 /**
  * Every request the README shows (its curl commands and AWS CLI `--entries`) and every JSON answer
  * it shows, checked against the OpenAPI document: an example that drifts from the API fails here.
