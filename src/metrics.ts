@@ -25,15 +25,32 @@
  * point is also logged (`msg: "metric"`), which is how they are seen locally: miniflare's dataset
  * accepts writes and keeps nothing.
  */
-import type { Caller } from "./context.ts";
 import { RelayError } from "./errors.ts";
 import type { PutResult } from "./eventbridge/client.ts";
-import type { IngestResult } from "./ingest/pipeline.ts";
 import { log } from "./log.ts";
+
+// Structural types for what the hooks are given (the pipeline's Caller and IngestResult), so this
+// module depends on nothing but the error type and the log.
+interface CallerLike {
+  tenant: { id: string };
+  principal: { kind: string };
+}
+interface IngestResultLike {
+  entries: readonly { kind: string }[];
+  queued: number;
+  failed: number;
+}
+
+/** A data point as the relay writes it (an AnalyticsEngineDataPoint with every field set). */
+export interface DataPoint {
+  indexes: [string];
+  blobs: string[];
+  doubles: number[];
+}
 
 /** The slice of AnalyticsEngineDataset the relay uses (tests record through the same interface). */
 export interface MetricsDataset {
-  writeDataPoint(point: AnalyticsEngineDataPoint): void;
+  writeDataPoint(point: DataPoint): void;
 }
 
 /**
@@ -81,7 +98,7 @@ export const DOUBLE_COLUMNS = ["entries", "delivered", "queued", "failed", "byte
 /** Analytics Engine's limit on index1, in bytes (tenant ids are far shorter). */
 const MAX_INDEX_BYTES = 96;
 
-export function ingestDataPoint(p: IngestPoint): AnalyticsEngineDataPoint {
+export function ingestDataPoint(p: IngestPoint): DataPoint {
   return {
     indexes: [p.tenantId.slice(0, MAX_INDEX_BYTES)],
     blobs: ["ingest", p.door, String(p.status), p.outcome, p.code],
@@ -89,7 +106,7 @@ export function ingestDataPoint(p: IngestPoint): AnalyticsEngineDataPoint {
   };
 }
 
-export function drainDataPoint(p: DrainPoint): AnalyticsEngineDataPoint {
+export function drainDataPoint(p: DrainPoint): DataPoint {
   return {
     indexes: [p.tenantId.slice(0, MAX_INDEX_BYTES)],
     blobs: ["drain", "drain", String(p.status), p.outcome, p.code],
@@ -97,11 +114,11 @@ export function drainDataPoint(p: DrainPoint): AnalyticsEngineDataPoint {
   };
 }
 
-function write(dataset: MetricsDataset | undefined, point: AnalyticsEngineDataPoint): void {
+function write(dataset: MetricsDataset | undefined, point: DataPoint): void {
   log.info("metric", {
-    index: point.indexes?.[0] as string,
-    ...Object.fromEntries(BLOB_COLUMNS.map((c, i) => [c, point.blobs?.[i] as string])),
-    ...Object.fromEntries(DOUBLE_COLUMNS.map((c, i) => [c, point.doubles?.[i]])),
+    index: point.indexes[0],
+    ...Object.fromEntries(BLOB_COLUMNS.map((c, i) => [c, point.blobs[i]])),
+    ...Object.fromEntries(DOUBLE_COLUMNS.map((c, i) => [c, point.doubles[i]])),
   });
   if (!dataset) return;
   try {
@@ -181,7 +198,7 @@ export interface IngestStats {
   /** Entries in the request and the valid ones' bytes (AWS's formula); 0 until validated. */
   entries: number;
   bytes: number;
-  result: IngestResult | null;
+  result: IngestResultLike | null;
   /** The answer's HTTP status when it was not an error. */
   status: number;
   replayed: boolean;
@@ -191,7 +208,7 @@ export interface IngestStats {
 /** The pipeline's one call per request (src/ingest/pipeline.ts), whether it answered or threw. */
 export function recordIngestRequest(
   env: { METRICS?: MetricsDataset },
-  caller: Caller,
+  caller: CallerLike,
   stats: IngestStats,
   error: unknown,
   latencyMs: number,
