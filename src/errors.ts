@@ -159,6 +159,7 @@ const CATALOG = {
   invalid_request: { status: 400, aws: VALIDATION, doors: ALL_DOORS },
   invalid_authorization_header: { status: 400, aws: VALIDATION, doors: JSON_ONLY },
   invalid_idempotency_key: { status: 400, aws: VALIDATION, doors: JSON_ONLY },
+  body_incomplete: { status: 400, aws: SERIALIZATION, doors: PARTNER },
   payload_too_large: { status: 413, aws: VALIDATION, doors: PARTNER },
   batch_too_large: { status: 413, aws: VALIDATION, doors: PARTNER },
   unsupported_media_type: { status: 415, aws: SERIALIZATION, doors: PARTNER },
@@ -279,6 +280,14 @@ export const errors = {
     return make(
       "invalid_idempotency_key",
       `Idempotency-Key must be 1-${maxChars} printable ASCII characters without spaces.`,
+    );
+  },
+  /** The body ended before it was complete; `logReason`: what the runtime said, or the byte counts. */
+  bodyIncomplete(logReason: string): RelayError {
+    return make(
+      "body_incomplete",
+      "The request body ended before it was complete (the connection closed early, or the Content-Length or chunked framing was wrong). Nothing was accepted; send the request again.",
+      { logReason },
     );
   },
   payloadTooLarge(limit: number): RelayError {
