@@ -305,12 +305,12 @@ export const errors = {
       headers: { "accept-post": expected },
     });
   },
-  /** `target` is the X-Amz-Target sent (echoed to 100 characters), or null when there was none. */
+  /** `target`: the X-Amz-Target sent, already made safe to echo (src/auth/echo.ts), or null when none. */
   unknownOperation(served: string, target: string | null): RelayError {
     return make(
       "unknown_operation",
       target
-        ? `The relay only serves ${served}; ${target.slice(0, 100)} is not supported.`
+        ? `The relay only serves ${served}; ${target} is not supported.`
         : `X-Amz-Target is required; the relay serves ${served}.`,
     );
   },
