@@ -473,10 +473,17 @@ export const errors = {
       { extra: upstreamExtra(u) },
     );
   },
+  /**
+   * When the outcome is unknown (the answer was lost, or a 5xx that may follow acceptance) the
+   * partner is told the entries may have reached EventBridge, as for upstream_timeout; the relay
+   * counts them in duplicatesPossible.
+   */
   upstreamUnavailable(u: UpstreamFailure): RelayError {
     return make(
       "upstream_unavailable",
-      `EventBridge failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+      u.outcomeUnknown
+        ? `EventBridge failed (${u.code}${u.status ? `, HTTP ${u.status}` : ""}) and the relay's buffer is full, so the entries were not accepted; they may have reached EventBridge before it failed, so a resend may deliver them twice. Retry later.`
+        : `EventBridge failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
       {
         aws: {
           type: u.code === "NetworkError" ? CATALOG.upstream_unavailable.aws.type : u.code,
