@@ -9,6 +9,7 @@
 import { type CommandSpec, commandUsage, programUsage, resolveCommand } from "./lib/args.ts";
 import { credentialsCommands } from "./lib/commands/credentials.ts";
 import { keyCommands } from "./lib/commands/keys.ts";
+import { metricsCommands } from "./lib/commands/metrics.ts";
 import { relayStateCommands } from "./lib/commands/relay-state.ts";
 import { sigv4Commands } from "./lib/commands/sigv4.ts";
 import { tenantCommands } from "./lib/commands/tenants.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: CommandSpec[] = [
   ...credentialsCommands,
   ...sigv4Commands,
   ...relayStateCommands,
+  ...metricsCommands,
 ];
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -142,3 +142,62 @@ describe("the SQL API call", () => {
     expect((err as MetricsError).message).not.toContain("secret-token-value");
   });
 });
+
+describe("npm run tenant -- metrics", () => {
+  async function run(argv: string[], env: Record<string, string | undefined>) {
+    const { main } = await import("../../scripts/tenant.ts");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "metrics-cli-"));
+    const config = join(dir, "wrangler.toml");
+    // --remote needs a real-looking KV id in the config (the CLI checks it before any command).
+    writeFileSync(config, '[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n');
+    const saved = { ...process.env };
+    for (const k of ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"]) delete process.env[k];
+    Object.assign(process.env, env);
+    let out = "";
+    let err = "";
+    const o = process.stdout.write.bind(process.stdout);
+    const e = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+    try {
+      const code = await main([...argv, "--config", config]);
+      return { code, out, err };
+    } finally {
+      process.stdout.write = o;
+      process.stderr.write = e;
+      process.env = saved;
+    }
+  }
+
+  it("--remote without CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID: exit 1 and what to set", async () => {
+    const r = await run(["metrics", "acme", "--remote"], {});
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("needs CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID");
+  });
+
+  it("--remote with settings: the per-minute tables from the SQL API", async () => {
+    const api = await fakeSqlApi((sql) => ({
+      status: 200,
+      body: JSON.stringify({
+        data: sql.includes("blob1 = 'drain'")
+          ? [{ minute: "2026-12-03 07:00:00", calls: 3, entries: 60, delivered: 60, upstream_p99_ms: 41.5 }]
+          : [],
+      }),
+    }));
+    const r = await run(["metrics", "acme", "--remote", "--since", "2h"], {
+      CLOUDFLARE_API_TOKEN: "secret-token-value",
+      CLOUDFLARE_ACCOUNT_ID: ACCOUNT,
+      CLOUDFLARE_API_BASE_URL: api.base,
+    });
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("drain per minute");
+    expect(r.out).toMatch(/2026-12-03 07:00:00\s+3\s+60\s+60/);
+    expect(r.out).toContain("ingest per minute: no data points in this window");
+    expect(api.seen[0]!.body).toContain("INTERVAL '7200' SECOND");
+    expect(r.out + r.err).not.toContain("secret-token-value");
+  });
+});
