@@ -27,7 +27,7 @@
  */
 import { RelayError } from "./errors.ts";
 import type { PutResult } from "./eventbridge/client.ts";
-import { log } from "./log.ts";
+import { log, logEnabled } from "./log.ts";
 
 // Structural types for what the hooks are given (the pipeline's Caller and IngestResult), so this
 // module depends on nothing but the error type and the log.
@@ -115,17 +115,21 @@ export function drainDataPoint(p: DrainPoint): DataPoint {
 }
 
 function write(dataset: MetricsDataset | undefined, point: DataPoint): void {
-  log.info("metric", {
-    index: point.indexes[0],
-    ...Object.fromEntries(BLOB_COLUMNS.map((c, i) => [c, point.blobs[i]])),
-    ...Object.fromEntries(DOUBLE_COLUMNS.map((c, i) => [c, point.doubles[i]])),
-  });
+  if (logEnabled("info")) logPoint(point);
   if (!dataset) return;
   try {
     dataset.writeDataPoint(point);
   } catch (e) {
     log.warn("metrics_write_failed", { error: e instanceof Error ? e.message : String(e) });
   }
+}
+
+function logPoint(point: DataPoint): void {
+  log.info("metric", {
+    index: point.indexes[0],
+    ...Object.fromEntries(BLOB_COLUMNS.map((c, i) => [c, point.blobs[i]])),
+    ...Object.fromEntries(DOUBLE_COLUMNS.map((c, i) => [c, point.doubles[i]])),
+  });
 }
 
 /** One data point for an ingest request (src/ingest/pipeline.ts). */
