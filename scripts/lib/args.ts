@@ -3,6 +3,7 @@
  * takes, usage text, and strict value parsers that turn bad input into a usage error (exit 2).
  */
 import { parseArgs } from "node:util";
+import { clip } from "../../src/admin/errors.ts";
 import type { Context } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 
@@ -228,10 +229,7 @@ function describeParseError(e: unknown, spec: CommandSpec): string {
   return `${spec.name}: could not parse the command line`;
 }
 
-/** Shortens user input before it is echoed in an error (never echo secrets: callers choose what to pass). */
-export function clip(s: string, max = 80): string {
-  return s.length > max ? s.slice(0, max) + "…" : s;
-}
+export { clip };
 
 // ---- Value helpers ------------------------------------------------------------------------------
 

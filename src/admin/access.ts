@@ -41,9 +41,7 @@ export async function planRelay(
   skip: boolean,
 ): Promise<RelayPlan> {
   if (skip) {
-    admin.notices.warn(
-      `--skip-relay: the relay is not told, so the change takes effect after ${KV_PROPAGATION_NOTE}`,
-    );
+    admin.notices.warn(`--skip-relay: the relay is not told, so the change takes effect after ${KV_PROPAGATION_NOTE}`);
     return { client: null, outcome: "skipped" };
   }
   const client = admin.relay();
@@ -51,7 +49,8 @@ export async function planRelay(
   if (admin.mode === "local") {
     const running = admin.runningRelay?.() ?? null;
     if (running) {
-      const where = running.url === client.baseUrl ? running.url : `${running.url} (this command tried ${client.baseUrl})`;
+      const where =
+        running.url === client.baseUrl ? running.url : `${running.url} (this command tried ${client.baseUrl})`;
       throw new AdminError(
         `the local relay \`npm start\` runs on this state (pid ${running.pid}, ${where}) did not answer, so nothing was ` +
           "written: the change would not reach it at once. Check that it is still starting or stuck, then run this " +

@@ -161,14 +161,7 @@ export class AdminClient {
 
   async #json<T>(res: ClientResponse<unknown>, what: string): Promise<T> {
     const text = await res.text();
-    let parsed: unknown;
-    if (text) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-    }
+    const parsed = parseJson(text);
     if (!res.ok) {
       const p = (parsed ?? {}) as { code?: unknown; detail?: unknown };
       const code = typeof p.code === "string" ? p.code : res.statusText || "error";
@@ -184,7 +177,9 @@ export class AdminClient {
       }
       throw new RelayHttpError(res.status, code, detail, what);
     }
-    if (parsed === undefined && text) throw new AdminError(`the relay answered ${what} with something other than JSON`);
+    if (text !== "" && parsed === undefined) {
+      throw new AdminError(`the relay answered ${what} with something other than JSON`);
+    }
     return parsed as T;
   }
 
@@ -210,5 +205,15 @@ export class AdminClient {
       this.#trace?.(`relay ${method} ${path} → unreachable (${reason})`);
       throw new RelayUnreachableError(this.baseUrl, reason);
     }
+  }
+}
+
+/** The JSON value of a body, or undefined when it is empty or not JSON. */
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }

@@ -37,7 +37,11 @@ export function assertCredentials(input: AwsCredentialsInput): void {
     );
   }
   const token = input.sessionToken;
-  if (token !== undefined && token !== null && (token === "" || /\s/.test(token) || token.length > MAX_SESSION_TOKEN_CHARS)) {
+  if (
+    token !== undefined &&
+    token !== null &&
+    (token === "" || /\s/.test(token) || token.length > MAX_SESSION_TOKEN_CHARS)
+  ) {
     throw invalidInput(`the session token must be one non-empty line of at most ${MAX_SESSION_TOKEN_CHARS} characters`);
   }
 }

@@ -4,22 +4,23 @@
  */
 import { generateApiKey, generateKeyId, hashApiKey } from "../auth/api-key.ts";
 import { MAX_API_KEYS_PER_TENANT } from "../limits.ts";
-import { KV } from "../tenants/record.ts";
+import { KV, type TenantRecord } from "../tenants/record.ts";
 import { applyAccess, assertRelayConfigured, planRelay, type RelayOutcome } from "./access.ts";
 import type { Admin } from "./context.ts";
 import { clip, conflict, invalidInput, notFound } from "./errors.ts";
-import type { RelayOptions } from "./tenants.ts";
 import {
   apiKeyIndexEntry,
   assertTenantId,
   deleteInOrder,
   isLive,
+  type KvEntry,
   loadTenant,
   nextRevision,
   publicView,
   putInOrder,
   recordEntry,
 } from "./store.ts";
+import type { RelayOptions } from "./tenants.ts";
 
 /** Key ids as generateKeyId() makes them. */
 export const KEY_ID_PATTERN = /^key_[0-9A-Za-z]{1,64}$/;
@@ -30,6 +31,26 @@ export interface MintedApiKey {
   /** The key itself: shown once, never stored. */
   key: string;
   expiresAt: string | null;
+}
+
+/**
+ * A new key, its record entry (the hash) and its index entry: for callers that write the record
+ * themselves (`npm start`'s demo tenant). The key id is unique within `record`.
+ */
+export async function newApiKeyEntry(
+  record: Pick<TenantRecord, "id" | "apiKeys">,
+  now: Date,
+  expiresAt: string | null = null,
+): Promise<{ key: string; entry: TenantRecord["apiKeys"][number]; index: KvEntry }> {
+  const key = generateApiKey();
+  const hash = await hashApiKey(key);
+  let keyId = generateKeyId();
+  while (record.apiKeys.some((k) => k.id === keyId)) keyId = generateKeyId();
+  return {
+    key,
+    entry: { id: keyId, hash, createdAt: now.toISOString(), expiresAt },
+    index: apiKeyIndexEntry(hash, record.id, keyId),
+  };
 }
 
 /** Mints a key (at most MAX_API_KEYS_PER_TENANT live ones): record and index entry, in that order. */
@@ -49,16 +70,10 @@ export async function createApiKey(
         `revoke one first (\`key list ${id}\`, \`key revoke ${id} <keyId>\`)`,
     );
   }
-  const key = generateApiKey();
-  const hash = await hashApiKey(key);
-  let keyId = generateKeyId();
-  while (record.apiKeys.some((k) => k.id === keyId)) keyId = generateKeyId();
-  const next = nextRevision(
-    record,
-    { apiKeys: [...record.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt }] },
-    now,
-  );
-  await putInOrder(admin.kv, [recordEntry(next), apiKeyIndexEntry(hash, id, keyId)]);
+  const { key, entry, index } = await newApiKeyEntry(record, now, expiresAt);
+  const keyId = entry.id;
+  const next = nextRevision(record, { apiKeys: [...record.apiKeys, entry] }, now);
+  await putInOrder(admin.kv, [recordEntry(next), index]);
   const expired = record.apiKeys.length - live;
   if (expired > 0) admin.notices.note(`tenant ${id} holds ${expired} expired key(s); remove them with \`key revoke\``);
   if (record.status === "disabled") admin.notices.note(`tenant ${id} is disabled: the key works once it is enabled`);
@@ -86,7 +101,8 @@ export async function revokeApiKey(
   opts: RelayOptions = {},
 ): Promise<Revoked & { keyId: string }> {
   const id = assertTenantId(rawId);
-  if (!KEY_ID_PATTERN.test(keyId)) throw invalidInput(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
+  if (!KEY_ID_PATTERN.test(keyId))
+    throw invalidInput(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
   const skip = opts.skipRelay === true;
   assertRelayConfigured(admin, skip);
   const record = await loadTenant(admin.kv, id);

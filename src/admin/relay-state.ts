@@ -31,7 +31,11 @@ async function withRelay<T>(admin: Admin, fn: (client: AdminClient) => Promise<T
 }
 
 /** Checks the relay settings, then that the tenant exists, then asks its Durable Object. */
-async function forTenant<T>(admin: Admin, rawId: string, fn: (client: AdminClient, id: string) => Promise<T>): Promise<T> {
+async function forTenant<T>(
+  admin: Admin,
+  rawId: string,
+  fn: (client: AdminClient, id: string) => Promise<T>,
+): Promise<T> {
   const id = assertTenantId(rawId);
   admin.relay(); // fail on missing relay settings before any KV call
   await loadTenant(admin.kv, id);

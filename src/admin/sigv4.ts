@@ -11,7 +11,6 @@ import { applyAccess, assertRelayConfigured, planRelay } from "./access.ts";
 import type { Admin } from "./context.ts";
 import { clip, conflict, invalidInput, notFound } from "./errors.ts";
 import type { Revoked } from "./keys.ts";
-import type { RelayOptions } from "./tenants.ts";
 import {
   assertTenantId,
   deleteInOrder,
@@ -21,6 +20,7 @@ import {
   recordEntry,
   sigv4IndexEntry,
 } from "./store.ts";
+import type { RelayOptions } from "./tenants.ts";
 
 /** The field a SigV4 secret is sealed under (bound into the AES-GCM additional data). */
 export function sigv4SecretField(accessKeyId: string): string {

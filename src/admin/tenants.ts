@@ -112,7 +112,10 @@ export async function listAllTenants(admin: Admin): Promise<ListedTenant[]> {
 }
 
 /** What `list --json` prints. */
-export function listView(tenants: readonly ListedTenant[], now: Date): { tenants: (PublicTenant | { id: string; invalid: string | undefined })[] } {
+export function listView(
+  tenants: readonly ListedTenant[],
+  now: Date,
+): { tenants: (PublicTenant | { id: string; invalid: string | undefined })[] } {
   return { tenants: tenants.map((t) => (t.record ? publicView(t.record, now) : { id: t.id, invalid: t.problem })) };
 }
 
