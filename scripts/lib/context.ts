@@ -38,7 +38,7 @@ export interface CliIo {
   stderr(s: string): void;
   /** All of stdin (for --secret-access-key-stdin). */
   readStdin(): Promise<string>;
-  /** An already open TENANTS namespace to use instead of opening one (tests, `npm start`). */
+  /** An already open local TENANTS namespace to use instead of opening one (tests); --remote ignores it. */
   kv?: TenantsKv;
 }
 
@@ -95,7 +95,7 @@ export function createContext(
   // The KV namespace, opened on first use (a usage error never starts workerd).
   let opened: Promise<OpenedKv> | undefined;
   const open = (): Promise<TenantsKv> => {
-    if (io.kv) return Promise.resolve(io.kv);
+    if (io.kv && mode === "local") return Promise.resolve(io.kv);
     opened ??= openTenantsKv({
       root,
       mode,

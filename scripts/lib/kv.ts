@@ -49,10 +49,19 @@ export interface OpenedKv {
 type Wrangler = typeof import("wrangler");
 let wranglerModule: Promise<Wrangler> | undefined;
 
+/** Environment defaults this process set for the in-process wrangler (not handed to children). */
+const inProcessDefaults = new Set<string>();
+
+function setDefault(name: string, value: string): void {
+  if (process.env[name] !== undefined) return;
+  process.env[name] = value;
+  inProcessDefaults.add(name);
+}
+
 /** wrangler, imported once, with its console output limited to errors and no telemetry. */
 function loadWrangler(): Promise<Wrangler> {
-  process.env.WRANGLER_LOG ??= "error";
-  process.env.WRANGLER_SEND_METRICS ??= "false";
+  setDefault("WRANGLER_LOG", "error");
+  setDefault("WRANGLER_SEND_METRICS", "false");
   wranglerModule ??= import("wrangler");
   return wranglerModule;
 }
@@ -67,7 +76,7 @@ export async function openTenantsKv(target: KvTarget): Promise<OpenedKv> {
   const configPath = configFor(target);
   const started = Date.now();
   // Miniflare would fetch request.cf data from the internet on every start (a 3 s timeout offline).
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+  setDefault("CLOUDFLARE_CF_FETCH_ENABLED", "false");
   const opened = target.mode === "local" ? await openLocal(target, configPath) : await openRemote(target, configPath);
   target.trace?.(`opened ${KV_BINDING} (${target.mode}, ${configPath}) in ${Date.now() - started} ms`);
   return opened;
@@ -111,7 +120,7 @@ async function openRemote(target: KvTarget, configPath: string): Promise<OpenedK
   const wrangler = await loadWrangler();
   // wrangler asks for a browser login when it thinks a person is at a terminal; the CLI says
   // what to do instead (and never blocks).
-  process.env.CI ??= "1";
+  setDefault("CI", "1");
   assertRemoteConfig(wrangler, target.root, configPath);
   let proxy: Awaited<ReturnType<Wrangler["getPlatformProxy"]>>;
   try {
@@ -320,8 +329,11 @@ export function wranglerBin(root: string): string {
  * cache (Node ≥ 22.1) so each spawn skips recompiling wrangler's bundle.
  */
 export function wranglerEnv(root: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const inherited = { ...env };
+  // e.g. WRANGLER_LOG=error, set for this process's own wrangler, would hide wrangler dev's "Ready on".
+  for (const name of inProcessDefaults) if (inherited[name] === process.env[name]) delete inherited[name];
   return {
-    ...env,
+    ...inherited,
     WRANGLER_SEND_METRICS: "false",
     FORCE_COLOR: "0",
     NO_COLOR: "1",
