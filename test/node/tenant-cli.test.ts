@@ -725,7 +725,7 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
   afterAll(async () => {
     await relay?.stop();
     await upstream?.close();
-    h?.cleanup();
+    await h?.cleanup();
   });
 
   it("a created key works: the event reaches the upstream", async () => {
