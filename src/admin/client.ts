@@ -189,10 +189,12 @@ export class AdminClient {
     const method = init.method ?? "GET";
     const started = Date.now();
     try {
-      const res = await this.#fetchImpl(url, {
+      const res = await this.#fetchImpl(url.toString(), {
         ...init,
         signal: AbortSignal.timeout(this.#timeoutMs),
-        redirect: "error",
+        // Never follow a redirect with the token on it; a 3xx is refused below like any non-2xx.
+        // ("manual", not "error": the Workers runtime supports only follow and manual.)
+        redirect: "manual",
       });
       this.#trace?.(`relay ${method} ${path} → ${res.status} (${Date.now() - started} ms)`);
       return res;
