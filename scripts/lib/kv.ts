@@ -24,6 +24,8 @@ import { CliError, EXIT } from "./errors.ts";
 export const KV_BINDING = "TENANTS";
 /** The configuration `--remote` uses by default (project root). */
 export const REMOTE_CONFIG_FILE = "wrangler.admin-remote.toml";
+/** The signals Miniflare turns into a process exit. */
+const EXIT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 /** A namespace id that is still the checked-in placeholder. */
 const PLACEHOLDER_ID = /^0+$/;
 
@@ -91,6 +93,7 @@ export async function openTenantsKv(target: KvTarget): Promise<OpenedKv> {
 async function openLocal(target: KvTarget, configPath: string): Promise<OpenedKv> {
   const id = await localNamespaceId(configPath);
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const handled = new Map(EXIT_SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))] as const));
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       workers: [
@@ -106,6 +109,13 @@ async function openLocal(target: KvTarget, configPath: string): Promise<OpenedKv
       cf: false,
     }),
   );
+  // Miniflare exits the process on SIGINT/SIGTERM/SIGHUP (128 + signal) while it lives. A host
+  // that handles those signals itself (npm start: stop everything, exit 0) keeps that job; it
+  // disposes this namespace as part of its stop. The CLI has no handlers and keeps Miniflare's.
+  for (const [sig, before] of handled) {
+    if (before.size === 0) continue;
+    for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l);
+  }
   try {
     const kv = (await mf.getKVNamespace(KV_BINDING)) as unknown as TenantsKv;
     return { kv: diagnosingKv(kv, "local"), dispose: () => mf.dispose() };
