@@ -14,7 +14,7 @@ import { validator } from "hono/validator";
 import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
-import { RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
@@ -24,37 +24,11 @@ const CHALLENGE = `Bearer realm="${REALM}"`;
 /** What today's clients send: `Bearer <token>` (any case, spaces around). */
 const BEARER_HEADER = /^Bearer +(\S+) *$/i;
 
-function missingAdminToken(): RelayError {
-  return new RelayError({
-    status: 401,
-    code: "missing_admin_token",
-    detail: "Send `Authorization: Bearer <ADMIN_TOKEN>`.",
-    headers: { "www-authenticate": CHALLENGE },
-  });
-}
-
-function invalidAdminToken(): RelayError {
-  return new RelayError({
-    status: 401,
-    code: "invalid_admin_token",
-    detail: "The admin token is wrong.",
-    headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
-  });
-}
-
-function invalidRequest(detail: string): RelayError {
-  return new RelayError({ status: 400, code: "invalid_request", detail });
-}
-
 /** The admin API answers problem+json, and is off (503) while ADMIN_TOKEN is not set. */
 const adminEnabled = createMiddleware<RelayEnv>(async function adminEnabled(c, next) {
   c.set("errorFormat", "problem");
   if (!c.env.ADMIN_TOKEN) {
-    throw new RelayError({
-      status: 503,
-      code: "admin_disabled",
-      detail: "The admin API is off: ADMIN_TOKEN is not set.",
-    });
+    throw errors.adminDisabled();
   }
   await next();
 });
@@ -69,34 +43,32 @@ const adminAuth = bearerAuth<RelayEnv>({
   verifyToken: (token, c) => timingSafeEqual(token, c.env.ADMIN_TOKEN),
   noAuthenticationHeader: {
     message: () => {
-      throw missingAdminToken();
+      throw errors.missingAdminToken(CHALLENGE);
     },
   },
   invalidAuthenticationHeader: {
     message: (c) => {
-      throw BEARER_HEADER.test(c.req.header("authorization") ?? "") ? invalidAdminToken() : missingAdminToken();
+      throw BEARER_HEADER.test(c.req.header("authorization") ?? "")
+        ? errors.invalidAdminToken(CHALLENGE)
+        : errors.missingAdminToken(CHALLENGE);
     },
   },
   invalidToken: {
     message: () => {
-      throw invalidAdminToken();
+      throw errors.invalidAdminToken(CHALLENGE);
     },
   },
 });
 
 const tenantParam = validator("param", (value: Record<string, string>) => {
   const r = tenantIdSchema.safeParse(value.id);
-  if (!r.success) throw new RelayError({ status: 400, code: "invalid_tenant_id", detail: r.error.issues[0]!.message });
+  if (!r.success) throw errors.invalidTenantId(r.error.issues[0]!.message);
   return { id: r.data };
 });
 
 function bodyIssue(error: z.ZodError): RelayError {
   const i = error.issues[0]!;
-  return invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
-}
-
-function invalidJson(): RelayError {
-  return new RelayError({ status: 400, code: "invalid_json", detail: "The request body is not valid JSON." });
+  return errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
 }
 
 /**
@@ -111,7 +83,7 @@ function jsonBody<S extends z.ZodType>(schema: S) {
       try {
         raw = await c.req.json();
       } catch {
-        throw invalidJson();
+        throw errors.invalidJson();
       }
     }
     const r = schema.safeParse(raw);
@@ -126,7 +98,7 @@ function jsonBody<S extends z.ZodType>(schema: S) {
         await next();
       });
     } catch (e) {
-      if (!handled && e instanceof HTTPException) throw invalidJson();
+      if (!handled && e instanceof HTTPException) throw errors.invalidJson();
       throw e;
     }
   };
@@ -150,7 +122,7 @@ const deadLetterQuery = validator("query", (value: { limit?: string; after?: str
   const afterRaw = first(value.after);
   const after = afterRaw === undefined ? null : Number(afterRaw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
-    throw invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
+    throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
   return { limit, after };
 });
@@ -185,8 +157,7 @@ export const adminApi = new Hono<RelayEnv>()
         }),
       { retry: true },
     );
-    if (out.kind !== "ok")
-      throw new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
+    if (out.kind !== "ok") throw errors.internalError("unexpected gate answer");
     const s = out.status;
     return c.json({
       ...s,
@@ -221,12 +192,7 @@ export const adminApi = new Hono<RelayEnv>()
     const { force } = c.req.valid("query");
     const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
     if (!out.purged) {
-      throw new RelayError({
-        status: 409,
-        code: "events_queued",
-        detail: `Tenant ${tenantId} still has ${out.queued} queued events; wait for them to drain or pass force=true to drop them.`,
-        extra: { queued: out.queued },
-      });
+      throw errors.eventsQueued(tenantId, out.queued);
     }
     return c.json(out);
   });
