@@ -4,7 +4,7 @@
  * First at the KV level with no relay running, then through the Worker (wrangler dev on the same
  * state, with the local EventBridge upstream): created keys work, revoked keys and disabled tenants
  * are refused on the very next request, rotated keys overlap. The real-process runs (npm start on
- * another port, `npm run tenant`, --remote without a login) are in tenant-cli-smoke.test.ts.
+ * another port, `npm run tenant`, --remote without a login) are in tenant-cli-smoke.slow.test.ts (npm run test:slow).
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -520,7 +520,7 @@ describe("tenant CLI on local KV (no relay running)", () => {
     expect(none.stderr).toMatch(/usage:/);
   });
 
-  describe("--remote (the not-logged-in message: tenant-cli-smoke.test.ts, a real process)", () => {
+  describe("--remote (the not-logged-in message: tenant-cli-smoke.slow.test.ts, a real process)", () => {
     let config: string;
     beforeAll(() => {
       config = join(h.dir, "wrangler.admin-remote.toml");
@@ -802,6 +802,23 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     const refused = await send();
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ __type: "UnrecognizedClientException" });
+  });
+
+  it("without RELAY_URL or PORT, an access change goes to the relay npm start recorded on this state (any port)", async () => {
+    const key = await mintKey();
+    await expectAccepted(key.key);
+    // What npm start writes once its relay answers (scripts/dev.ts); this process stands in for it.
+    const forget = recordRunningRelay(h.stateDir, { url: relay.url, pid: process.pid });
+    try {
+      const revoked = await h.json(["key", "revoke", "live", key.keyId], { env: { RELAY_URL: undefined } });
+      expect(revoked.data.relay).toBe("applied");
+      expect(revoked.entry.stderr).not.toMatch(/no relay running/);
+    } finally {
+      forget();
+    }
+    const refused = await post(key.key);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "invalid_api_key" });
   });
 
   it("status and dlq read the tenant's Durable Object through the admin API", async () => {
