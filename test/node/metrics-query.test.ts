@@ -145,31 +145,15 @@ describe("the SQL API call", () => {
 
 describe("npm run tenant -- metrics", () => {
   async function run(argv: string[], env: Record<string, string | undefined>) {
-    const { main } = await import("../../scripts/tenant.ts");
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const dir = mkdtempSync(join(tmpdir(), "metrics-cli-"));
-    const config = join(dir, "wrangler.toml");
-    // --remote needs a real-looking KV id in the config (the CLI checks it before any command).
-    writeFileSync(config, '[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n');
-    const saved = { ...process.env };
-    for (const k of ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"]) delete process.env[k];
-    Object.assign(process.env, env);
+    const { main } = await import("../../scripts/lib/cli.ts");
     let out = "";
     let err = "";
-    const o = process.stdout.write.bind(process.stdout);
-    const e = process.stderr.write.bind(process.stderr);
-    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-    try {
-      const code = await main([...argv, "--config", config]);
-      return { code, out, err };
-    } finally {
-      process.stdout.write = o;
-      process.stderr.write = e;
-      process.env = saved;
-    }
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CLOUDFLARE_")));
+    const code = await main(argv, {
+      env: { ...base, ...env },
+      io: { stdout: (s) => void (out += s), stderr: (s) => void (err += s), readStdin: async () => "" },
+    });
+    return { code, out, err };
   }
 
   it("--remote without CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID: exit 1 and what to set", async () => {

@@ -3,6 +3,7 @@
  * Engine (docs/metrics.md). The queries and the SQL API call are scripts/lib/metrics.ts; this is
  * the command around them.
  */
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { type CommandSpec, str } from "../args.ts";
 import { CliError, EXIT, usageError } from "../errors.ts";
 import {
@@ -14,7 +15,6 @@ import {
   tenantMetrics,
 } from "../metrics.ts";
 import { table } from "../output.ts";
-import { assertTenantId } from "../tenant-store.ts";
 
 const cell = (v: Row[string] | undefined) =>
   v === null || v === undefined ? "-" : typeof v === "number" ? String(Math.round(v * 100) / 100) : v;
@@ -44,7 +44,7 @@ const metrics: CommandSpec = {
     try {
       const since = parseSince(str(values, "since") ?? "1h");
       if (ctx.mode !== "remote") throw new CliError(LOCAL_METRICS_MESSAGE, EXIT.usage);
-      const m = await tenantMetrics(sqlApiSettings(process.env), id, since);
+      const m = await tenantMetrics(sqlApiSettings(ctx.env), id, since);
       ctx.out.result(m, () =>
         [
           `tenant ${id}, the last ${str(values, "since") ?? "1h"} (weighted by _sample_interval)`,
