@@ -264,7 +264,7 @@ async function sealedFakeCredentials(key: CryptoKey): Promise<NonNullable<Tenant
 /** True when the record signs with the local EventBridge's key pair and this SEALING_KEY opens it. */
 async function opensToFakeCredentials(key: CryptoKey, record: TenantRecord): Promise<boolean> {
   const c = record.credentials;
-  if (!c || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
+  if (!c || c.kind === "role" || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
   try {
     return (
       (await unseal(key, DEMO_TENANT_ID, SECRET_FIELD, c.secretAccessKey)) === FAKE_DEFAULT_CREDENTIAL.secretAccessKey
