@@ -9,6 +9,7 @@ import type { AwsClient } from "aws4fetch";
 import { SigV4Errors } from "../auth/sigv4.ts";
 import { relayConfig } from "../config.ts";
 import type { Caller } from "../context.ts";
+import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import { type Slot, validateBatch, type WireEntry } from "../entries/schema.ts";
 import { Errors, RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
@@ -24,7 +25,7 @@ import {
   type RateInfo,
 } from "../tenant-gate/protocol.ts";
 import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
-import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
+import { invalidateTenant, TenantRecordError } from "../tenants/store.ts";
 
 export type EntryOutcome =
   | { kind: "delivered"; eventId: string | null }
@@ -214,24 +215,29 @@ async function forward(
   const { env, caller, requestId } = args;
   const tenant = caller.tenant;
   const cfg = relayConfig(env);
-  let client: AwsClient;
+  let client: AwsClient | PutResult;
   try {
-    client = await awsClientFor(tenant, env.SEALING_KEY);
+    client = await credentialsFor(tenant, env);
   } catch (e) {
     if (e instanceof TenantRecordError) {
       log.error("tenant_credentials_unusable", { requestId, tenantId: tenant.id, reason: e.message });
       throw Errors.tenantUnavailable(e.message);
     }
-    throw e;
+    if (!(e instanceof AssumeRoleError)) throw e;
+    // Nothing was sent: the entries are queued (throttled, 5xx, no answer) or refused (denied).
+    client = { ...e.failure, outcomeUnknown: false, via: "sts" };
   }
   const entries: WireEntry[] = valid.map((i) => (scoped[i] as Extract<Slot, { ok: true }>).entry);
-  const result: PutResult = await putPartnerEvents({
-    client,
-    endpoint: upstreamEndpoint(tenant, cfg.allowEndpointOverride),
-    region: tenant.region,
-    entries,
-    timeoutMs: cfg.upstreamTimeoutMs,
-  });
+  const result: PutResult =
+    "kind" in client
+      ? client
+      : await putPartnerEvents({
+          client,
+          endpoint: upstreamEndpoint(tenant, cfg.allowEndpointOverride),
+          region: tenant.region,
+          entries,
+          timeoutMs: cfg.upstreamTimeoutMs,
+        });
 
   const retry: { i: number; slot: Extract<Slot, { ok: true }>; code: string; message: string; unknown: boolean }[] = [];
   if (result.kind === "ok") {
@@ -258,14 +264,17 @@ async function forward(
   } else {
     finish.lastUpstreamError = { code: result.code, message: result.message };
     finish.upstreamThrottled = result.errorClass === "throttled";
-    log.warn("upstream_call_failed", {
+    log.warn(result.via === "sts" ? "assume_role_failed" : "upstream_call_failed", {
       requestId,
       tenantId: tenant.id,
       code: result.code,
       status: result.status,
       upstreamRequestId: result.requestId,
     });
-    if (result.errorClass === "credentials") invalidateTenant(tenant.id);
+    if (result.errorClass === "credentials") {
+      invalidateTenant(tenant.id);
+      forgetCredentials(tenant.id, result.code);
+    }
     if (!QUEUEABLE.has(result.errorClass)) throw upstreamError(result);
     for (const i of valid) {
       retry.push({
@@ -374,6 +383,15 @@ export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayEr
         extra,
       });
     case "credentials":
+      if (r.via === "sts") {
+        return new RelayError({
+          status: 502,
+          code: "upstream_auth_failed",
+          detail: `AWS STS refused to let the relay assume this tenant's role (${r.code}): ${r.message}. Nothing was accepted; the role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`,
+          aws: { type: "InternalFailure", status: 500 },
+          extra: { ...extra, upstreamService: "sts" },
+        });
+      }
       return new RelayError({
         status: 502,
         code: "upstream_auth_failed",

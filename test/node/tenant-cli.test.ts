@@ -227,7 +227,9 @@ describe("tenant CLI on local KV (no relay running)", () => {
     );
     expect(flagged.stderr).toMatch(/shell history/);
     const withToken = (await readRecord(h, "acme"))!;
-    expect(await unseal(key, "acme", "sessionToken", (withToken.credentials as StaticCredentials).sessionToken!)).toBe(AWS_SESSION_TOKEN);
+    expect(await unseal(key, "acme", "sessionToken", (withToken.credentials as StaticCredentials).sessionToken!)).toBe(
+      AWS_SESSION_TOKEN,
+    );
     const human = await h.ok(["show", "acme"]);
     expect(human.stdout).toMatch(/access key id AKIAIOSFODNN7EXAMPLE, secret sealed, session token sealed/);
 
