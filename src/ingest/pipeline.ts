@@ -351,13 +351,19 @@ function bufferFull(retryAfterS: number, rate: RateInfo): RelayError {
 
 /** A whole-call upstream failure the relay could not absorb, as the partner sees it. */
 export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayError {
-  const extra = { upstreamCode: r.code, ...(r.requestId ? { upstreamRequestId: r.requestId } : {}) };
+  const extra = {
+    upstreamCode: r.code,
+    ...(r.requestId ? { upstreamRequestId: r.requestId } : {}),
+    ...(r.via ? { upstreamService: r.via } : {}),
+  };
+  /** Who failed: EventBridge, or STS when the tenant's role could not be assumed (nothing was sent). */
+  const who = r.via === "sts" ? "AWS STS (assuming this tenant's role)" : "EventBridge";
   switch (r.errorClass) {
     case "throttled":
       return new RelayError({
         status: 429,
         code: "upstream_throttled",
-        detail: `EventBridge throttled the request (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+        detail: `${who} throttled the request (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
         headers: { "retry-after": "1" },
         aws: { type: "ThrottlingException", status: 400 },
         extra,
@@ -366,7 +372,7 @@ export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayEr
       return new RelayError({
         status: 504,
         code: "upstream_timeout",
-        detail: `${r.message}. The relay's buffer is full, so the entries were not accepted; they may have reached EventBridge. Retry later.`,
+        detail: `${r.message}. The relay's buffer is full, so the entries were not accepted${r.via === "sts" ? "" : "; they may have reached EventBridge"}. Retry later.`,
         aws: { type: "ServiceUnavailableException", status: 503 },
         extra,
       });
@@ -375,7 +381,7 @@ export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayEr
       return new RelayError({
         status: 502,
         code: "upstream_unavailable",
-        detail: `EventBridge failed (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+        detail: `${who} failed (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
         aws: {
           type: r.code === "NetworkError" ? "ServiceUnavailableException" : r.code,
           status: r.status >= 500 ? r.status : 503,
@@ -389,7 +395,7 @@ export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayEr
           code: "upstream_auth_failed",
           detail: `AWS STS refused to let the relay assume this tenant's role (${r.code}): ${r.message}. Nothing was accepted; the role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`,
           aws: { type: "InternalFailure", status: 500 },
-          extra: { ...extra, upstreamService: "sts" },
+          extra,
         });
       }
       return new RelayError({
