@@ -78,6 +78,23 @@ export interface FakeStsOptions {
 /** Called with every credential issued: FakeEventBridge accepts it from then on, until it expires. */
 export type IssueListener = (c: IssuedCredential) => void;
 
+/**
+ * The local relay's AWS identity for `npm start` (the Worker secrets RELAY_AWS_ACCESS_KEY_ID /
+ * RELAY_AWS_SECRET_ACCESS_KEY when .dev.vars sets none), and the demo role that trusts it. Not
+ * secrets: they only ever open this emulator.
+ */
+export const FAKE_RELAY_IDENTITY = {
+  accessKeyId: "AKIAFAKERELAYIDENTITY",
+  secretAccessKey: "fakeRelayIdentitySecretKey00000000000000",
+} as const;
+export const FAKE_DEMO_ROLE_ARN = "arn:aws:iam::123456789012:role/relay-demo";
+export const FAKE_DEMO_EXTERNAL_ID = "demo-external-id";
+
+/** The demo role, trusting `accessKeyId` (default: FAKE_RELAY_IDENTITY) with FAKE_DEMO_EXTERNAL_ID. */
+export function demoRole(accessKeyId: string = FAKE_RELAY_IDENTITY.accessKeyId): FakeRole {
+  return { roleArn: FAKE_DEMO_ROLE_ARN, externalId: FAKE_DEMO_EXTERNAL_ID, trustedAccessKeyId: accessKeyId };
+}
+
 // ---- STS facts (own copy: the emulator imports nothing from src/) ------------------------------
 
 const STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/";

@@ -21,6 +21,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import { dirname } from "node:path";
 import { z } from "zod";
 import { FAKE_DEFAULT_CREDENTIAL } from "../../emulator/eventbridge.ts";
+import { FAKE_DEMO_EXTERNAL_ID, FAKE_DEMO_ROLE_ARN } from "../../emulator/sts.ts";
 import { generateApiKey, generateKeyId, hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
 import { generateSigV4KeyPair } from "../../src/auth/sigv4.ts";
 import { MAX_API_KEYS_PER_TENANT, MAX_SIGV4_KEYS_PER_TENANT } from "../../src/limits.ts";
@@ -152,7 +153,12 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
       changes.endpoint = opts.endpoint;
       actions.push(`endpoint ${record.endpoint ?? "(AWS default)"} → ${opts.endpoint}`);
     }
-    if (!(await opensToFakeCredentials(opts.sealingKey, record))) {
+    // Put on the emulator's demo role (`credentials set demo --role-arn ...`, docs/credentials.md): kept.
+    const onDemoRole =
+      record.credentials?.kind === "role" &&
+      record.credentials.roleArn === FAKE_DEMO_ROLE_ARN &&
+      record.credentials.externalId === FAKE_DEMO_EXTERNAL_ID;
+    if (!onDemoRole && !(await opensToFakeCredentials(opts.sealingKey, record))) {
       changes.credentials = await sealedFakeCredentials(opts.sealingKey);
       // Another pair, another secret, or sealed under another SEALING_KEY: the emulator's pair again.
       actions.push(record.credentials ? "credentials reset to the local EventBridge's key pair" : "credentials set");
