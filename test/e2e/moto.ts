@@ -16,6 +16,12 @@
  * while the credentials were wrong stays queued (status, GET /v1/events/{id}) until the admin
  * fixes them, then arrives.
  *
+ * Role credentials (issue 14): tenant motorole is set with `credentials set --role-arn`; the relay
+ * assumes that role in the partner account with its own identity (a moto IAM user in a third
+ * account, sts:AssumeRole only; moto checks its signature) and signs PutPartnerEvents with the
+ * session credentials and token (moto checks the token and the role's policy). moto does not
+ * evaluate trust policies, so a wrong external id is tested against the emulator (workerd tests).
+ *
  * Run: `npm run e2e -- moto` (or `node test/e2e/moto.ts` with Node 22). Skips when moto_server is
  * not on PATH.
  */
@@ -408,44 +414,6 @@ await runSuite({
         assert.equal(status.delivered, 3, JSON.stringify(status));
         const show = await relay.tenantJson(["show", ROLE]);
         assert.deepEqual(show.credentials, { kind: "role", roleArn, externalId: EXTERNAL_ID, durationSeconds: null });
-      },
-    );
-
-    await s.check(
-      `tenant ${ROLE}: the relay identity refused by STS (moto: wrong signature) → 502 upstream_auth_failed naming STS's code; nothing accepted`,
-      async () => {
-        // A second relay with a wrong identity secret, on its own state.
-        const wrong = await startRelay(s, {
-          RELAY_AWS_ACCESS_KEY_ID: relayKey.accessKeyId,
-          RELAY_AWS_SECRET_ACCESS_KEY: flip(relayKey.secretAccessKey),
-        });
-        await wrong.tenantJson([
-          "create",
-          ROLE,
-          "--name",
-          "r",
-          "--source",
-          `aws.partner/example.com/${ROLE}/*`,
-          "--region",
-          "us-east-1",
-          "--endpoint",
-          moto.url,
-        ]);
-        await wrong.tenantJson(["credentials", "set", ROLE, "--role-arn", roleArn, "--external-id", EXTERNAL_ID]);
-        const key = (await wrong.tenantJson(["key", "create", ROLE])).key;
-        const res = await fetch(`${wrong.url}/v1/events`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({ Entries: [{ Source: src(ROLE, "orders"), DetailType: "Never", Detail: "{}" }] }),
-          signal: AbortSignal.timeout(30_000),
-        });
-        const text = await res.text();
-        assert.equal(res.status, 502, text);
-        const body = JSON.parse(text);
-        assert.equal(body.code, "upstream_auth_failed", text);
-        assert.equal(body.upstreamCode, "SignatureDoesNotMatch", text);
-        assert.equal(body.upstreamService, "sts", text);
-        assert.ok(!wrong.log.join("\n").includes(relayKey.secretAccessKey), "no relay secret in the log");
       },
     );
 
