@@ -70,9 +70,13 @@ export function relayIdentity(env: Env): RelayIdentity {
   return { accessKeyId, secretAccessKey };
 }
 
-/** After EventBridge refused a call with a credentials code: drop a role session it will not take. */
-export function forgetCredentials(tenantId: string, code: string): void {
-  forgetRoleCredentials(tenantId, code);
+/**
+ * After EventBridge refused a call with a credentials code: drop a role session it will not take
+ * (expired, or unknown to it). True when one was dropped: the refusal was the session's, not the
+ * tenant's, and a retry with a fresh session can succeed.
+ */
+export function forgetCredentials(tenantId: string, code: string): boolean {
+  return forgetRoleCredentials(tenantId, code);
 }
 
 /** Test hook: forget every assumed role in this isolate. */

@@ -174,9 +174,13 @@ const SESSION_REFUSED = new Set([
   "InvalidClientTokenId",
 ]);
 
-/** After EventBridge refused a tenant's call with `code`: forget its credentials when the session was the problem. */
-export function forgetRoleCredentials(tenantId: string, code: string): void {
-  if (SESSION_REFUSED.has(code)) entries.delete(tenantId);
+/**
+ * After EventBridge refused a tenant's call with `code`: forget its credentials when the session
+ * was the problem. True when a role session was dropped (the next call assumes the role anew).
+ */
+export function forgetRoleCredentials(tenantId: string, code: string): boolean {
+  if (!SESSION_REFUSED.has(code) || !entries.get(tenantId)?.current) return false;
+  return entries.delete(tenantId);
 }
 
 /** Test hook: forget every tenant's credentials in this isolate. */

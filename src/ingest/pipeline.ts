@@ -271,11 +271,14 @@ async function forward(
       status: result.status,
       upstreamRequestId: result.requestId,
     });
+    // A role session EventBridge no longer takes (expired early, revoked) is dropped: the entries
+    // are queued and the drain sends them with a fresh session.
+    let sessionDropped = false;
     if (result.errorClass === "credentials") {
       invalidateTenant(tenant.id);
-      forgetCredentials(tenant.id, result.code);
+      sessionDropped = result.via !== "sts" && forgetCredentials(tenant.id, result.code);
     }
-    if (!QUEUEABLE.has(result.errorClass)) throw upstreamError(result);
+    if (!QUEUEABLE.has(result.errorClass) && !sessionDropped) throw upstreamError(result);
     for (const i of valid) {
       retry.push({
         i,

@@ -282,6 +282,51 @@ describe("STS failures", () => {
   });
 });
 
+describe("EventBridge refusing a session", () => {
+  it("ExpiredTokenException: the session is dropped, the entries queued (202) and sent with a fresh session", async () => {
+    const { t, fake } = await setup();
+    expect((await post(t, tagged(t, "1"))).status).toBe(200);
+    // The emulator now holds the issued credentials expired (a clock ahead of the relay's).
+    const first = fake.sts.issued[0]!;
+    fake.addCredential({ ...first, expiresAt: realNow.call(Date) - 1 });
+    const res = await post(t, tagged(t, "2"));
+    expect(res.status).toBe(202);
+    expect((await adminStatus(t.record.id)).lastUpstreamError?.code).toBe("ExpiredTokenException");
+    await drain(t.record.id);
+    expect((await post(t, tagged(t, "3"))).status).toBe(200);
+    expect(fake.sts.calls).toHaveLength(2);
+    expect(accepted(fake).at(-1)!.accessKeyId).toBe(fake.sts.issued[1]!.accessKeyId);
+    expect(tagsUpstream(fake)).toEqual(["1", "2", "3"]);
+  });
+
+  it("static keys refused with ExpiredTokenException still answer upstream_auth_failed (nothing to refresh)", async () => {
+    const t = await seedTenant({
+      aws: {
+        accessKeyId: "AKIASTATICTOKEN00001",
+        secretAccessKey: "static-secret-0123456789",
+        sessionToken: "static-session-token-0123456789",
+      },
+    });
+    upstream = installRecordingUpstream({
+      credentials: [
+        {
+          accessKeyId: "AKIASTATICTOKEN00001",
+          secretAccessKey: "static-secret-0123456789",
+          sessionToken: "static-session-token-0123456789",
+        },
+      ],
+    });
+    upstream.fake.inject({
+      type: "error",
+      status: 400,
+      code: "ExpiredTokenException",
+      message: "The security token included in the request is expired",
+    });
+    const p = await expectProblem(await post(t, tagged(t, "s")), 502, "upstream_auth_failed");
+    expect(p.upstreamCode).toBe("ExpiredTokenException");
+  });
+});
+
 describe("the drain", () => {
   it("signs with role credentials it assumes itself", async () => {
     const { t, fake } = await setup();
