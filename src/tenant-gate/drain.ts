@@ -86,6 +86,13 @@ export class Drain {
         // The role cannot be assumed: nothing is sent and no entry spends an attempt; the drain
         // waits, backing off by the failures in a row, and the entries go once it is fixed.
         counters.setLastError(e.failure.code, `STS AssumeRole: ${e.failure.message}`, started);
+        log.warn("assume_role_failed", {
+          tenantId,
+          code: e.failure.code,
+          status: e.failure.status,
+          upstreamRequestId: e.failure.requestId,
+          queued: buffer.queuedEntries,
+        });
         return started + backoffMs(cfg.retry, e.consecutive, Math.random());
       }
       counters.setLastError("TenantCredentialsUnusable", (e as Error).message, started);
