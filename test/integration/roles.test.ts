@@ -8,6 +8,7 @@
  */
 import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FakeEventBridge } from "../../emulator/eventbridge.ts";
 import type { FakeRole } from "../../emulator/sts.ts";
@@ -15,11 +16,12 @@ import { app } from "../../src/app.ts";
 import { clearCredentialCaches } from "../../src/credentials/resolve.ts";
 import type { RoleCredentials } from "../../src/tenants/record.ts";
 import { clearTenantCaches } from "../../src/tenants/store.ts";
+import { relayClient } from "../helpers/aws-sdk.ts";
 import { adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { expectProblem, type PutAnswer, postEvents, readAnswer } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";
 import { installRecordingUpstream, type RecordingUpstream } from "../helpers/recording-upstream.ts";
-import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
+import { addSigV4Key, entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 
 const RELAY_KEY_ID = env.RELAY_AWS_ACCESS_KEY_ID;
 const RELAY_SECRET = env.RELAY_AWS_SECRET_ACCESS_KEY;
@@ -279,6 +281,30 @@ describe("STS failures", () => {
     });
     const p = await expectProblem(res, 502, "upstream_auth_failed");
     expect(p.upstreamCode).toBe("InvalidClientTokenId");
+  });
+});
+
+describe("the AWS front door (a partner's SDK, relay-issued SigV4 pair)", () => {
+  it("delivers through the role; a refused AssumeRole is InternalFailure (500) to the SDK", async () => {
+    const { t, fake } = await setup();
+    const pair = await addSigV4Key(t);
+    const client = relayClient(pair);
+    const out = await client.send(
+      new PutPartnerEventsCommand({ Entries: [{ ...entry(t, { tag: "sdk" }), Time: new Date(1_704_164_645_000) }] }),
+    );
+    expect(out.FailedEntryCount).toBe(0);
+    expect(tagsUpstream(fake)).toEqual(["sdk"]);
+    expect(accepted(fake)[0]!.signedHeaders).toContain("x-amz-security-token");
+
+    clearCredentialCaches();
+    fake.sts.inject({ type: "error", status: 403, code: "AccessDenied", message: "not authorized" });
+    const err = await client
+      .send(new PutPartnerEventsCommand({ Entries: [entry(t, { tag: "no" })] }))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "InternalFailure", $metadata: { httpStatusCode: 500 } });
+    expect((err as Error).message).toMatch(/STS/);
+    bodies.push((err as Error).message);
+    expect(tagsUpstream(fake)).toEqual(["sdk"]);
   });
 });
 
