@@ -282,7 +282,7 @@ export class FakeSts {
     this.issued.push(issued);
     this.#onIssue(issued);
     call.status = 200;
-    const [, account, name] = ROLE_ARN.exec(role.roleArn)!;
+    const [, , account, name] = ROLE_ARN.exec(role.roleArn)!;
     const roleName = name!.split("/").pop()!;
     return xml(
       200,
