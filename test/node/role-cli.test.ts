@@ -5,9 +5,8 @@
  * external id and nothing secret; flags that do not go together are refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WranglerKv } from "../../scripts/lib/kv.ts";
 import { KV, tenantRecordSchema } from "../../src/tenants/record.ts";
-import { CliHarness, ROOT, unusedLocalUrl } from "./helpers/tenant-cli.ts";
+import { CliHarness, unusedLocalUrl } from "./helpers/tenant-cli.ts";
 
 const ROLE_ARN = "arn:aws:iam::210987654321:role/eventbridge-relay";
 const PRINCIPAL = "arn:aws:iam::111122223333:user/relay";
@@ -51,7 +50,7 @@ describe("credentials set --role-arn", () => {
     });
     expect(entry.stderr).not.toMatch(/placeholder/);
 
-    const raw = await new WranglerKv({ root: ROOT, mode: "local", persistTo: h.stateDir }).get(KV.tenant("acme"));
+    const raw = await (await h.kv()).get(KV.tenant("acme"));
     const record = tenantRecordSchema.parse(JSON.parse(raw!));
     expect(record.credentials).toEqual({
       kind: "role",

@@ -3,25 +3,17 @@
  * token are sealed (AES-GCM, fields `secretAccessKey` / `sessionToken`) before anything is written.
  */
 import {
-  isPrincipalArn,
-  permissionPolicy,
-  RELAY_PRINCIPAL_PLACEHOLDER,
-  RoleSetupError,
-  roleSetup,
-  trustPolicy,
-} from "../../../src/credentials/role-setup.ts";
+  AWS_ACCESS_KEY_ID_PATTERN,
+  assertCredentials,
+  clearCredentials,
+  setCredentials,
+} from "../../../src/admin/credentials.ts";
+import { setRoleCredentials } from "../../../src/admin/role.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { MAX_ROLE_DURATION_S, MIN_ROLE_DURATION_S } from "../../../src/tenants/record.ts";
-import { seal } from "../../../src/tenants/sealed.ts";
 import { bool, type CommandSpec, parseIntFlag, str, type Values } from "../args.ts";
 import type { Context } from "../context.ts";
 import { usageError } from "../errors.ts";
-import { assertTenantId, loadTenant, nextRevision, recordEntry } from "../tenant-store.ts";
-
-/** AWS access key ids: 16-128 word characters (IAM API: AccessKeyIdType). */
-const AWS_ACCESS_KEY_ID_PATTERN = /^\w{16,128}$/;
-/** Longest secret / session token accepted, in characters (STS tokens run to a few KB). */
-const MAX_SECRET_CHARS = 256;
-const MAX_SESSION_TOKEN_CHARS = 8192;
 
 const credentialsSet: CommandSpec = {
   name: "credentials set",
@@ -109,35 +101,17 @@ const credentialsSet: CommandSpec = {
       if (secretStdin) secret = lines[at++]?.trim();
       if (tokenStdin) token = lines[at++]?.trim();
     }
-    if (!secret) throw usageError("the secret access key is empty");
-    if (/\s/.test(secret) || secret.length > MAX_SECRET_CHARS) {
-      throw usageError(
-        `the secret access key must be one line of at most ${MAX_SECRET_CHARS} characters without spaces`,
-      );
-    }
+    assertCredentials({ accessKeyId, secretAccessKey: secret ?? "" }); // the secret's checks, before the token's
     if (tokenStdin && !token) throw usageError("--session-token-stdin: no session token on stdin");
-    if (token !== undefined && (token === "" || /\s/.test(token) || token.length > MAX_SESSION_TOKEN_CHARS)) {
-      throw usageError(`the session token must be one non-empty line of at most ${MAX_SESSION_TOKEN_CHARS} characters`);
-    }
-    const key = await ctx.sealingKey();
-    const record = await loadTenant(ctx.kv, id);
-    const now = ctx.now();
-    const next = nextRevision(
-      record,
-      {
-        credentials: {
-          accessKeyId,
-          secretAccessKey: await seal(key, id, "secretAccessKey", secret),
-          sessionToken: token ? await seal(key, id, "sessionToken", token) : null,
-        },
-      },
-      now,
-    );
-    await ctx.kv.putMany([recordEntry(next)]);
+    const r = await setCredentials(ctx.admin, id, {
+      accessKeyId,
+      secretAccessKey: secret ?? "",
+      sessionToken: token ?? null,
+    });
     ctx.out.result(
-      { tenantId: id, accessKeyId, sessionToken: token ? "sealed" : null, revision: next.revision },
+      r,
       () =>
-        `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${token ? ", session token sealed" : ""}`,
+        `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${r.sessionToken ? ", session token sealed" : ""}`,
     );
   },
 };
@@ -152,13 +126,8 @@ const credentialsClear: CommandSpec = {
   examples: ["credentials clear acme"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const record = await loadTenant(ctx.kv, id);
-    const next = nextRevision(record, { credentials: null }, ctx.now());
-    await ctx.kv.putMany([recordEntry(next)]);
-    ctx.out.result(
-      { tenantId: id, credentials: null, revision: next.revision },
-      () => `cleared the credentials of tenant ${id}`,
-    );
+    const r = await clearCredentials(ctx.admin, id);
+    ctx.out.result(r, () => `cleared the credentials of tenant ${id}`);
   },
 };
 
@@ -176,58 +145,28 @@ async function setRole(ctx: Context, id: string, values: Values): Promise<void> 
     if (values[flag] !== undefined) throw usageError(`give either --role-arn or --${flag}, not both`);
   }
   const durationRaw = str(values, "duration-seconds");
-  const principal = str(values, "relay-principal") ?? ctx.env.RELAY_AWS_PRINCIPAL_ARN;
-  if (principal !== undefined && !isPrincipalArn(principal)) {
-    throw usageError("--relay-principal must be an IAM user or role ARN (arn:aws:iam::<account>:user/<name>)");
-  }
-  const record = await loadTenant(ctx.kv, id);
-  let setup: ReturnType<typeof roleSetup>;
-  try {
-    setup = roleSetup(record.credentials, {
-      roleArn: str(values, "role-arn")!,
-      externalId: str(values, "external-id"),
-      durationSeconds:
-        durationRaw === undefined
-          ? undefined
-          : parseIntFlag("duration-seconds", durationRaw, MIN_ROLE_DURATION_S, MAX_ROLE_DURATION_S),
-    });
-  } catch (e) {
-    if (e instanceof RoleSetupError) throw usageError(e.message);
-    throw e;
-  }
-  const next = nextRevision(record, { credentials: setup.credentials }, ctx.now());
-  await ctx.kv.putMany([recordEntry(next)]);
-  const { roleArn, externalId, durationSeconds } = setup.credentials;
-  const trust = trustPolicy(principal ?? RELAY_PRINCIPAL_PLACEHOLDER, externalId);
-  const permissions = permissionPolicy();
-  if (principal === undefined) {
-    ctx.out.warn(
-      "the trust policy names a placeholder principal: pass --relay-principal <the relay identity's IAM ARN> (or set RELAY_AWS_PRINCIPAL_ARN)",
-    );
-  }
-  ctx.out.result(
-    {
-      tenantId: id,
-      kind: "role",
-      roleArn,
-      externalId,
-      externalIdSource: setup.externalIdSource,
-      durationSeconds,
-      revision: next.revision,
-      trustPolicy: trust,
-      permissionPolicy: permissions,
-    },
-    () =>
-      [
-        `tenant ${id} now signs with role ${roleArn}, assumed with STS (no keys stored)`,
-        `external id: ${externalId} (${setup.externalIdSource === "generated" ? "generated" : setup.externalIdSource === "kept" ? "kept from before" : "as given"}; not a secret, but give it only to this partner)`,
-        "",
-        "The partner attaches this trust policy to the role:",
-        JSON.stringify(trust, null, 2),
-        "",
-        "and this permission policy (PutPartnerEvents has no resource type, hence *; the second statement",
-        "covers the partner-event-source calls, and may be left out if the partner manages its sources itself):",
-        JSON.stringify(permissions, null, 2),
-      ].join("\n"),
+  const r = await setRoleCredentials(ctx.admin, id, {
+    roleArn: str(values, "role-arn")!,
+    externalId: str(values, "external-id"),
+    durationSeconds:
+      durationRaw === undefined
+        ? undefined
+        : parseIntFlag("duration-seconds", durationRaw, MIN_ROLE_DURATION_S, MAX_ROLE_DURATION_S),
+    relayPrincipalArn: str(values, "relay-principal") ?? ctx.env.RELAY_AWS_PRINCIPAL_ARN,
+  });
+  const source =
+    r.externalIdSource === "generated" ? "generated" : r.externalIdSource === "kept" ? "kept from before" : "as given";
+  ctx.out.result(r, () =>
+    [
+      `tenant ${id} now signs with role ${r.roleArn}, assumed with STS (no keys stored)`,
+      `external id: ${r.externalId} (${source}; not a secret, but give it only to this partner)`,
+      "",
+      "The partner attaches this trust policy to the role:",
+      JSON.stringify(r.trustPolicy, null, 2),
+      "",
+      "and this permission policy (PutPartnerEvents has no resource type, hence *; the second statement",
+      "covers the partner-event-source calls, and may be left out if the partner manages its sources itself):",
+      JSON.stringify(r.permissionPolicy, null, 2),
+    ].join("\n"),
   );
 }
