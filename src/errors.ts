@@ -505,16 +505,11 @@ export const errors = {
     );
   },
   upstreamAuthFailed(u: UpstreamFailure): RelayError {
-    if (u.via === "sts") {
-      return make(
-        "upstream_auth_failed",
-        `AWS STS refused to let the relay assume this tenant's role (${u.code}): ${u.message}. Nothing was accepted; the role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`,
-        { extra: upstreamExtra(u) },
-      );
-    }
     return make(
       "upstream_auth_failed",
-      `EventBridge refused this tenant's AWS credentials (${u.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
+      u.via === "sts"
+        ? `AWS STS refused to let the relay assume this tenant's role (${u.code}): ${u.message}. Nothing was accepted; the role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`
+        : `EventBridge refused this tenant's AWS credentials (${u.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
       { extra: upstreamExtra(u) },
     );
   },
