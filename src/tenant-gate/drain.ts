@@ -8,12 +8,13 @@
  */
 import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
+import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { DRAIN_CONCURRENCY, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { recordDrainCall } from "../metrics.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
-import { awsClientFor, getTenant, invalidateTenant } from "../tenants/store.ts";
+import { getTenant, invalidateTenant } from "../tenants/store.ts";
 import type { Admission } from "./admission.ts";
 import type { ClaimedBatch, EntryBuffer } from "./buffer.ts";
 import type { Counters } from "./counters.ts";
@@ -79,9 +80,22 @@ export class Drain {
     const cfg = relayConfig(env);
     let client: AwsClient;
     try {
-      client = await awsClientFor(record, env.SEALING_KEY);
+      client = await credentialsFor(record, env);
     } catch (e) {
       invalidateTenant(record.id);
+      if (e instanceof AssumeRoleError) {
+        // The role cannot be assumed: nothing is sent and no entry spends an attempt; the drain
+        // waits, backing off by the failures in a row, and the entries go once it is fixed.
+        counters.setLastError(e.failure.code, `STS AssumeRole: ${e.failure.message}`, started);
+        log.warn("assume_role_failed", {
+          tenantId,
+          code: e.failure.code,
+          status: e.failure.status,
+          upstreamRequestId: e.failure.requestId,
+          queued: buffer.queuedEntries,
+        });
+        return started + backoffMs(cfg.retry, e.consecutive, Math.random());
+      }
       counters.setLastError("TenantCredentialsUnusable", (e as Error).message, started);
       return started + CONFIG_RETRY_MS;
     }
@@ -166,7 +180,10 @@ export class Drain {
     if (result.kind === "error") {
       this.#p.counters.setLastError(result.code, result.message, now);
       if (result.errorClass === "throttled") this.pauseAfterThrottle(now);
-      if (result.errorClass === "credentials") invalidateTenant(up.tenantId);
+      if (result.errorClass === "credentials") {
+        invalidateTenant(up.tenantId);
+        forgetCredentials(up.tenantId, result.code);
+      }
       log.warn("drain_batch_failed", {
         tenantId: up.tenantId,
         entries: batch.rows.length,
