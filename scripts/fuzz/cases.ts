@@ -46,11 +46,21 @@ export class CaseMaker {
   readonly #tenants: FuzzTenant[];
   readonly #signers: AwsClient[];
   #n = 0;
+  /** Ids minted in this case so far (every id of a case is distinct). */
+  #ids = 0;
+  readonly #origin: string;
 
-  constructor(random: Rand, tenants: FuzzTenant[]) {
+  /** One maker per case (its own PRNG, seeded from the run's seed and the case number): runs replay. */
+  constructor(random: Rand, tenants: FuzzTenant[], signers: AwsClient[], caseNumber: number, origin: string) {
+    this.#origin = origin;
     this.#r = random;
     this.#tenants = tenants;
-    this.#signers = tenants.map(
+    this.#signers = signers;
+    this.#n = caseNumber - 1;
+  }
+
+  static signers(tenants: FuzzTenant[]): AwsClient[] {
+    return tenants.map(
       (t) =>
         new AwsClient({
           accessKeyId: t.sigv4.accessKeyId,
@@ -82,7 +92,7 @@ export class CaseMaker {
 
   /** A valid entry for tenant `ti` with a fresh id. */
   validEntry(ti: number, ids: string[]): Record<string, unknown> {
-    const id = `z${this.#n}-${ids.length}`;
+    const id = `z${this.#n}-${this.#ids++}`;
     ids.push(id);
     const t = this.#tenants[ti]!;
     const e: Record<string, unknown> = {
@@ -97,7 +107,7 @@ export class CaseMaker {
 
   /** An entry that must fail on its own (per-entry InvalidArgument / MalformedDetail). */
   invalidEntry(ti: number, ids: string[]): Record<string, unknown> {
-    const id = `z${this.#n}-${ids.length}`;
+    const id = `z${this.#n}-${this.#ids++}`;
     ids.push(id);
     const t = this.#tenants[ti]!;
     const detail = JSON.stringify({ fuzzId: id });
@@ -193,7 +203,7 @@ export class CaseMaker {
       headers?: Record<string, string>;
     } = {},
   ): Promise<Case> {
-    const signed = await this.#signers[ti]!.sign("http://relay.local/", {
+    const signed = await this.#signers[ti]!.sign(`${this.#origin}/`, {
       method: "POST",
       headers: { "content-type": AWS_CT, "x-amz-target": AWS_TARGET, ...opts.headers },
       body: opts.signBody ?? (typeof body === "string" ? body : new TextDecoder().decode(body)),
@@ -272,6 +282,7 @@ export class CaseMaker {
     const full = JSON.stringify({ Entries: [this.validEntry(ti, ids), this.validEntry(ti, ids)] });
     const bytes = enc.encode(full);
     let body: Uint8Array;
+    let bom = false;
     switch (this.int(8)) {
       case 0:
         body = bytes.subarray(0, this.int(bytes.length)); // truncated
@@ -285,7 +296,9 @@ export class CaseMaker {
         body = Uint8Array.from([...enc.encode('{"Entries":[{"Source":"'), 0xc3, 0x28, ...enc.encode('"}]}')]);
         break;
       case 3:
-        body = Uint8Array.from([0xef, 0xbb, 0xbf, ...bytes]); // BOM
+        // A UTF-8 BOM before valid JSON: decoders may ignore it (RFC 8259 §8.1) and the relay does.
+        body = Uint8Array.from([0xef, 0xbb, 0xbf, ...bytes]);
+        bom = true;
         break;
       case 4:
         body = Uint8Array.from({ length: 1 + this.int(2000) }, () => this.int(256)); // noise
@@ -300,8 +313,13 @@ export class CaseMaker {
         body = Uint8Array.from([...enc.encode('{"Entries":[{"Detail":"\\ud800'), ...enc.encode('"}]}')]); // lone surrogate escape
     }
     const aws = this.chance(0.3);
-    if (aws) return this.#awsSync("malformed body (AWS door)", ti, body, ids);
-    return this.#json("malformed body", ti, body, { forbidden: ids });
+    if (aws) return this.#awsSync("malformed body (AWS door)", ti, body, bom ? [] : ids);
+    return this.#json(
+      bom ? "UTF-8 BOM before the JSON" : "malformed body",
+      ti,
+      body,
+      bom ? { allowed: ids } : { forbidden: ids },
+    );
   }
 
   /** The AWS door for a body built by a JSON-API generator. */
@@ -367,9 +385,8 @@ export class CaseMaker {
       default: // unbalanced
         body = `{"Entries":[${"{".repeat(depth)}`;
     }
-    // A valid entry might be accepted when the nesting fits the size limits: allowed, not required.
-    const maybe = depth <= 10_000 && body.length < BODY_CAP;
-    return this.#json(`hostile nesting (depth ${depth})`, ti, body, maybe ? { allowed: ids } : { forbidden: ids });
+    // A deeply nested Detail is still a JSON object: accepted when it fits MAX_BATCH_BYTES (allowed, not required).
+    return this.#json(`hostile nesting (depth ${depth})`, ti, body, { allowed: ids });
   }
 
   duplicateAndProtoKeys(): Case {
@@ -464,13 +481,16 @@ export class CaseMaker {
       case 2: {
         // Body over the raw cap with a correct Content-Length: 413 payload_too_large
         const body = new Uint8Array(BODY_CAP + 1 + this.int(200_000)).fill(0x20);
-        return this.#json("body over the cap (correct Content-Length)", ti, body);
+        const c = this.#json("body over the cap (correct Content-Length)", ti, body);
+        (c.wire as WireRequest).fresh = true;
+        return c;
       }
       default: {
         // Chunked body over the cap: 413 counted as it arrives
         const body = new Uint8Array(BODY_CAP + 1 + this.int(200_000)).fill(0x20);
         const c = this.#json("chunked body over the cap", ti, body);
         (c.wire as WireRequest).chunked = 16_384 + this.int(65_536);
+        (c.wire as WireRequest).fresh = true;
         return c;
       }
     }
@@ -552,7 +572,9 @@ export class CaseMaker {
       { "cf-connecting-ip": "::1" },
     ];
     const headers = this.pick(variants);
-    const c = this.#json("hostile header values", ti, body, { headers });
+    // "Transfer-Encoding: identity" is refused by the HTTP layer before any Worker runs (a framing matter).
+    const name = "transfer-encoding" in headers ? "hostile header: transfer-encoding framing" : "hostile header values";
+    const c = this.#json(name, ti, body, { headers });
     // Some of these are harmless to a valid request: it may be accepted.
     c.allowed = ids.map((id) => ({ id, tenant: ti }));
     return c;

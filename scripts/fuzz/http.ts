@@ -25,20 +25,37 @@ export interface WireRequest {
   body?: Uint8Array;
   /** Send the body chunked (no Content-Length), in pieces of this many bytes. */
   chunked?: number;
+  /** On a new connection of its own (for requests a server answers by closing the connection). */
+  fresh?: boolean;
 }
 
 export function makeAgent(maxSockets: number): Agent {
   return new Agent({ keepAlive: true, maxSockets });
 }
 
-export function send(agent: Agent, port: number, r: WireRequest): Promise<Answer> {
+/**
+ * Sends once; when a kept-alive socket turns out to have been closed by the server meanwhile
+ * (ECONNRESET / EPIPE on a reused socket: the race every HTTP client has), once more on a new
+ * connection, as Node's documentation advises. A reset on a fresh connection is an answer missing.
+ */
+export async function send(agent: Agent, port: number, r: WireRequest): Promise<Answer> {
+  const first = await sendOnce(r.fresh ? false : agent, port, r);
+  if (first.reusedSocketReset) return sendOnce(false, port, r);
+  return first;
+}
+
+function sendOnce(
+  agent: Agent | false,
+  port: number,
+  r: WireRequest,
+): Promise<Answer & { reusedSocketReset?: boolean }> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = { ...r.headers };
     if (r.body !== undefined && !r.chunked && !Object.keys(headers).some((h) => h.toLowerCase() === "content-length")) {
       headers["content-length"] = String(r.body.byteLength);
     }
     let done = false;
-    const finish = (a: Answer) => {
+    const finish = (a: Answer & { reusedSocketReset?: boolean }) => {
       if (done) return;
       done = true;
       resolve(a);
@@ -66,7 +83,11 @@ export function send(agent: Agent, port: number, r: WireRequest): Promise<Answer
       return;
     }
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => finish({ status: 0, headers: {}, body: "", error: e.message }));
+    req.on("error", (e) => {
+      const code = (e as { code?: string }).code;
+      const reused = req.reusedSocket && (code === "ECONNRESET" || code === "EPIPE");
+      finish({ status: 0, headers: {}, body: "", error: e.message, ...(reused ? { reusedSocketReset: true } : {}) });
+    });
     if (r.body === undefined) req.end();
     else if (r.chunked) {
       for (let i = 0; i < r.body.byteLength; i += r.chunked) req.write(r.body.subarray(i, i + r.chunked));

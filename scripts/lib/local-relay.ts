@@ -133,18 +133,20 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
   ];
   const env = wranglerEnv(root, process.env);
   let secretsDir: string | undefined;
-  if (opts.vars) {
+  // Local runs read a refused body to its end before the 413 (src/ingest/body.ts explains why).
+  const vars = opts.vars ? { LOCAL_DRAIN_REFUSED_BODIES: "true", ...opts.vars } : undefined;
+  if (vars) {
     secretsDir = mkdtempSync(join(tmpdir(), "relay-dev-vars-"));
     const file = join(secretsDir, ".env");
     writeFileSync(
       file,
-      Object.entries(opts.vars)
+      Object.entries(vars)
         .map(([k, v]) => `${k}=${quoteEnv(v)}`)
         .join("\n") + "\n",
       { mode: 0o600 },
     );
     args.push("--env-file", file);
-    Object.assign(env, opts.vars);
+    Object.assign(env, vars);
   }
 
   const node = nodeForWrangler(root);
