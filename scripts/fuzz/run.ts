@@ -155,6 +155,7 @@ async function main(): Promise<number> {
     const forbidden = new Map<string, string>();
     let next = 0;
     let doneCount = 0;
+    const progressEvery = Math.max(1_000, Math.ceil(requests / 20 / 1_000) * 1_000);
     const worker = async () => {
       for (;;) {
         const n = next++;
@@ -166,7 +167,9 @@ async function main(): Promise<number> {
         const a = "raw" in c.wire ? await sendRaw(port, c.wire.raw, c.wire.halfClose) : await send(agent, port, c.wire);
         check(c, n, a);
         doneCount++;
-        if (doneCount % 10_000 === 0) log(`${doneCount}/${requests} requests, ${rt.memory.line()}`);
+        if (doneCount % progressEvery === 0) {
+          log(`${doneCount}/${requests} requests, ${rt.memory.line()}, ${rt.heap.line()}`);
+        }
       }
     };
 
@@ -292,6 +295,7 @@ async function main(): Promise<number> {
     );
     const healthy = health.status === 200 && /"ok":true/.test(health.body);
     rt.memory.stop();
+    const retained = await rt.heap.retained();
 
     let failures = 0;
     for (const v of fig.failures.values()) failures += v;
@@ -336,9 +340,10 @@ async function main(): Promise<number> {
     );
     console.log(`health check                ${health.status} ${health.body.slice(0, 60)}`);
     console.log(`memory                      ${rt.memory.line()}`);
+    console.log(`                            ${rt.heap.line()}; retained after a full GC ${mib(retained)} MiB`);
     console.log(`duration                    ${elapsed.toFixed(0)} s`);
     console.log(
-      `fuzz: ${ok ? "PASS" : "FAIL"} seed=${seed} requests=${requests} failed-checks=${failures} no-answer=${fig.noAnswer} upstream-invalid=${reachedInvalid} cross-tenant=${crossTenant} missing=${missing.length} secrets=${rt.secrets.total} healthz=${health.status} rss-mib=${mib(rt.memory.start ?? 0)}/${mib(rt.memory.peak)}/${mib(rt.memory.last)}`,
+      `fuzz: ${ok ? "PASS" : "FAIL"} seed=${seed} requests=${requests} failed-checks=${failures} no-answer=${fig.noAnswer} upstream-invalid=${reachedInvalid} cross-tenant=${crossTenant} missing=${missing.length} secrets=${rt.secrets.total} healthz=${health.status} rss-mib=${mib(rt.memory.start ?? 0)}/${mib(rt.memory.peak)}/${mib(rt.memory.last)} heap-mib=${mib(rt.heap.firstUsed ?? 0)}/${mib(rt.heap.peakUsed)}/${mib(retained)}`,
     );
     return ok ? 0 : 1;
   } finally {

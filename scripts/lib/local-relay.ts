@@ -49,6 +49,8 @@ export interface LocalRelayOptions {
   root?: string;
   /** How long to wait for /healthz, in ms (default 90 s: the first bundle and workerd start are slow). */
   startTimeoutMs?: number;
+  /** wrangler dev's inspector port on 127.0.0.1 (default 0: any free one); soak and fuzz read the Worker's heap there. */
+  inspectorPort?: number;
 }
 
 export interface LocalRelay {
@@ -126,7 +128,7 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     "--port",
     String(opts.port ?? 0),
     "--inspector-port",
-    "0",
+    String(opts.inspectorPort ?? 0),
     "--persist-to",
     persistTo,
     "--show-interactive-dev-session=false",

@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { mulberry32 } from "../../emulator/eventbridge.ts";
 import { balanced, computeLedger } from "./ledger.ts";
 import { newStats, runPartner, type SoakEvent } from "./partner.ts";
-import { intFlag, machineLine, Runtime, sleep } from "./runtime.ts";
+import { intFlag, machineLine, mib, Runtime, sleep } from "./runtime.ts";
 
 const HELP = `usage: npm run soak -- [options]
 
@@ -146,7 +146,8 @@ async function main(): Promise<number> {
     // Crashes at evenly spaced shares of the acknowledged events, while the partners are sending.
     const crashTimes: number[] = [];
     const progress = setInterval(() => {
-      if (!down) log(`acknowledged ${acked}/${events}, ${stats.requests} requests, ${rt.memory.line()}`);
+      if (!down)
+        log(`acknowledged ${acked}/${events}, ${stats.requests} requests, ${rt.memory.line()}, ${rt.heap.line()}`);
     }, 5_000);
     for (let k = 1; k <= crashes; k++) {
       const threshold = Math.floor((events * k) / (crashes + 1));
@@ -201,6 +202,7 @@ async function main(): Promise<number> {
     }
     log(`drained in ${((Date.now() - burstDone) / 1000).toFixed(1)} s`);
     rt.memory.stop();
+    const retained = await rt.heap.retained();
 
     const ledger = computeLedger({
       events: all,
@@ -275,9 +277,10 @@ async function main(): Promise<number> {
     console.log(
       `memory                     ${rt.memory.line()}; per start: ${rt.memory.perStart.map((p) => `${(p.start / 1048576).toFixed(0)}/${(p.peak / 1048576).toFixed(0)}/${(p.end / 1048576).toFixed(0)}`).join(", ")} MiB (start/peak/end)`,
     );
+    console.log(`                           ${rt.heap.line()}; retained after a full GC ${mib(retained)} MiB`);
     console.log(`duration                   ${((Date.now() - started) / 1000).toFixed(0)} s`);
     console.log(
-      `soak: ${ok ? "PASS" : "FAIL"} seed=${seed} tenants=${tenants} events=${events} crashes=${crashTimes.length} acknowledged=${ledger.acknowledged} delivered=${ledger.delivered} missing=${ledger.missing.length} duplicates=${ledger.duplicates} unexplained-duplicates=${ledger.unexplainedDuplicates.length} unknown-outcome-sends=${ledger.unknownOutcomeSends} cross-tenant=${ledger.crossTenant} secrets=${rt.secrets.total} rss-mib=${(rt.memory.start ?? 0) >> 20}/${rt.memory.peak >> 20}/${rt.memory.last >> 20}`,
+      `soak: ${ok ? "PASS" : "FAIL"} seed=${seed} tenants=${tenants} events=${events} crashes=${crashTimes.length} acknowledged=${ledger.acknowledged} delivered=${ledger.delivered} missing=${ledger.missing.length} duplicates=${ledger.duplicates} unexplained-duplicates=${ledger.unexplainedDuplicates.length} unknown-outcome-sends=${ledger.unknownOutcomeSends} cross-tenant=${ledger.crossTenant} secrets=${rt.secrets.total} rss-mib=${mib(rt.memory.start ?? 0)}/${mib(rt.memory.peak)}/${mib(rt.memory.last)} heap-mib=${mib(rt.heap.firstUsed ?? 0)}/${mib(rt.heap.peakUsed)}/${mib(retained)}`,
     );
     return ok ? 0 : 1;
   } finally {

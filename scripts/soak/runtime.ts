@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeEventBridge } from "../../emulator/eventbridge.ts";
@@ -41,6 +42,8 @@ export class Runtime {
   readonly fake: FakeEventBridge;
   readonly secrets = new SecretScanner();
   readonly memory = new MemorySampler();
+  /** The Worker isolate's JS heap, read over wrangler dev's inspector. */
+  readonly heap = new IsolateHeap();
   readonly vars: Record<string, string>;
   emulator!: FakeEventBridgeServer;
   relay!: LocalRelay;
@@ -99,8 +102,10 @@ export class Runtime {
 
   /** Starts (or restarts, on the same state and port) the relay. */
   async startRelay(): Promise<void> {
+    const inspectorPort = await freePort();
     this.relay = await startLocalRelay({
       port: this.#port,
+      inspectorPort,
       persistTo: this.stateDir,
       vars: this.vars,
       log: (line) => {
@@ -111,17 +116,21 @@ export class Runtime {
     this.#port = this.relay.port;
     this.admin = new RelayClient({ baseUrl: this.relay.url, token: this.vars.ADMIN_TOKEN });
     this.memory.watch(this.relay.pgid);
+    await this.heap.connect(inspectorPort);
     this.starts.push(Date.now());
   }
 
   /** SIGKILL of the runtime's whole process group (supervisor, wrangler, workerd) at once. */
   async crash(): Promise<void> {
     this.memory.sampleNow();
+    await this.heap.sample();
+    this.heap.disconnect();
     await this.relay.crash();
   }
 
   async stop(): Promise<void> {
     this.memory.stop();
+    this.heap.disconnect();
     await Promise.allSettled([this.relay?.stop(), this.emulator?.close()]);
     if (!this.#opts.keep) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -236,6 +245,109 @@ export function workerdRss(pgid: number): number {
     }
   }
   return total;
+}
+
+// ---- the Worker isolate's heap -------------------------------------------------------------------
+
+/**
+ * The relay Worker's V8 heap (used and total bytes), read with the DevTools protocol
+ * (Runtime.getHeapUsage) over wrangler dev's inspector proxy; locally the Worker and its Durable
+ * Objects share that isolate. `retained()` forces a garbage collection first
+ * (HeapProfiler.collectGarbage): what the relay still holds. Used to tell what the relay holds
+ * from what workerd and the local tooling around it hold (docs/reliability.md, "Memory").
+ */
+export class IsolateHeap {
+  peakUsed = 0;
+  firstUsed: number | null = null;
+  lastUsed = 0;
+  #ws: WebSocket | null = null;
+  #next = 1;
+  readonly #waiting = new Map<number, (result: unknown) => void>();
+  #timer: NodeJS.Timeout | undefined;
+
+  async connect(port: number): Promise<void> {
+    this.disconnect();
+    try {
+      const list = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string }[];
+      const url = list[0]?.webSocketDebuggerUrl;
+      if (!url) return;
+      // The inspector proxy accepts local origins only (DNS-rebinding guard).
+      const Ws = WebSocket as unknown as new (u: string, o: { headers: Record<string, string> }) => WebSocket;
+      const ws = new Ws(url, { headers: { Origin: "http://localhost" } });
+      await new Promise<void>((resolve, reject) => {
+        ws.addEventListener("open", () => resolve());
+        ws.addEventListener("error", () => reject(new Error("inspector refused")));
+        setTimeout(() => reject(new Error("inspector timeout")), 5_000).unref();
+      });
+      ws.addEventListener("message", (e) => {
+        const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
+        if (m.id !== undefined) this.#waiting.get(m.id)?.(m.result);
+        if (m.id !== undefined) this.#waiting.delete(m.id);
+      });
+      ws.addEventListener("close", () => {
+        if (this.#ws === ws) this.#ws = null;
+      });
+      this.#ws = ws;
+      await this.sample();
+      this.#timer = setInterval(() => void this.sample(), 5_000);
+      this.#timer.unref();
+    } catch {
+      this.#ws = null; // no heap figures, the run goes on
+    }
+  }
+
+  #call(method: string): Promise<unknown> {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1) return Promise.resolve(null);
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+      setTimeout(() => {
+        this.#waiting.delete(id);
+        resolve(null);
+      }, 10_000).unref();
+    });
+  }
+
+  async sample(): Promise<number> {
+    const r = (await this.#call("Runtime.getHeapUsage")) as { usedSize?: number } | null;
+    if (!r?.usedSize) return 0;
+    this.firstUsed ??= r.usedSize;
+    this.peakUsed = Math.max(this.peakUsed, r.usedSize);
+    this.lastUsed = r.usedSize;
+    return r.usedSize;
+  }
+
+  /** Heap in use after a full garbage collection: what the isolate holds. */
+  async retained(): Promise<number> {
+    await this.#call("HeapProfiler.enable");
+    await this.#call("HeapProfiler.collectGarbage");
+    return this.sample();
+  }
+
+  disconnect(): void {
+    clearInterval(this.#timer);
+    this.#ws?.close();
+    this.#ws = null;
+  }
+
+  line(): string {
+    return this.firstUsed === null
+      ? "isolate heap: not read"
+      : `isolate heap used start ${mib(this.firstUsed)} MiB, peak ${mib(this.peakUsed)} MiB, last ${mib(this.lastUsed)} MiB`;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 // ---- small helpers -----------------------------------------------------------------------------
