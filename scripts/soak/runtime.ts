@@ -258,6 +258,8 @@ export function workerdRss(pgid: number): number {
  */
 export class IsolateHeap {
   peakUsed = 0;
+  /** Peak of ArrayBuffer backing stores outside the JS heap (bodies being read). */
+  peakBacking = 0;
   firstUsed: number | null = null;
   lastUsed = 0;
   #ws: WebSocket | null = null;
@@ -311,8 +313,12 @@ export class IsolateHeap {
   }
 
   async sample(): Promise<number> {
-    const r = (await this.#call("Runtime.getHeapUsage")) as { usedSize?: number } | null;
+    const r = (await this.#call("Runtime.getHeapUsage")) as {
+      usedSize?: number;
+      backingStorageSize?: number;
+    } | null;
     if (!r?.usedSize) return 0;
+    this.peakBacking = Math.max(this.peakBacking, r.backingStorageSize ?? 0);
     this.firstUsed ??= r.usedSize;
     this.peakUsed = Math.max(this.peakUsed, r.usedSize);
     this.lastUsed = r.usedSize;
@@ -335,7 +341,7 @@ export class IsolateHeap {
   line(): string {
     return this.firstUsed === null
       ? "isolate heap: not read"
-      : `isolate heap used start ${mib(this.firstUsed)} MiB, peak ${mib(this.peakUsed)} MiB, last ${mib(this.lastUsed)} MiB`;
+      : `isolate heap used start ${mib(this.firstUsed)} MiB, peak ${mib(this.peakUsed)} MiB, last ${mib(this.lastUsed)} MiB (ArrayBuffers peak ${mib(this.peakBacking)} MiB)`;
   }
 }
 

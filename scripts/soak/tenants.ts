@@ -121,22 +121,28 @@ export async function provisionTenants(opts: ProvisionOptions): Promise<Provisio
 }
 
 /**
- * Revokes a tenant's spare API key the way `npm run tenant -- key revoke` does: the Durable
- * Object first (refused from the very next request), then the record, then the index entry.
+ * Revokes each tenant's spare API key the way `npm run tenant -- key revoke` does, batched: the
+ * Durable Objects first (refused from the very next request), then the records (one
+ * `kv bulk put`), then the index entries (one `kv bulk delete`).
  */
-export async function revokeSpareKey(kv: WranglerKv, relay: RelayClient, t: ProvisionedTenant): Promise<void> {
-  const next = nextRevision(
-    t.record,
-    { apiKeys: t.record.apiKeys.filter((k) => k.id !== t.spareKey.keyId) },
-    new Date(),
+export async function revokeSpareKeys(kv: WranglerKv, relay: RelayClient, tenants: ProvisionedTenant[]): Promise<void> {
+  const now = new Date();
+  const next = tenants.map((t) =>
+    nextRevision(t.record, { apiKeys: t.record.apiKeys.filter((k) => k.id !== t.spareKey.keyId) }, now),
   );
-  await relay.putAccess(t.id, {
-    revision: next.revision,
-    status: next.status,
-    revokeApiKeyIds: [t.spareKey.keyId],
-    revokeAccessKeyIds: [],
+  await Promise.all(
+    tenants.map((t, i) =>
+      relay.putAccess(t.id, {
+        revision: next[i]!.revision,
+        status: next[i]!.status,
+        revokeApiKeyIds: [t.spareKey.keyId],
+        revokeAccessKeyIds: [],
+      }),
+    ),
+  );
+  await kv.putMany(next.map(recordEntry));
+  await kv.deleteMany(await Promise.all(tenants.map(async (t) => KV.apiKey(await hashApiKey(t.spareKey.key)))));
+  tenants.forEach((t, i) => {
+    t.record = next[i]!;
   });
-  await kv.putMany([recordEntry(next)]);
-  await kv.deleteMany([KV.apiKey(await hashApiKey(t.spareKey.key))]);
-  t.record = next;
 }
