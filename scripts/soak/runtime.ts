@@ -300,7 +300,7 @@ export class IsolateHeap {
 
   #call(method: string): Promise<unknown> {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== 1) return Promise.resolve(null);
+    if (ws?.readyState !== 1) return Promise.resolve(null);
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);
