@@ -144,7 +144,7 @@ async function main(): Promise<number> {
       allowed.set(id, rt.tenants.indexOf(t));
       acknowledged.add(id);
     }
-    await revokeSpareKeys(rt.kv, rt.admin, rt.tenants);
+    await revokeSpareKeys(rt.adminOptions(), rt.tenants);
     log("each tenant's spare API key used once, then revoked through the admin API");
 
     const tenants: FuzzTenant[] = rt.tenants.map((t) => ({

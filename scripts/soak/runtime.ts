@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeEventBridge } from "../../emulator/eventbridge.ts";
 import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../../emulator/server.ts";
+import { AdminClient } from "../../src/admin/index.ts";
 import { importSealingKey } from "../../src/tenants/sealed.ts";
 import { PROJECT_ROOT } from "../lib/context.ts";
-import { WranglerKv } from "../lib/kv.ts";
+import { type OpenedKv, openTenantsKv } from "../lib/kv.ts";
 import { type LocalRelay, startLocalRelay } from "../lib/local-relay.ts";
-import { RelayClient } from "../lib/relay-client.ts";
 import { type ProvisionedTenant, provisionTenants } from "./tenants.ts";
 
 const MIB = 1024 * 1024;
@@ -47,8 +47,9 @@ export class Runtime {
   readonly vars: Record<string, string>;
   emulator!: FakeEventBridgeServer;
   relay!: LocalRelay;
-  admin!: RelayClient;
-  kv!: WranglerKv;
+  admin!: AdminClient;
+  kv!: OpenedKv;
+  sealingKey!: CryptoKey;
   tenants: ProvisionedTenant[] = [];
   /** Lines wrangler and workerd printed (the relay's log). */
   logLines = 0;
@@ -76,28 +77,34 @@ export class Runtime {
     return this.relay.url;
   }
 
-  /** Emulator, tenants (before the relay starts: one wrangler kv call), then the relay. */
+  /** Emulator, tenants (through the admin library on the local state), then the relay. */
   async start(): Promise<void> {
     this.emulator = await startFakeEventBridgeServer({ port: 0, fake: this.fake });
-    this.kv = new WranglerKv({ root: PROJECT_ROOT, mode: "local", persistTo: this.stateDir, env: process.env });
-    const sealingKey = await importSealingKey(this.vars.SEALING_KEY!);
+    this.kv = await openTenantsKv({ root: PROJECT_ROOT, mode: "local", persistTo: this.stateDir });
+    this.sealingKey = await importSealingKey(this.vars.SEALING_KEY!);
     this.tenants = await provisionTenants({
-      kv: this.kv,
-      sealingKey,
+      kv: this.kv.kv,
+      sealingKey: this.sealingKey,
+      relay: () => this.admin,
       endpoint: this.emulator.url,
+      fake: this.fake,
       count: this.#opts.tenants,
       prefix: this.#opts.prefix,
       ratePerSecond: this.#opts.ratePerSecond,
       burst: this.#opts.burst,
     });
     for (const t of this.tenants) {
-      this.fake.addCredential(t.aws);
       this.secrets.add(`${t.id} API key`, t.apiKey.key);
       this.secrets.add(`${t.id} spare API key`, t.spareKey.key);
       this.secrets.add(`${t.id} SigV4 secret`, t.sigv4.secretAccessKey);
       this.secrets.add(`${t.id} AWS secret`, t.aws.secretAccessKey);
     }
     await this.startRelay();
+  }
+
+  /** What the admin library needs for this runtime (revocations in the fuzz). */
+  adminOptions() {
+    return { kv: this.kv.kv, sealingKey: this.sealingKey, relay: () => this.admin };
   }
 
   /** Starts (or restarts, on the same state and port) the relay. */
@@ -114,7 +121,7 @@ export class Runtime {
       },
     });
     this.#port = this.relay.port;
-    this.admin = new RelayClient({ baseUrl: this.relay.url, token: this.vars.ADMIN_TOKEN });
+    this.admin = new AdminClient({ baseUrl: this.relay.url, token: this.vars.ADMIN_TOKEN });
     this.memory.watch(this.relay.pgid);
     await this.heap.connect(inspectorPort);
     this.starts.push(Date.now());
@@ -131,7 +138,7 @@ export class Runtime {
   async stop(): Promise<void> {
     this.memory.stop();
     this.heap.disconnect();
-    await Promise.allSettled([this.relay?.stop(), this.emulator?.close()]);
+    await Promise.allSettled([this.relay?.stop(), this.emulator?.close(), this.kv?.dispose()]);
     if (!this.#opts.keep) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,31 +1,30 @@
 /**
- * Tenant provisioning for `npm run soak` and `npm run fuzz`, in one module so it is easy to repoint
- * (the tenant store is moving into src/admin/): everything goes through the admin CLI's own code
- * (scripts/lib/tenant-store.ts for records and index entries, src/auth for key material,
- * src/tenants/sealed.ts for sealing, scripts/lib/kv.ts for wrangler kv, the relay's admin API via
- * scripts/lib/relay-client.ts for revocation), in the CLI's order, batched into one `kv bulk put`
- * as npm start's demo tenant is (scripts/dev/demo-tenant.ts explains why).
+ * Tenant provisioning for `npm run soak` and `npm run fuzz`, in one module so it is easy to
+ * repoint: everything goes through the tenant-administration library (src/admin/: createTenant,
+ * setCredentials, createApiKey, createSigV4Pair, revokeApiKey), in its fail-closed order, over the
+ * local TENANTS namespace (scripts/lib/kv.ts) and the relay's admin API, as `npm run tenant` does.
  *
  * Every tenant gets its own AWS key pair, which the emulator learns: a delivery signed with the
  * wrong tenant's pair is visible in the emulator's records (cross-tenant check).
  */
 import { randomBytes } from "node:crypto";
-import type { FakeCredential } from "../../emulator/eventbridge.ts";
-import { generateApiKey, generateKeyId, hashApiKey } from "../../src/auth/api-key.ts";
-import { generateSigV4KeyPair } from "../../src/auth/sigv4.ts";
-import { KV, TENANT_SCHEMA_VERSION, type TenantRecord } from "../../src/tenants/record.ts";
-import { seal } from "../../src/tenants/sealed.ts";
-import { sigv4SecretField } from "../lib/commands/sigv4.ts";
-import type { KvEntry, WranglerKv } from "../lib/kv.ts";
-import type { RelayClient } from "../lib/relay-client.ts";
-import { apiKeyIndexEntry, nextRevision, recordEntry, sigv4IndexEntry, validateRecord } from "../lib/tenant-store.ts";
-
-/** Field name the CLI seals a tenant's AWS secret under (scripts/lib/commands/credentials.ts). */
-const AWS_SECRET_FIELD = "secretAccessKey";
+import type { FakeCredential, FakeEventBridge } from "../../emulator/eventbridge.ts";
+import {
+  type Admin,
+  type AdminClient,
+  createApiKey,
+  createSigV4Pair,
+  createTenant,
+  revokeApiKey,
+  SILENT,
+  setCredentials,
+  type TenantsKv,
+} from "../../src/admin/index.ts";
+import type { TenantRecord } from "../../src/tenants/record.ts";
 
 export interface ProvisionedTenant {
   id: string;
-  /** The partner event source this tenant sends as (its rule is `<prefix>/*`). */
+  /** The partner event source this tenant sends as (its rule is `aws.partner/<id>.example.com/*`). */
   source: string;
   region: string;
   apiKey: { keyId: string; key: string };
@@ -38,24 +37,38 @@ export interface ProvisionedTenant {
 }
 
 export interface ProvisionOptions {
-  kv: WranglerKv;
+  kv: TenantsKv;
   sealingKey: CryptoKey;
+  /** The relay's admin API, once the relay runs (revocation needs it; creation does not). */
+  relay: () => AdminClient;
   /** The emulator's origin (the tenants' endpoint override). */
   endpoint: string;
+  /** Learns each tenant's AWS pair. */
+  fake: FakeEventBridge;
   count: number;
   /** Tenant id prefix, e.g. "soak" → soak-00, soak-01, … */
   prefix: string;
   ratePerSecond: number;
   burst: number;
-  now?: Date;
 }
 
-/** Builds `count` tenants and writes them (records first, then index entries) in one wrangler call. */
+/** The Admin the library runs with: local, notes dropped, no `npm start` record. */
+export function adminFor(o: Pick<ProvisionOptions, "kv" | "sealingKey" | "relay">): Admin {
+  return {
+    kv: o.kv,
+    mode: "local",
+    now: () => new Date(),
+    notices: SILENT,
+    relay: o.relay,
+    runningRelay: () => null,
+    sealingKey: () => Promise.resolve(o.sealingKey),
+  };
+}
+
+/** Creates `count` tenants, each with AWS credentials, two API keys and a SigV4 pair. */
 export async function provisionTenants(opts: ProvisionOptions): Promise<ProvisionedTenant[]> {
-  const now = opts.now ?? new Date();
+  const admin = adminFor(opts);
   const tenants: ProvisionedTenant[] = [];
-  const records: KvEntry[] = [];
-  const indexes: KvEntry[] = [];
   for (let i = 0; i < opts.count; i++) {
     const id = `${opts.prefix}-${String(i).padStart(2, "0")}`;
     const domain = `${id}.example.com`;
@@ -63,86 +76,41 @@ export async function provisionTenants(opts: ProvisionOptions): Promise<Provisio
       accessKeyId: `AKIA${randomBytes(8).toString("hex").toUpperCase()}`,
       secretAccessKey: randomBytes(30).toString("base64"),
     };
-    const mint = async () => {
-      const key = generateApiKey();
-      return { keyId: generateKeyId(), key, hash: await hashApiKey(key) };
-    };
-    const main = await mint();
-    const spare = await mint();
-    const pair = generateSigV4KeyPair();
-    const record = validateRecord({
-      schemaVersion: TENANT_SCHEMA_VERSION,
+    opts.fake.addCredential(aws);
+    await createTenant(admin, {
       id,
       name: `Soak/fuzz tenant ${i}`,
-      status: "active",
-      // As `tenant create` does: a re-created tenant outranks what its Durable Object remembers.
-      revision: now.getTime(),
       sources: [`aws.partner/${domain}/*`],
       region: "us-east-1",
       endpoint: opts.endpoint,
       limits: { ratePerSecond: opts.ratePerSecond, burst: opts.burst },
-      credentials: {
-        accessKeyId: aws.accessKeyId,
-        secretAccessKey: await seal(opts.sealingKey, id, AWS_SECRET_FIELD, aws.secretAccessKey),
-        sessionToken: null,
-      },
-      apiKeys: [main, spare].map((k) => ({
-        id: k.keyId,
-        hash: k.hash,
-        createdAt: now.toISOString(),
-        expiresAt: null,
-      })),
-      sigv4Keys: [
-        {
-          accessKeyId: pair.accessKeyId,
-          secret: await seal(opts.sealingKey, id, sigv4SecretField(pair.accessKeyId), pair.secretAccessKey),
-          createdAt: now.toISOString(),
-        },
-      ],
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
     });
-    records.push(recordEntry(record));
-    indexes.push(apiKeyIndexEntry(main.hash, id, main.keyId), apiKeyIndexEntry(spare.hash, id, spare.keyId));
-    indexes.push(sigv4IndexEntry(pair.accessKeyId, id));
+    await setCredentials(admin, id, aws);
+    const main = await createApiKey(admin, id);
+    const spare = await createApiKey(admin, id);
+    const pair = await createSigV4Pair(admin, id);
     tenants.push({
       id,
       source: `aws.partner/${domain}/orders`,
-      region: record.region,
+      region: pair.region,
       apiKey: { keyId: main.keyId, key: main.key },
       spareKey: { keyId: spare.keyId, key: spare.key },
-      sigv4: pair,
+      sigv4: { accessKeyId: pair.accessKeyId, secretAccessKey: pair.secretAccessKey },
       aws,
-      record,
+      record: (await admin.kv.get(`tenant:${id}`).then((r) => JSON.parse(r!))) as TenantRecord,
     });
   }
-  await opts.kv.putMany([...records, ...indexes]);
   return tenants;
 }
 
 /**
- * Revokes each tenant's spare API key the way `npm run tenant -- key revoke` does, batched: the
- * Durable Objects first (refused from the very next request), then the records (one
- * `kv bulk put`), then the index entries (one `kv bulk delete`).
+ * Revokes each tenant's spare API key as `npm run tenant -- key revoke` does: the Durable Object
+ * first (refused from the very next request), then the record, then the index entry.
  */
-export async function revokeSpareKeys(kv: WranglerKv, relay: RelayClient, tenants: ProvisionedTenant[]): Promise<void> {
-  const now = new Date();
-  const next = tenants.map((t) =>
-    nextRevision(t.record, { apiKeys: t.record.apiKeys.filter((k) => k.id !== t.spareKey.keyId) }, now),
-  );
-  await Promise.all(
-    tenants.map((t, i) =>
-      relay.putAccess(t.id, {
-        revision: next[i]!.revision,
-        status: next[i]!.status,
-        revokeApiKeyIds: [t.spareKey.keyId],
-        revokeAccessKeyIds: [],
-      }),
-    ),
-  );
-  await kv.putMany(next.map(recordEntry));
-  await kv.deleteMany(await Promise.all(tenants.map(async (t) => KV.apiKey(await hashApiKey(t.spareKey.key)))));
-  tenants.forEach((t, i) => {
-    t.record = next[i]!;
-  });
+export async function revokeSpareKeys(
+  opts: Pick<ProvisionOptions, "kv" | "sealingKey" | "relay">,
+  tenants: ProvisionedTenant[],
+): Promise<void> {
+  const admin = adminFor(opts);
+  for (const t of tenants) await revokeApiKey(admin, t.id, t.spareKey.keyId);
 }
