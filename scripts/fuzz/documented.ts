@@ -38,8 +38,8 @@ export function readDocumented(root = PROJECT_ROOT): Documented {
     // | 400 | `invalid_json` | ... |   or   | 503 | `tenant_overloaded`, `tenant_gate_unavailable` | ... |
     const p = /^\| (\d{3}) \| ((?:`[a-z_]+`(?:, )?)+) \|/.exec(line);
     if (p) for (const m of p[2]!.matchAll(/`([a-z_]+)`/g)) add(problem, m[1]!, Number(p[1]));
-    // | condition | `__type` | HTTP |
-    const a = /^\| .+ \| `([A-Z][A-Za-z]+)` \| (\d{3}) \|$/.exec(line);
+    // | condition | `__type` | HTTP | (the relay's code) |
+    const a = /^\| .+ \| `([A-Z][A-Za-z]+)` \| (\d{3}) \|/.exec(line);
     if (a) add(aws, a[1]!, Number(a[2]));
   }
   for (const [k, s] of ADMIN_CODES) add(problem, k, s);
