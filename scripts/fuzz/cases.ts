@@ -738,7 +738,7 @@ export class CaseMaker {
     const body = method === "GET" || method === "HEAD" || method === "TRACE" ? undefined : enc.encode("{}");
     return {
       category: "random method and path",
-      door: path === "/" && method === "POST" ? "aws" : "other",
+      door: path.split("?")[0] === "/" && method === "POST" ? "aws" : "other",
       wire: { method, path, headers, ...(body ? { body } : {}) },
       allowed: [],
       forbidden: [],
