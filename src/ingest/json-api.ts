@@ -67,7 +67,7 @@ jsonApi.post(
   async function postEvents(c) {
     const cfg = relayConfig(c.env);
     const idempotencyKey = readIdempotencyKey(c.req.header("idempotency-key"));
-    const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes);
+    const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes, { drainRefused: cfg.drainRefusedBodies });
     const body = parseJsonBody(bytes);
     return ingest({
       env: c.env,
