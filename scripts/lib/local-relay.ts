@@ -21,6 +21,12 @@
  * The price is a few seconds of start-up, and that wrangler dev watches the sources (an edit
  * reloads the Worker; the persisted state survives).
  *
+ * The port given (`port`, and `url`) is a small node:http front (scripts/lib/local-front.ts) in
+ * the caller's own process, forwarding byte for byte to wrangler dev on an internal loopback
+ * port: it answers a body that breaks off or has broken chunk framing with the relay's documented
+ * 400 `body_incomplete`, where miniflare's entry Worker would answer a 500 with its stack trace
+ * (issue 11). Being in the caller, it goes when the caller goes; stop() and crash() close it.
+ *
  * Vars: when `vars` is given they are written to a private env file (mode 0600, passed with
  * --env-file, which also keeps the project's .dev.vars out) and set in the child's environment
  * (wrangler lets process.env override env-file values for declared names), so secret values
@@ -35,6 +41,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { defaultStateDir, PROJECT_ROOT } from "./context.ts";
 import { stripAnsi, wranglerBin, wranglerEnv } from "./kv.ts";
+import { startLocalFront } from "./local-front.ts";
 
 export interface LocalRelayOptions {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
@@ -120,13 +127,17 @@ export function nodeForWrangler(root: string): string {
 export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<LocalRelay> {
   const root = opts.root ?? PROJECT_ROOT;
   const persistTo = opts.persistTo ?? defaultStateDir(root);
+  // The user-facing port is the front's (scripts/lib/local-front.ts: it answers broken body
+  // framing with the relay's 400 instead of miniflare's 500); wrangler dev listens on a free
+  // internal loopback port behind it. Listening first makes a taken port fail at once.
+  const front = await startLocalFront(opts.port ?? 0);
   const args = [
     wranglerBin(root),
     "dev",
     "--ip",
     "127.0.0.1",
     "--port",
-    String(opts.port ?? 0),
+    "0",
     "--inspector-port",
     String(opts.inspectorPort ?? 0),
     "--persist-to",
@@ -185,9 +196,10 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
   const killOnExit = () => child.stdin?.destroy();
   process.once("exit", killOnExit);
 
-  const cleanup = () => {
+  const cleanup = async () => {
     process.removeListener("exit", killOnExit);
     if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
+    await front.close();
   };
 
   const stop = async (): Promise<void> => {
@@ -197,7 +209,7 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
       await exitPromise;
       clearTimeout(timer);
     }
-    cleanup();
+    await cleanup();
   };
 
   const pgid = child.pid!;
@@ -210,7 +222,7 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
       }
       await exitPromise;
     }
-    cleanup();
+    await cleanup();
   };
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
@@ -218,8 +230,9 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     while (Date.now() < deadline) {
       if (exited) throw new Error(`wrangler dev exited during start-up:\n${tail.join("\n")}`);
       if (readyUrl && (await healthy(readyUrl))) {
-        const url = readyUrl;
-        return { url, port: Number(new URL(url).port), pgid, stop, crash };
+        front.setTarget(Number(new URL(readyUrl).port));
+        const url = `http://127.0.0.1:${front.port}`;
+        if (await healthy(url)) return { url, port: front.port, pgid, stop, crash };
       }
       await sleep(200);
     }
