@@ -166,7 +166,9 @@ export async function startLocalFront(port: number): Promise<LocalFront> {
     flight.own = true;
     flight.upstream?.destroy();
     const door = isAwsDoor(flight.req) ? "aws" : "problem";
-    if (!socket.writable) {
+    // A pipelined request behind another answer still in flight: writing now would corrupt it.
+    const current = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+    if (!socket.writable || (current && current !== flight.res)) {
       socket.destroy();
       return;
     }
