@@ -827,7 +827,13 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
   });
 
   it("status and dlq read the tenant's Durable Object through the admin API", async () => {
-    const { data } = await h.json(["status", "live"]);
+    // The Worker reports a direct send's counters to the gate after answering (waitUntil), so
+    // the last request's report may still be on its way: read until it has landed (bounded).
+    let { data } = await h.json(["status", "live"]);
+    for (let i = 0; i < 50 && data.accepted !== accepted; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ({ data } = await h.json(["status", "live"]));
+    }
     expect(data.tenantId).toBe("live");
     expect(data.accepted).toBe(accepted);
     expect(data.delivered).toBe(accepted);
