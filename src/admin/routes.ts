@@ -1,6 +1,7 @@
 /**
- * The admin API, for `npm run tenant` (scripts/tenant.ts): what only the tenant's Durable Object
- * holds (access authority, counters, dead letters). Tenant records themselves are written to KV
+ * The admin API, for `npm run tenant` (scripts/tenant.ts): what only the tenant's Durable Objects
+ * hold (access authority, shard directory, counters, dead letters), all through the tenant's
+ * control object (control.ts), which fans changes out to every shard and sums their reads. Tenant records themselves are written to KV
  * by the CLI through wrangler. Bearer ADMIN_TOKEN (a Worker secret), compared in constant time.
  */
 import { Hono } from "hono";
@@ -8,8 +9,9 @@ import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
 import { RelayError } from "../errors.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
+import { MAX_SHARDS } from "../limits.ts";
+import { controlFor, gateCall } from "../tenant-gate/client.ts";
+import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
 
 export const adminApi = new Hono<RelayEnv>();
@@ -78,20 +80,58 @@ const accessSchema = z.strictObject({
   revokeAccessKeyIds: z.array(z.string().min(1).max(128)).max(1000).default([]),
 });
 
+/**
+ * A change recorded by the control object that has not reached every shard yet: 503, so the
+ * CLI stops before its next step (docs/admin.md). The control object's alarm keeps retrying;
+ * re-running the command sends it again at once.
+ */
+function fannedOut<T>(out: FanOutResult<T>): T {
+  if (out.kind === "ok") return out.value;
+  throw new RelayError({
+    status: 503,
+    code: "fan_out_incomplete",
+    detail: `The change is recorded, but shard(s) ${out.pendingShards.join(", ")} have not confirmed it yet. It is retried automatically; re-run the command to finish it now.`,
+    headers: { "retry-after": "1" },
+    extra: { pendingShards: out.pendingShards },
+  });
+}
+
 adminApi.put("/admin/v1/tenants/:id/access", async function putAccess(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const body = await jsonBody(c.req.raw, accessSchema);
-  const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
+  const out = await gateCall(() => controlFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
     retry: true,
   });
-  return c.json(out);
+  return c.json(fannedOut(out));
+});
+
+const shardsSchema = z.strictObject({ shards: z.number().int().min(1).max(MAX_SHARDS) });
+
+/**
+ * Sets how many shards the tenant is spread over. Call it BEFORE writing the tenant record with
+ * the new `limits.shards`: new shards are seeded with the access state first (docs/admin.md).
+ */
+adminApi.put("/admin/v1/tenants/:id/shards", async function putShards(c) {
+  const tenantId = tenantParam(c.req.param("id"));
+  const body = await jsonBody(c.req.raw, shardsSchema);
+  const out = await gateCall(
+    () => controlFor(c.env, tenantId).setShards({ v: GATE_PROTOCOL, tenantId, shards: body.shards }),
+    { retry: true },
+  );
+  return c.json(fannedOut(out));
 });
 
 adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const out = await gateCall(
     () =>
-      gateFor(c.env, tenantId).status({ v: GATE_PROTOCOL, tenantId, principal: null, revision: 0, status: "active" }),
+      controlFor(c.env, tenantId).status({
+        v: GATE_PROTOCOL,
+        tenantId,
+        principal: null,
+        revision: 0,
+        status: "active",
+      }),
     { retry: true },
   );
   if (out.kind !== "ok")
@@ -99,6 +139,7 @@ adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
   const s = out.status;
   return c.json({
     ...s,
+    shards: out.shards,
     lastUpstreamError: s.lastUpstreamError
       ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
       : null,
@@ -109,19 +150,25 @@ adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
 adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetters(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const limit = Number(c.req.query("limit") ?? 100);
-  const afterRaw = c.req.query("after");
-  const after = afterRaw === undefined ? null : Number(afterRaw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
+  const after = c.req.query("after") ?? null;
+  // A cursor is `<shard>:<seq>` from a previous page (a bare number: one from before shards).
+  if (
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > 1000 ||
+    (after !== null && !/^(\d{1,2}:)?\d{1,15}$/.test(after))
+  ) {
     throw new RelayError({
       status: 400,
       code: "invalid_request",
       detail: "limit is 1-1000 and after is a cursor from a previous page.",
     });
   }
-  const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
-    retry: true,
-  });
-  return c.json({ items: out.items, next: out.next === null ? null : String(out.next) });
+  const out = await gateCall(
+    () => controlFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, tenantId, limit, after }),
+    { retry: true },
+  );
+  return c.json({ items: out.items, next: out.next });
 });
 
 const replaySchema = z.union([
@@ -133,8 +180,9 @@ adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay
   const tenantId = tenantParam(c.req.param("id"));
   const body = await jsonBody(c.req.raw, replaySchema);
   const out = await gateCall(() =>
-    gateFor(c.env, tenantId).replay({
+    controlFor(c.env, tenantId).replay({
       v: GATE_PROTOCOL,
+      tenantId,
       all: "all" in body,
       relayEventIds: "relayEventIds" in body ? body.relayEventIds : [],
     }),
@@ -145,7 +193,7 @@ adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay
 adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   const tenantId = tenantParam(c.req.param("id"));
   const force = c.req.query("force") === "true";
-  const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
+  const out = await gateCall(() => controlFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, tenantId, force }));
   if (!out.purged) {
     throw new RelayError({
       status: 409,

@@ -14,8 +14,8 @@ import { Errors, RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
+import { gateCall, shardFor, shardOf } from "../tenant-gate/client.ts";
+import { reportLater, reportNow, type ShardTarget } from "../tenant-gate/client-reports.ts";
 import {
   type AdmitOutput,
   type FinishInput,
@@ -97,7 +97,9 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     }
   });
 
-  const gate = gateFor(env, tenant.id);
+  // One shard of the tenant takes the whole request (docs/scaling.md); never the control object.
+  const { shard, gate } = shardFor(env, tenant, args.idempotency?.key ?? null);
+  const target: ShardTarget = { id: tenant.id, region: tenant.region, shard };
   const admit: AdmitOutput = await gateCall(
     () =>
       gate.admit({
@@ -110,6 +112,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
         entries: valid.length,
         bytes: validBytes,
         idempotency: args.idempotency,
+        shard,
       }),
     { retry: true },
   );
@@ -160,7 +163,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     if (valid.length > 0 && admit.kind === "queue") {
       const queued = await enqueue(
         env,
-        tenant.id,
+        target,
         tenant.limits,
         valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })),
         null,
@@ -169,11 +172,11 @@ export async function ingest(args: IngestArgs): Promise<Response> {
       valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     } else if (valid.length > 0) {
       rate = admit.rate;
-      await forward(args, valid, scoped, outcomes, finish);
+      await forward(args, target, valid, scoped, outcomes, finish);
     }
   } catch (e) {
     // Nothing was accepted: let a retry with the same Idempotency-Key run again.
-    if (finish.idempotency) args.ctx.waitUntil(reportNow(env, tenant.id, finish));
+    if (finish.idempotency) args.ctx.waitUntil(reportNow(env, target, finish));
     throw e;
   }
 
@@ -188,13 +191,14 @@ export async function ingest(args: IngestArgs): Promise<Response> {
   if (finish.idempotency && rendered.status < 500) {
     finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
     // The stored response must exist before a retry can arrive: wait for it.
-    await reportNow(env, tenant.id, finish);
+    await reportNow(env, target, finish);
   } else {
-    reportLater(env, args.ctx, tenant.id, finish);
+    reportLater(env, args.ctx, target, finish);
   }
   log.info("ingest", {
     requestId,
     tenantId: tenant.id,
+    shard,
     entries: entries.length,
     delivered: entries.filter((o) => o.kind === "delivered").length,
     queued: result.queued,
@@ -206,6 +210,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
 /** Sends the valid entries now; retryable failures go to the buffer instead of back to the partner. */
 async function forward(
   args: IngestArgs,
+  target: ShardTarget,
   valid: number[],
   scoped: Slot[],
   outcomes: (EntryOutcome | null)[],
@@ -279,7 +284,7 @@ async function forward(
   }
   if (retry.length === 0) return;
 
-  const queued = await enqueue(env, tenant.id, tenant.limits, retry, retry);
+  const queued = await enqueue(env, target, tenant.limits, retry, retry);
   if (queued.kind === "queued") {
     retry.forEach((r, k) => (outcomes[r.i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     return;
@@ -301,7 +306,7 @@ const QUEUEABLE = new Set<CallErrorClass>(["throttled", "server", "timeout", "ne
 
 async function enqueue(
   env: Env,
-  tenantId: string,
+  target: ShardTarget,
   limits: Caller["tenant"]["limits"],
   items: { slot: Extract<Slot, { ok: true }> }[],
   failures: { code: string; message: string; unknown: boolean }[] | null,
@@ -314,7 +319,15 @@ async function enqueue(
     lastMessage: failures?.[k]?.message ?? null,
     outcomeUnknown: failures?.[k]?.unknown ?? false,
   }));
-  const out = await gateCall(() => gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }));
+  const out = await gateCall(() =>
+    shardOf(env, target, target.shard).enqueue({
+      v: GATE_PROTOCOL,
+      tenantId: target.id,
+      limits,
+      entries,
+      shard: target.shard,
+    }),
+  );
   return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
 }
 

@@ -10,7 +10,7 @@ import type { RetryPolicy } from "../config.ts";
 import { DRAIN_LEASE_MS, MAX_ENTRIES } from "../limits.ts";
 import type { TenantLimits } from "../tenants/record.ts";
 import { backoffMs, type ClaimedRow, packCount, type RowAction } from "./policy.ts";
-import type { EventStatus, QueuedEntryInput } from "./protocol.ts";
+import { type EventStatus, newRequestId, type QueuedEntryInput, relayIdAt } from "./protocol.ts";
 
 type QueueRow = {
   seq: number;
@@ -36,10 +36,6 @@ export interface RequeuedRow {
   entry: string;
   bytes: number;
   acceptedAt: number;
-}
-
-function newRelayId(): string {
-  return `relay-${crypto.randomUUID()}`;
 }
 
 export class EntryBuffer {
@@ -96,14 +92,16 @@ export class EntryBuffer {
     entries: readonly QueuedEntryInput[],
     now: number,
     retry: RetryPolicy,
+    shard = 0,
   ): { relayEventIds: string[]; earliest: number } {
     const ids: string[] = [];
+    const request = newRequestId(shard);
     let earliest = Infinity;
     let bytes = 0;
     const jitter = Math.random(); // one draw: entries that failed together retry together
     this.#storage.transactionSync(() => {
-      for (const e of entries) {
-        const id = newRelayId();
+      for (const [k, e] of entries.entries()) {
+        const id = relayIdAt(request, k);
         const attempts = e.attempts ?? 0;
         const nextAt = attempts > 0 ? now + backoffMs(retry, attempts, jitter) : now;
         earliest = Math.min(earliest, nextAt);

@@ -77,17 +77,26 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the object's database to SCHEMA_VERSION inside one transaction. */
 export function migrate(storage: DurableObjectStorage): void {
+  applyMigrations(storage, MIGRATIONS, "tenant gate");
+}
+
+/**
+ * Applies numbered migrations recorded in `meta.schema_version` inside one transaction (shared
+ * with the control object, control.ts, which has its own list). Refuses a newer schema.
+ */
+export function applyMigrations(storage: DurableObjectStorage, migrations: readonly string[], what: string): void {
+  const target = migrations.length;
   storage.transactionSync(() => {
     storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
     const row = storage.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'schema_version'").toArray()[0];
     const current = row ? Number(row.v) : 0;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(`tenant gate storage is at schema ${current}, newer than this code (${SCHEMA_VERSION})`);
+    if (current > target) {
+      throw new Error(`${what} storage is at schema ${current}, newer than this code (${target})`);
     }
-    for (let v = current; v < SCHEMA_VERSION; v++) storage.sql.exec(MIGRATIONS[v]!);
+    for (let v = current; v < target; v++) storage.sql.exec(migrations[v]!);
     storage.sql.exec(
       "INSERT INTO meta (k, v) VALUES ('schema_version', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-      String(SCHEMA_VERSION),
+      String(target),
     );
   });
 }
