@@ -116,27 +116,28 @@ export class Access {
    * one, changes nothing.
    */
   merge(state: AccessState, now: number): void {
+    const added = state.revoked.filter((r) => !this.#revoked.has(r.principal));
+    const adopt = state.revision >= this.#revision;
+    // Storage first, memory after the transaction commits: a failed write changes nothing.
     this.#storage.transactionSync(() => {
-      if (state.tenantId && this.#tenantId !== state.tenantId) {
-        this.#tenantId = state.tenantId;
-        this.#setMeta("tenant_id", state.tenantId);
-      }
-      for (const r of state.revoked) {
-        if (this.#revoked.has(r.principal)) continue;
-        this.#revoked.add(r.principal);
+      if (state.tenantId && this.#tenantId !== state.tenantId) this.#setMeta("tenant_id", state.tenantId);
+      for (const r of added)
         this.#sql.exec(
           "INSERT OR IGNORE INTO revoked (principal, revoked_at) VALUES (?, ?)",
           r.principal,
           r.revoked_at || now,
         );
-      }
-      if (state.revision >= this.#revision) {
-        this.#revision = state.revision;
-        this.#status = state.status;
-        this.#setMeta("revision", String(this.#revision));
-        this.#setMeta("status", this.#status);
+      if (adopt) {
+        this.#setMeta("revision", String(state.revision));
+        this.#setMeta("status", state.status);
       }
     });
+    if (state.tenantId) this.#tenantId = state.tenantId;
+    for (const r of added) this.#revoked.add(r.principal);
+    if (adopt) {
+      this.#revision = state.revision;
+      this.#status = state.status;
+    }
   }
 
   /** The state to carry through a purge (read before the storage is cleared). */

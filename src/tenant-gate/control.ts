@@ -51,7 +51,8 @@ const CONTROL_MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS shards (
     shard INTEGER PRIMARY KEY,
     routed INTEGER NOT NULL,
-    draining INTEGER NOT NULL DEFAULT 0
+    draining INTEGER NOT NULL DEFAULT 0,
+    retired_at INTEGER NOT NULL DEFAULT 0
   );
   CREATE TABLE IF NOT EXISTS states (kind TEXT PRIMARY KEY, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS outbox (
@@ -71,12 +72,18 @@ const OUTBOX_RETRY_MS = 1_000;
 const OUTBOX_RETRY_CAP_MS = 60_000;
 /** How often a retired shard is asked whether its backlog is gone, in ms. */
 const DRAINING_POLL_MS = 30_000;
+/**
+ * How long after leaving the routed set a shard still counts as a sender even when empty, in
+ * ms: Workers may route to it until the new record reaches them (KV ~60 s, platform.md, plus
+ * the isolate cache's TENANT_CACHE_TTL_MS 30 s), and whatever it accepts then it drains.
+ */
+const RETIRE_GRACE_MS = 120_000;
 
 /** The kinds this object produces itself (others come from the `states` table). */
 const ACCESS = "access";
 const DIRECTORY = "directory";
 
-type ShardRow = { shard: number; routed: number; draining: number };
+type ShardRow = { shard: number; routed: number; draining: number; retired_at: number };
 
 export class TenantControl extends DurableObject<Env> implements ControlRpc {
   readonly #access: Access;
@@ -132,9 +139,11 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
         sql.exec(
           `INSERT INTO shards (shard, routed, draining) VALUES (?, ?, 0)
            ON CONFLICT (shard) DO UPDATE SET draining = CASE WHEN routed = 1 AND excluded.routed = 0 THEN 1 ELSE draining END,
+             retired_at = CASE WHEN routed = 1 AND excluded.routed = 0 THEN ? ELSE retired_at END,
              routed = excluded.routed`,
           i,
           i < n ? 1 : 0,
+          now,
         );
       }
       this.#enqueue([ACCESS, DIRECTORY], this.#known(), now);
@@ -277,7 +286,11 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
         notFound.push(...out.notFound);
         // A retired shard given entries again sends again: count it as a sender.
         if (out.replayed > 0) {
-          const r = this.ctx.storage.sql.exec("UPDATE shards SET draining = 1 WHERE shard = ? AND routed = 0", s);
+          const r = this.ctx.storage.sql.exec(
+            "UPDATE shards SET draining = 1, retired_at = ? WHERE shard = ? AND routed = 0",
+            now,
+            s,
+          );
           if (r.rowsWritten > 0) revived = true;
         }
       }
@@ -377,7 +390,9 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
   }
 
   #rows(): ShardRow[] {
-    return this.ctx.storage.sql.exec<ShardRow>("SELECT shard, routed, draining FROM shards ORDER BY shard").toArray();
+    return this.ctx.storage.sql
+      .exec<ShardRow>("SELECT shard, routed, draining, retired_at FROM shards ORDER BY shard")
+      .toArray();
   }
 
   /** Every shard index the tenant ever had (0 to the highest; the directory never has gaps). */
@@ -491,7 +506,9 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
 
   /** Retired shards whose backlog is gone stop counting as senders; the new directory goes out. */
   async #pollDraining(now: number): Promise<void> {
-    const draining = this.#rows().filter((r) => r.routed === 0 && r.draining === 1);
+    const draining = this.#rows().filter(
+      (r) => r.routed === 0 && r.draining === 1 && now - r.retired_at >= RETIRE_GRACE_MS,
+    );
     if (draining.length === 0 || !this.#tenantId) return;
     const tenantId = this.#tenantId;
     const empty: number[] = [];
