@@ -95,6 +95,11 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       this.#buffer.load();
       await this.#counters.load();
       this.#alarmAt = await storage.getAlarm();
+      // Entries with no alarm to drain them (a lost re-arm, or a migrated buffer): drain now.
+      if (this.#alarmAt === null && this.#buffer.queuedEntries > 0) {
+        this.#alarmAt = Date.now();
+        await storage.setAlarm(this.#alarmAt);
+      }
     });
   }
 

@@ -9,7 +9,7 @@
  * | -------------- | --------------- |
  * | `meta`         | access.ts (`tenant_id`, `revision`, `status`); this file (`schema_version`) |
  * | `revoked`      | access.ts       |
- * | `queue`        | buffer.ts       |
+ * | `batches`      | buffer.ts       |
  * | `outcomes`     | events.ts       |
  * | `dead_letters` | events.ts       |
  * | `idempotency`  | idempotency.ts  |
@@ -70,6 +70,32 @@ const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+  `,
+  // 2: the buffer as one row per committed request (buffer.ts): the entries as one JSON array,
+  // per-entry state inside. Rows of the old per-entry table move over as one-entry rows named by
+  // their relay id (legacy = 1), keeping their attempts, lease, due time and last error.
+  `
+  CREATE TABLE batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request TEXT NOT NULL UNIQUE,
+    legacy INTEGER NOT NULL DEFAULT 0,
+    entries TEXT NOT NULL,
+    sizes TEXT NOT NULL,
+    st TEXT NOT NULL,
+    pending INTEGER NOT NULL,
+    pending_bytes INTEGER NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    queued_at INTEGER NOT NULL,
+    next_at INTEGER NOT NULL
+  );
+  CREATE INDEX batches_due ON batches (next_at, seq);
+  INSERT INTO batches (request, legacy, entries, sizes, st, pending, pending_bytes, accepted_at, queued_at, next_at)
+    SELECT relay_id, 1, '[' || entry || ']', json_array(bytes),
+      json_array(json_object('a', attempts, 't', next_at, 'f', in_flight, 'u', outcome_unknown, 'd', 0,
+        'c', last_code, 'm', last_message)),
+      1, bytes, accepted_at, queued_at, next_at
+    FROM queue ORDER BY seq;
+  DROP TABLE queue;
   `,
 ];
 

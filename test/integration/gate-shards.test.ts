@@ -4,7 +4,7 @@
  * shard failing midway), changing N with a backlog, and event lookup and dead-letter replay
  * across shards. Requests go through the Worker; the upstream is the emulator, checking signatures.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { FakeEventBridge } from "../../emulator/eventbridge.ts";
@@ -339,5 +339,45 @@ describe("reads across shards", () => {
     }
     const s = await adminStatus(t.record.id);
     expect(s).toMatchObject({ queued: 0, deadLetters: 0 });
+  });
+});
+
+describe("the buffer's migration to one row per request", () => {
+  it("moves rows of the old per-entry table over: still queued under their relay-<uuid> ids, then delivered", async () => {
+    const t = await seedTenant();
+    const fake = installFakeUpstream({ credentials: [t.aws] });
+    expect((await post(t, [entry(t)])).status).toBe(200); // the object exists, at the current schema
+    const oldId = `relay-${crypto.randomUUID()}`;
+    const stored = JSON.stringify(entry(t, { id: "old-0" }));
+    // Put the object back to schema 1 with one entry in the old `queue` table, as old code left it.
+    await runInDurableObject(gateStub(t.record.id), (_o, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE batches");
+      sql.exec(`CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, relay_id TEXT NOT NULL UNIQUE, entry TEXT NOT NULL,
+        bytes INTEGER NOT NULL, accepted_at INTEGER NOT NULL, queued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0,
+        outcome_unknown INTEGER NOT NULL DEFAULT 0, last_code TEXT, last_message TEXT)`);
+      const now = Date.now();
+      sql.exec(
+        "INSERT INTO queue (relay_id, entry, bytes, accepted_at, queued_at, attempts, next_at, last_code) VALUES (?, ?, 100, ?, ?, 2, ?, 'ThrottlingException')",
+        oldId,
+        stored,
+        now,
+        now,
+        now,
+      );
+      sql.exec("UPDATE meta SET v = '1' WHERE k = 'schema_version'");
+    });
+    await evictDurableObject(gateStub(t.record.id)); // the next call starts it afresh: migrate 1 → 2
+    const before = await exports.default.fetch(`http://relay.test/v1/events/${oldId}`, {
+      headers: { authorization: `Bearer ${t.apiKey}` },
+    });
+    expect(await before.json()).toMatchObject({ state: "queued", attempts: 2, lastErrorCode: "ThrottlingException" });
+    await drain(t.record.id);
+    expect(upstreamIds(fake)).toContain("old-0");
+    const after = await exports.default.fetch(`http://relay.test/v1/events/${oldId}`, {
+      headers: { authorization: `Bearer ${t.apiKey}` },
+    });
+    expect(await after.json()).toMatchObject({ state: "delivered", attempts: 3 });
   });
 });
