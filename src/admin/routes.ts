@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
-import { RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { MAX_SHARDS } from "../limits.ts";
 import { controlFor, gateCall } from "../tenant-gate/client.ts";
 import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
@@ -22,35 +22,21 @@ adminApi.use("/admin/*", async function adminAuth(c, next) {
   c.set("errorFormat", "problem");
   const token = c.env.ADMIN_TOKEN;
   if (!token) {
-    throw new RelayError({
-      status: 503,
-      code: "admin_disabled",
-      detail: "The admin API is off: ADMIN_TOKEN is not set.",
-    });
+    throw errors.adminDisabled();
   }
   const m = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "");
   if (!m) {
-    throw new RelayError({
-      status: 401,
-      code: "missing_admin_token",
-      detail: "Send `Authorization: Bearer <ADMIN_TOKEN>`.",
-      headers: { "www-authenticate": CHALLENGE },
-    });
+    throw errors.missingAdminToken(CHALLENGE);
   }
   if (!timingSafeEqual(m[1]!, token)) {
-    throw new RelayError({
-      status: 401,
-      code: "invalid_admin_token",
-      detail: "The admin token is wrong.",
-      headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
-    });
+    throw errors.invalidAdminToken(CHALLENGE);
   }
   await next();
 });
 
 function tenantParam(raw: string): string {
   const r = tenantIdSchema.safeParse(raw);
-  if (!r.success) throw new RelayError({ status: 400, code: "invalid_tenant_id", detail: r.error.issues[0]!.message });
+  if (!r.success) throw errors.invalidTenantId(r.error.issues[0]!.message);
   return r.data;
 }
 
@@ -59,16 +45,12 @@ async function jsonBody<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   try {
     raw = await req.json();
   } catch {
-    throw new RelayError({ status: 400, code: "invalid_json", detail: "The request body is not valid JSON." });
+    throw errors.invalidJson();
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new RelayError({
-      status: 400,
-      code: "invalid_request",
-      detail: `${i.path.join(".") || "body"}: ${i.message}`,
-    });
+    throw errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
   }
   return r.data;
 }
@@ -87,13 +69,7 @@ const accessSchema = z.strictObject({
  */
 function fannedOut<T>(out: FanOutResult<T>): T {
   if (out.kind === "ok") return out.value;
-  throw new RelayError({
-    status: 503,
-    code: "fan_out_incomplete",
-    detail: `The change is recorded, but shard(s) ${out.pendingShards.join(", ")} have not confirmed it yet. It is retried automatically; re-run the command to finish it now.`,
-    headers: { "retry-after": "1" },
-    extra: { pendingShards: out.pendingShards },
-  });
+  throw errors.fanOutIncomplete(out.pendingShards);
 }
 
 adminApi.put("/admin/v1/tenants/:id/access", async function putAccess(c) {
@@ -134,8 +110,7 @@ adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
       }),
     { retry: true },
   );
-  if (out.kind !== "ok")
-    throw new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
+  if (out.kind !== "ok") throw errors.internalError("unexpected gate answer");
   const s = out.status;
   return c.json({
     ...s,
@@ -158,11 +133,7 @@ adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetter
     limit > 1000 ||
     (after !== null && !/^(\d{1,2}:)?\d{1,15}$/.test(after))
   ) {
-    throw new RelayError({
-      status: 400,
-      code: "invalid_request",
-      detail: "limit is 1-1000 and after is a cursor from a previous page.",
-    });
+    throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
   const out = await gateCall(
     () => controlFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, tenantId, limit, after }),
@@ -195,12 +166,7 @@ adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   const force = c.req.query("force") === "true";
   const out = await gateCall(() => controlFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, tenantId, force }));
   if (!out.purged) {
-    throw new RelayError({
-      status: 409,
-      code: "events_queued",
-      detail: `Tenant ${tenantId} still has ${out.queued} queued events; wait for them to drain or pass force=true to drop them.`,
-      extra: { queued: out.queued },
-    });
+    throw errors.eventsQueued(tenantId, out.queued);
   }
   return c.json(out);
 });

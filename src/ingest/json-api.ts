@@ -8,7 +8,7 @@ import { toHex } from "../auth/api-key.ts";
 import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
-import { Errors, RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SHARDS } from "../limits.ts";
 import { controlFor, gateCall, shardOf } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, relayIdShard } from "../tenant-gate/protocol.ts";
@@ -39,11 +39,7 @@ export function readIdempotencyKey(raw: string | undefined): string | null {
   let v = raw.trim();
   if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
   if (v.length === 0 || v.length > MAX_IDEMPOTENCY_KEY_CHARS || !/^[\x21-\x7e]+$/.test(v)) {
-    throw new RelayError({
-      status: 400,
-      code: "invalid_idempotency_key",
-      detail: `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces.`,
-    });
+    throw errors.invalidIdempotencyKey(MAX_IDEMPOTENCY_KEY_CHARS);
   }
   return v;
 }
@@ -63,7 +59,7 @@ jsonApi.post(
   "/v1/events",
   async function requireJson(c, next) {
     const type = c.req.header("content-type");
-    if (!type || !JSON_TYPE.test(type)) throw Errors.unsupportedMediaType("application/json");
+    if (!type || !JSON_TYPE.test(type)) throw errors.unsupportedMediaType("application/json");
     await next();
   },
   apiKeyAuth(),
@@ -86,8 +82,8 @@ jsonApi.post(
 
 jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c) {
   const id = c.req.param("relayEventId");
-  const notFound = Errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
-  // The id names the shard that holds the event (`relay-<shard>-…`; `relay-<uuid>` is shard 0's).
+  const notFound = errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
+  // The id names the shard that holds the event (protocol.ts; a relay-<uuid> from before shards is shard 0's).
   const shard = relayIdShard(id);
   const { tenant, principal } = c.var.caller;
   if (shard === null || shard >= MAX_SHARDS) throw notFound;

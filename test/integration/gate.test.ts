@@ -34,12 +34,14 @@ function upstreamIds(fake: FakeEventBridge): string[] {
 
 describe("burst above the tenant's rate", () => {
   it("queues (202) until the buffer is full, answers 429 only then, and delivers every accepted event once in packed batches", async () => {
-    const t = await seedTenant({ rate: 40, burst: 2, maxQueuedEntries: 300 });
+    // A low rate, and requests until the first 429: the buffer fills however slowly a loaded
+    // machine sends (the real alarm drains meanwhile).
+    const t = await seedTenant({ rate: 5, burst: 2, maxQueuedEntries: 300 });
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const accepted: string[] = [];
     const statuses: number[] = [];
     let queuedBefore429: number | null = null;
-    for (let k = 0; k < 40; k++) {
+    for (let k = 0; k < 200 && !statuses.includes(429); k++) {
       const entries = tagged(t, `r${k}`, 10);
       const res = await post(t, entries);
       statuses.push(res.status);
@@ -62,7 +64,9 @@ describe("burst above the tenant's rate", () => {
     }
     // The burst: the first requests go straight through, then the buffer absorbs, then 429.
     expect(statuses[0]).toBe(200);
-    expect(statuses.filter((s) => s === 202).length).toBeGreaterThanOrEqual(25);
+    // How many go straight through depends on how fast this machine sends (the bucket refills
+    // meanwhile); that the buffer absorbed the rest is what queuedBefore429 below shows.
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     // 429 only once another 10 entries would not fit in the 300-entry buffer.
     expect(queuedBefore429).toBeGreaterThan(290);
@@ -82,7 +86,7 @@ describe("burst above the tenant's rate", () => {
 
     // The drain keeps to the rate: n calls after the bucket's burst take at least (n - burst) / rate.
     const span = drained[drained.length - 1]!.at - drained[0]!.at;
-    expect(span).toBeGreaterThanOrEqual(((drained.length - 1 - 2) / 40) * 1000);
+    expect(span).toBeGreaterThanOrEqual(((drained.length - 1 - 2) / 5) * 1000);
 
     const s = await adminStatus(t.record.id);
     expect(s).toMatchObject({ queued: 0, failed: 0 });
