@@ -86,13 +86,11 @@ function stateJson(attempts: number, nextAt: number, unknown: boolean, code: str
 }
 
 export class EntryBuffer {
-  readonly #storage: DurableObjectStorage;
   readonly #sql: SqlStorage;
   #entries = 0;
   #bytes = 0;
 
   constructor(storage: DurableObjectStorage) {
-    this.#storage = storage;
     this.#sql = storage.sql;
   }
 
