@@ -1,8 +1,8 @@
 /**
  * The admin API, for `npm run tenant` (scripts/tenant.ts): what only the tenant's Durable Objects
  * hold (access authority, shard directory, counters, dead letters), all through the tenant's
- * control object (control.ts), which fans changes out to every shard and sums their reads. Tenant records themselves are written to KV
- * by the CLI through wrangler. Bearer ADMIN_TOKEN (a Worker secret), compared in constant time.
+ * control object (control.ts), which fans changes out to every shard and sums their reads.
+ * Tenant records themselves are written to KV by the CLI through wrangler. Bearer ADMIN_TOKEN (a Worker secret), compared in constant time.
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -13,8 +13,18 @@ import { MAX_SHARDS } from "../limits.ts";
 import { controlFor, gateCall } from "../tenant-gate/client.ts";
 import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
+import { getTenant } from "../tenants/store.ts";
 
 export const adminApi = new Hono<RelayEnv>();
+
+/**
+ * The tenant's region, to place its control object near it when its record is readable (an
+ * object is created near its first `get()`, and this may be the first: docs/scaling.md).
+ */
+async function regionOf(env: Env, tenantId: string): Promise<string> {
+  const record = await getTenant(env.TENANTS, tenantId).catch(() => null);
+  return record?.region ?? "";
+}
 
 const CHALLENGE = 'Bearer realm="eventbridge-relay-admin"';
 
@@ -74,10 +84,14 @@ function fannedOut<T>(out: FanOutResult<T>): T {
 
 adminApi.put("/admin/v1/tenants/:id/access", async function putAccess(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const body = await jsonBody(c.req.raw, accessSchema);
-  const out = await gateCall(() => controlFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
-    retry: true,
-  });
+  const out = await gateCall(
+    () => controlFor(c.env, tenantId, region).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }),
+    {
+      retry: true,
+    },
+  );
   return c.json(fannedOut(out));
 });
 
@@ -89,9 +103,10 @@ const shardsSchema = z.strictObject({ shards: z.number().int().min(1).max(MAX_SH
  */
 adminApi.put("/admin/v1/tenants/:id/shards", async function putShards(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const body = await jsonBody(c.req.raw, shardsSchema);
   const out = await gateCall(
-    () => controlFor(c.env, tenantId).setShards({ v: GATE_PROTOCOL, tenantId, shards: body.shards }),
+    () => controlFor(c.env, tenantId, region).setShards({ v: GATE_PROTOCOL, tenantId, shards: body.shards }),
     { retry: true },
   );
   return c.json(fannedOut(out));
@@ -99,9 +114,10 @@ adminApi.put("/admin/v1/tenants/:id/shards", async function putShards(c) {
 
 adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const out = await gateCall(
     () =>
-      controlFor(c.env, tenantId).status({
+      controlFor(c.env, tenantId, region).status({
         v: GATE_PROTOCOL,
         tenantId,
         principal: null,
@@ -124,6 +140,7 @@ adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
 
 adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetters(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const limit = Number(c.req.query("limit") ?? 100);
   const after = c.req.query("after") ?? null;
   // A cursor is `<shard>:<seq>` from a previous page (a bare number: one from before shards).
@@ -136,7 +153,7 @@ adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetter
     throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
   const out = await gateCall(
-    () => controlFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, tenantId, limit, after }),
+    () => controlFor(c.env, tenantId, region).deadLetters({ v: GATE_PROTOCOL, tenantId, limit, after }),
     { retry: true },
   );
   return c.json({ items: out.items, next: out.next });
@@ -149,9 +166,10 @@ const replaySchema = z.union([
 
 adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const body = await jsonBody(c.req.raw, replaySchema);
   const out = await gateCall(() =>
-    controlFor(c.env, tenantId).replay({
+    controlFor(c.env, tenantId, region).replay({
       v: GATE_PROTOCOL,
       tenantId,
       all: "all" in body,
@@ -163,8 +181,9 @@ adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay
 
 adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   const tenantId = tenantParam(c.req.param("id"));
+  const region = await regionOf(c.env, tenantId);
   const force = c.req.query("force") === "true";
-  const out = await gateCall(() => controlFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, tenantId, force }));
+  const out = await gateCall(() => controlFor(c.env, tenantId, region).purge({ v: GATE_PROTOCOL, tenantId, force }));
   if (!out.purged) {
     throw errors.eventsQueued(tenantId, out.queued);
   }
