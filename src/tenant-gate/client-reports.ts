@@ -26,6 +26,7 @@ function merge(into: FinishInput, f: FinishInput): void {
   into.failed += f.failed;
   if (f.lastUpstreamError) into.lastUpstreamError = f.lastUpstreamError;
   into.upstreamThrottled ||= f.upstreamThrottled;
+  if (f.duplicatesPossible) into.duplicatesPossible = (into.duplicatesPossible ?? 0) + f.duplicatesPossible;
 }
 
 /** Sends one report now (idempotent responses, releases) and waits for it. */
@@ -48,7 +49,14 @@ export function reportLater(
   target: ShardTarget,
   finish: FinishInput,
 ): void {
-  if (finish.delivered === 0 && finish.failed === 0 && !finish.lastUpstreamError && !finish.upstreamThrottled) return;
+  if (
+    finish.delivered === 0 &&
+    finish.failed === 0 &&
+    !finish.lastUpstreamError &&
+    !finish.upstreamThrottled &&
+    !finish.duplicatesPossible
+  )
+    return;
   const key = shardName(target.id, target.shard);
   const existing = pending.get(key);
   if (existing) {
