@@ -20,7 +20,7 @@ import { errors, type RelayError } from "../errors.ts";
 import { MAX_SHARDS } from "../limits.ts";
 import { controlFor, gateCall } from "../tenant-gate/client.ts";
 import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
-import { tenantIdSchema } from "../tenants/record.ts";
+import { regionSchema, tenantIdSchema } from "../tenants/record.ts";
 import { getTenant } from "../tenants/store.ts";
 
 /**
@@ -42,7 +42,11 @@ function fannedOut<T>(out: FanOutResult<T>): T {
   throw errors.fanOutIncomplete(out.pendingShards);
 }
 
-const shardsSchema = z.strictObject({ shards: z.number().int().min(1).max(MAX_SHARDS) });
+const shardsSchema = z.strictObject({
+  shards: z.number().int().min(1).max(MAX_SHARDS),
+  /** The tenant's region, for placing new shards when its record may not have reached KV yet. */
+  region: regionSchema.optional(),
+});
 
 const REALM = "eventbridge-relay-admin";
 const CHALLENGE = `Bearer realm="${REALM}"`;
@@ -183,9 +187,15 @@ export const adminApi = new Hono<RelayEnv>()
   .put("/admin/v1/tenants/:id/shards", tenantParam, jsonBody(shardsSchema), async function putShards(c) {
     const { id: tenantId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const region = await regionOf(c.env, tenantId);
+    const region = body.region ?? (await regionOf(c.env, tenantId));
     const out = await gateCall(
-      () => controlFor(c.env, tenantId, region).setShards({ v: GATE_PROTOCOL, tenantId, shards: body.shards }),
+      () =>
+        controlFor(c.env, tenantId, region).setShards({
+          v: GATE_PROTOCOL,
+          tenantId,
+          shards: body.shards,
+          ...(region ? { region } : {}),
+        }),
       { retry: true },
     );
     return c.json(fannedOut(out));

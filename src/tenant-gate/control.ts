@@ -126,10 +126,11 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
     v: typeof GATE_PROTOCOL;
     tenantId: string;
     shards: number;
+    region?: string;
   }): Promise<FanOutResult<DirectoryState & { known: number }>> {
     const n = Math.floor(input.shards);
     if (!(n >= 1 && n <= MAX_SHARDS)) throw new RangeError(`shards must be 1 to ${MAX_SHARDS}`);
-    await this.#ready(input.tenantId);
+    await this.#ready(input.tenantId, input.region);
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       const sql = this.ctx.storage.sql;
@@ -360,14 +361,18 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
    * record (placement; a tenant whose record says N > 1 before any setShards), and adopt shard
    * 0's access state (a tenant from before shards keeps its revocations when it grows).
    */
-  async #ready(tenantId: string): Promise<void> {
+  async #ready(tenantId: string, region?: string): Promise<void> {
+    if (region && region !== this.#region) {
+      this.#region = region;
+      this.#setMeta("region", region);
+    }
     if (this.#meta("bootstrapped") === "1" && this.#tenantId === tenantId) return;
     let recordShards = 1;
     try {
       const raw = await this.env.TENANTS.get(`tenant:${tenantId}`, "json");
       const rec = raw === null ? null : tenantRecordSchema.safeParse(raw);
       if (rec?.success) {
-        this.#region = rec.data.region;
+        this.#region = region || rec.data.region;
         recordShards = rec.data.limits.shards;
       }
     } catch (e) {

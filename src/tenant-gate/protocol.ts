@@ -262,6 +262,8 @@ export interface ControlRpc {
     v: typeof GATE_PROTOCOL;
     tenantId: string;
     shards: number;
+    /** The tenant's AWS region, for placing new shards (default: the record's, read from KV). */
+    region?: string;
   }): Promise<FanOutResult<DirectoryState & { known: number }>>;
   status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus; shards: ShardSummary[] }>;
   deadLetters(input: {
