@@ -265,6 +265,13 @@ export interface ControlRpc {
     /** The tenant's AWS region, for placing new shards (default: the record's, read from KV). */
     region?: string;
   }): Promise<FanOutResult<DirectoryState & { known: number }>>;
+  /** Stores a state of another kind (issue 13: partner event source states) and fans it out like access. */
+  setState(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    kind: string;
+    body: unknown;
+  }): Promise<FanOutResult<null>>;
   status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus; shards: ShardSummary[] }>;
   deadLetters(input: {
     v: typeof GATE_PROTOCOL;
