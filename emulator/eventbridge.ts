@@ -26,6 +26,7 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { z } from "zod";
+import { FakeSts, type FakeStsOptions, isStsQuery, stsAuthError, stsError } from "./sts.ts";
 
 // ---- Public types ------------------------------------------------------------------------------
 
@@ -33,6 +34,8 @@ export interface FakeCredential {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
+  /** Epoch ms after which the credential is refused with ExpiredTokenException (STS-issued ones). */
+  expiresAt?: number;
 }
 
 export type Fault =
@@ -115,6 +118,8 @@ export interface FakeEventBridgeOptions {
   seed?: number;
   /** Cap on the batch size by AWS's formula, in bytes (default 262144). */
   maxBatchBytes?: number;
+  /** Roles the STS AssumeRole at the same origin knows (emulator/sts.ts). */
+  sts?: FakeStsOptions;
 }
 
 /** Called after every PutPartnerEvents call is recorded, with the events it accepted. */
@@ -206,6 +211,7 @@ const credentialSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
   sessionToken: z.string().min(1).optional(),
+  expiresAt: z.number().optional(),
 });
 
 // ---- The fake ----------------------------------------------------------------------------------
@@ -243,6 +249,8 @@ export class FakeEventBridge {
   readonly events: ReceivedEvent[] = [];
   /** Every PutPartnerEvents call, including rejected ones. Cleared in place by reset(). */
   readonly calls: CallRecord[] = [];
+  /** STS AssumeRole at the same origin: roles, issued credentials, its calls (emulator/sts.ts). */
+  readonly sts: FakeSts;
 
   #credentials = new Map<string, FakeCredential>();
   #faults: Fault[] = [];
@@ -265,6 +273,7 @@ export class FakeEventBridge {
     this.#maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.#seed = opts.seed ?? 1;
     this.#random = mulberry32(this.#seed);
+    this.sts = new FakeSts(opts.sts ?? {}, this.#now, (c) => this.addCredential(c));
   }
 
   addCredential(c: FakeCredential): void {
@@ -301,6 +310,7 @@ export class FakeEventBridge {
     this.#faults = [];
     this.#rates = null;
     this.#random = mulberry32(this.#seed);
+    this.sts.reset();
   }
 
   /** PutPartnerEvents at `POST /`; control routes under `/_fake/`. */
@@ -309,6 +319,7 @@ export class FakeEventBridge {
     if (url.pathname === "/_fake" || url.pathname.startsWith("/_fake/")) {
       return this.#control(request, url);
     }
+    if (isStsQuery(request, url)) return this.#sts(request, url);
     return this.#putPartnerEvents(request, url);
   }
 
@@ -466,9 +477,40 @@ export class FakeEventBridge {
     return undefined;
   }
 
+  // ---- STS (emulator/sts.ts): the caller's SigV4 for service sts, then the Query API ------------
+
+  async #sts(request: Request, url: URL): Promise<Response> {
+    const requestId = crypto.randomUUID();
+    const body = new Uint8Array(await request.arrayBuffer());
+    const call: CallRecord = {
+      requestId,
+      at: this.#now(),
+      region: "",
+      accessKeyId: "",
+      signedHeaders: [],
+      entryCount: 0,
+      outcome: "rejected",
+      status: 0,
+    };
+    try {
+      await this.#authenticate(request, url, body, call, "sts");
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      const { status, code } = stsAuthError(err.type);
+      return stsError(status, code, err.message, requestId);
+    }
+    return this.sts.handle(body, call.accessKeyId, requestId);
+  }
+
   // ---- SigV4 -----------------------------------------------------------------------------------
 
-  async #authenticate(request: Request, url: URL, body: Uint8Array, call: CallRecord): Promise<void> {
+  async #authenticate(
+    request: Request,
+    url: URL,
+    body: Uint8Array,
+    call: CallRecord,
+    service = SERVICE,
+  ): Promise<void> {
     const header = request.headers.get("authorization");
     if (!this.#verify) {
       const parsed = header ? tryParseAuthorization(header) : undefined;
@@ -488,11 +530,11 @@ export class FakeEventBridge {
 
     const credential = this.#credentials.get(auth.accessKeyId);
     if (!credential) throw new AwsError(400, "UnrecognizedClientException", INVALID_TOKEN);
-    if (auth.service !== SERVICE) {
+    if (auth.service !== service) {
       throw new AwsError(
         400,
         "InvalidSignatureException",
-        `Credential should be scoped to correct service: '${SERVICE}'.`,
+        `Credential should be scoped to correct service: '${service}'.`,
       );
     }
     if (this.#region !== undefined && auth.region !== this.#region) {
@@ -560,6 +602,9 @@ export class FakeEventBridge {
     } else if (token !== null) {
       // A token for a long-term key is a mix-up the relay must not make.
       throw new AwsError(400, "UnrecognizedClientException", INVALID_TOKEN);
+    }
+    if (credential.expiresAt !== undefined && now >= credential.expiresAt) {
+      throw new AwsError(400, "ExpiredTokenException", "The security token included in the request is expired");
     }
 
     // Trap: a signed x-amz-content-sha256 replaces the body in the signature. Check it is the body.
@@ -674,7 +719,7 @@ export class FakeEventBridge {
           this.reset();
           return new Response(null, { status: 204 });
         default:
-          return controlError(404, `no control route ${route}`);
+          return (await this.sts.control(request, route)) ?? controlError(404, `no control route ${route}`);
       }
     } catch (err) {
       if (err instanceof z.ZodError) return controlError(400, z.prettifyError(err));

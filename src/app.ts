@@ -12,6 +12,7 @@ import { errorResponse, errors, REQUEST_ID_HEADERS, RelayError } from "./errors.
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { log } from "./log.ts";
+import { openApiHandler } from "./openapi/document.ts";
 
 export const app = new Hono<RelayEnv>();
 
@@ -33,6 +34,7 @@ app.use(async function requestIdHeader(c, next) {
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));
+app.get("/openapi.json", openApiHandler);
 
 app.route("/", jsonApi);
 app.route("/", awsApi);
@@ -43,6 +45,7 @@ const ALLOWED: Record<string, string> = {
   "/v1/status": "GET",
   "/healthz": "GET",
   "/": "POST",
+  "/openapi.json": "GET",
 };
 
 app.notFound((c) => {

@@ -142,3 +142,18 @@ export function locationHintFor(region: string): LocationHint | undefined {
   for (const [prefix, hint] of REGION_LOCATION_HINTS) if (region.startsWith(prefix)) return hint;
   return undefined;
 }
+
+/** A relay event id, as the buffer mints them (`relay-<uuid>`: since shards a version 8 layout naming the shard, tenant-gate/protocol.ts); GET /v1/events/{id} takes only these. */
+export const RELAY_EVENT_ID_PATTERN = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** STS AssumeRole session length asked for when a role sets none, in s (STS: 900-43,200; default 1 h). */
+export const STS_DEFAULT_DURATION_S = 3_600;
+/** Assumed-role credentials are refreshed this long before they expire, in ms (what the AWS SDKs do: 5 min). */
+export const STS_REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
+/** Credentials this close to expiry are never used to sign, in ms (a signature is checked on arrival). */
+export const STS_EXPIRY_MARGIN_MS = 30_000;
+/** A failed AssumeRole is remembered this long per tenant before STS is asked again, in ms. */
+export const STS_FAILURE_CACHE_MS = 5_000;
+/** The largest STS answer read, in bytes (an AssumeRole answer with a session token is ~3 KB). */
+export const STS_MAX_RESPONSE_BYTES = 65_536;
+/** Assumed-role credentials kept per isolate before the oldest are dropped (one per role tenant). */
+export const STS_CACHE_MAX_ENTRIES = 1_000;

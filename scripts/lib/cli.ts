@@ -10,6 +10,7 @@ import { AdminError } from "../../src/admin/errors.ts";
 import { type CommandSpec, commandUsage, programUsage, resolveCommand } from "./args.ts";
 import { credentialsCommands } from "./commands/credentials.ts";
 import { keyCommands } from "./commands/keys.ts";
+import { metricsCommands } from "./commands/metrics.ts";
 import { relayStateCommands } from "./commands/relay-state.ts";
 import { sigv4Commands } from "./commands/sigv4.ts";
 import { tenantCommands } from "./commands/tenants.ts";
@@ -22,6 +23,7 @@ export const COMMANDS: CommandSpec[] = [
   ...credentialsCommands,
   ...sigv4Commands,
   ...relayStateCommands,
+  ...metricsCommands,
 ];
 
 export interface MainOptions {
