@@ -26,6 +26,7 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { z } from "zod";
+import { PartnerSources, type UnknownSourceMode } from "./sources.ts";
 
 // ---- Public types ------------------------------------------------------------------------------
 
@@ -33,7 +34,12 @@ export interface FakeCredential {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
+  /** The AWS account the key belongs to (partner or customer; default FAKE_DEFAULT_ACCOUNT): sources.ts. */
+  account?: string;
 }
+
+/** The account of a credential that names none. */
+export const FAKE_DEFAULT_ACCOUNT = "111122223333";
 
 export type Fault =
   /** Whole call: HTTP 400 {"__type":"ThrottlingException","message":"Rate exceeded"}. */
@@ -115,6 +121,10 @@ export interface FakeEventBridgeOptions {
   seed?: number;
   /** Cap on the batch size by AWS's formula, in bytes (default 262144). */
   maxBatchBytes?: number;
+  /** How long a PENDING partner event source lives before it is DELETED, in ms (sources.ts; default 14 days). */
+  sourceExpiryMs?: number;
+  /** Events for a source the emulator never saw created: "deliver" (default, as before) or "drop". */
+  unknownSources?: UnknownSourceMode;
 }
 
 /** Called after every PutPartnerEvents call is recorded, with the events it accepted. */
@@ -206,6 +216,10 @@ const credentialSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
   sessionToken: z.string().min(1).optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
 });
 
 // ---- The fake ----------------------------------------------------------------------------------
@@ -243,6 +257,8 @@ export class FakeEventBridge {
   readonly events: ReceivedEvent[] = [];
   /** Every PutPartnerEvents call, including rejected ones. Cleared in place by reset(). */
   readonly calls: CallRecord[] = [];
+  /** Partner event sources and the customer's buses (sources.ts), and the events they dropped. */
+  readonly sources: PartnerSources;
 
   #credentials = new Map<string, FakeCredential>();
   #faults: Fault[] = [];
@@ -265,6 +281,11 @@ export class FakeEventBridge {
     this.#maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.#seed = opts.seed ?? 1;
     this.#random = mulberry32(this.#seed);
+    this.sources = new PartnerSources({
+      now: this.#now,
+      ...(opts.sourceExpiryMs !== undefined ? { expiryMs: opts.sourceExpiryMs } : {}),
+      ...(opts.unknownSources !== undefined ? { unknownSources: opts.unknownSources } : {}),
+    });
   }
 
   addCredential(c: FakeCredential): void {
@@ -301,6 +322,7 @@ export class FakeEventBridge {
     this.#faults = [];
     this.#rates = null;
     this.#random = mulberry32(this.#seed);
+    this.sources.reset();
   }
 
   /** PutPartnerEvents at `POST /`; control routes under `/_fake/`. */
@@ -337,6 +359,11 @@ export class FakeEventBridge {
       const body = new Uint8Array(await request.arrayBuffer());
       await this.#authenticate(request, url, body, call);
       const target = request.headers.get("x-amz-target");
+      if (target !== TARGET && PartnerSources.handles(target)) {
+        const account = this.#credentials.get(call.accessKeyId)?.account ?? FAKE_DEFAULT_ACCOUNT;
+        const ctx = { account, region: call.region, requestId };
+        return this.sources.handle(target!, request.headers.get("content-type") ?? "", body, ctx);
+      }
       if (target !== TARGET) {
         throw new AwsError(
           400,
@@ -399,6 +426,18 @@ export class FakeEventBridge {
         return { errorCode: fault.code, errorMessage: fault.message ?? defaultErrorMessage(fault.code) };
       }
       const eventId = crypto.randomUUID();
+      const dropped = this.sources.dropReason(entry.Source);
+      if (dropped !== null) {
+        // AWS answers success and drops it (sources.ts).
+        this.sources.recordDrop({
+          eventId,
+          source: entry.Source!,
+          detailType: entry.DetailType,
+          reason: dropped,
+          requestId,
+        });
+        return { eventId };
+      }
       accepted.push({
         eventId,
         entry: structuredClone(entry),
@@ -632,6 +671,8 @@ export class FakeEventBridge {
 
   async #control(request: Request, url: URL): Promise<Response> {
     const route = `${request.method} ${url.pathname.replace(/\/+$/, "") || "/"}`;
+    const sourcesAnswer = await this.sources.control(route, request);
+    if (sourcesAnswer) return sourcesAnswer;
     try {
       switch (route) {
         case "GET /_fake": {
@@ -704,7 +745,7 @@ export class FakeEventBridge {
 <tbody>
 ${rows}
 </tbody></table>
-</body></html>
+${this.sources.pageSection()}</body></html>
 `;
   }
 }
