@@ -12,8 +12,9 @@
  * PutPartnerEvents asks `dropReason(source)` per entry: a source that is known and has no ACTIVE
  * account answers an EventId and drops the event (AWS's partner FAQ), recorded in `dropped`.
  * A source the emulator has never seen is delivered as before (mode `unknownSources: "deliver"`,
- * the default, so `npm start`'s demo and tests that never create a source keep working) or
- * dropped (`"drop"`, as AWS would).
+ * the default, so `npm start`'s demo and tests that never create a source keep working; its
+ * ListPartnerEventSourceAccounts then reads ACTIVE for the caller's account, so a relay that
+ * verifies sources agrees) or dropped (`"drop"`: ResourceNotFound, as AWS would).
  *
  * Facts and what is UNVERIFIED: /work/shared/reference/partner-sources.md. Runtime-neutral like
  * eventbridge.ts: erasable TypeScript, no `node:` modules.
@@ -333,7 +334,16 @@ export class PartnerSources {
         };
       }
       case "ListPartnerEventSourceAccounts": {
-        const s = this.#partnerSource(sourceName(input, "EventSourceName", "eventSourceName"), caller);
+        const name = sourceName(input, "EventSourceName", "eventSourceName");
+        if (!this.#sources.has(name) && this.#unknown === "deliver") {
+          // Mode deliver: a source never created here is delivered, so say it is ACTIVE (for
+          // the caller's own account) rather than contradict PutPartnerEvents.
+          paginate([], input);
+          return {
+            PartnerEventSourceAccounts: [{ Account: caller.account, CreationTime: now / 1000, State: "ACTIVE" }],
+          };
+        }
+        const s = this.#partnerSource(name, caller);
         for (const a of s.accounts) this.#expire(a, now);
         const page = paginate(
           s.accounts.map((a) => a.account),

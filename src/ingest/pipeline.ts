@@ -14,6 +14,7 @@ import { Errors, RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
+import { applySourceVerdicts, sourceCounts } from "../sources/ingest.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
 import {
@@ -88,7 +89,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
         }
       : s,
   );
-  const valid: number[] = [];
+  let valid: number[] = [];
   let validBytes = 0;
   scoped.forEach((s, i) => {
     if (s.ok) {
@@ -110,6 +111,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
         entries: valid.length,
         bytes: validBytes,
         idempotency: args.idempotency,
+        sources: sourceCounts(valid, scoped),
+        unmanagedSources: tenant.unmanagedSources,
       }),
     { retry: true },
   );
@@ -157,6 +160,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
 
   try {
     if (admit.kind === "full") throw bufferFull(admit.retryAfterS, admit.rate);
+    // Sources not ACTIVE: held or refused, not sent (src/sources/ingest.ts).
+    valid = await applySourceVerdicts({ env, tenant, verdicts: admit.sources, valid, scoped, outcomes, requestId });
     if (valid.length > 0 && admit.kind === "queue") {
       const queued = await enqueue(
         env,

@@ -214,6 +214,27 @@ export class EntryBuffer {
     this.#bytes += bytes;
   }
 
+  /**
+   * Takes out the entries for `source` that wait and are not in flight, in order (their source
+   * stopped being ACTIVE: src/sources/ holds or dead-letters them). Scans the queue: only on a
+   * source's state change.
+   */
+  takeSource(source: string): RequeuedRow[] {
+    if (this.#entries === 0) return [];
+    const where = "in_flight = 0 AND json_extract(entry, '$.Source') = ?";
+    const rows = this.#sql
+      .exec<{ relay_id: string; entry: string; bytes: number; accepted_at: number }>(
+        `SELECT relay_id, entry, bytes, accepted_at FROM queue WHERE ${where} ORDER BY seq`,
+        source,
+      )
+      .toArray();
+    if (rows.length === 0) return [];
+    this.#sql.exec(`DELETE FROM queue WHERE ${where}`, source);
+    this.#entries -= rows.length;
+    this.#bytes -= rows.reduce((n, r) => n + r.bytes, 0);
+    return rows.map((r) => ({ relayId: r.relay_id, entry: r.entry, bytes: r.bytes, acceptedAt: r.accepted_at }));
+  }
+
   /** A queued entry's status, or null when it is not queued. */
   statusOf(relayId: string): Extract<EventStatus, { state: "queued" }> | null {
     const q = this.#sql

@@ -9,6 +9,8 @@
  * - idempotency.ts  Idempotency-Key records (idempotency)
  * - events.ts       per-event status and dead letters (outcomes, dead_letters)
  * - counters.ts     counters and the last upstream error (the `stats` key)
+ * - sources.ts      partner event sources and the entries held for them (sources, held);
+ *                   the logic is src/sources/ (manager.ts, policy.ts), reached through #sources
  *
  * This class wires them, and each RPC method is the short composition of them one call needs.
  * Only the RPC methods below are callable; the modules sit in #private fields (TypeScript
@@ -18,6 +20,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { relayConfig } from "../config.ts";
 import { log } from "../log.ts";
+import { SourceManager, type SourceOp, type SourceView } from "../sources/manager.ts";
+import { ownsSource } from "../tenants/record.ts";
 import { Access } from "./access.ts";
 import { Admission, decide } from "./admission.ts";
 import { EntryBuffer } from "./buffer.ts";
@@ -39,12 +43,23 @@ import type {
   GATE_PROTOCOL,
   GateRpc,
   GateStatus,
+  HoldInput,
+  HoldOutput,
+  SourceCall,
+  SourceCallInput,
   StatusInput,
 } from "./protocol.ts";
 import { migrate } from "./schema.ts";
+import { SourceTable } from "./sources.ts";
 
 /** Soonest housekeeping alarm when nothing but expiries remain, in ms. */
 const HOUSEKEEPING_MIN_MS = 60_000;
+
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}
 
 export class TenantGate extends DurableObject<Env> implements GateRpc {
   readonly #access: Access;
@@ -54,6 +69,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   readonly #events: Events;
   readonly #counters: Counters;
   readonly #drain: Drain;
+  readonly #sourceTable: SourceTable;
+  readonly #sources: SourceManager;
   #alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -74,8 +91,25 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       events: this.#events,
       counters: this.#counters,
     });
+    this.#sourceTable = new SourceTable(storage.sql);
+    this.#sources = new SourceManager(this.#sourceTable, {
+      env,
+      storage,
+      tenantId,
+      release: (rows, now) => this.#buffer.requeue(rows, now),
+      deadLetter: (rows, code, message, now) => {
+        for (const r of rows) {
+          this.#events.deadLettered({ relayId: r.relayId, action: "dead", code, message, attempts: 0 }, r, now);
+        }
+        this.#counters.add("failed", rows.length);
+        this.#counters.add("deadLettered", rows.length);
+        this.#counters.flush();
+      },
+      takeQueued: (source) => this.#buffer.takeSource(source),
+    });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(storage);
+      this.#sourceTable.load();
       this.#access.load();
       this.#buffer.load();
       await this.#counters.load();
@@ -97,11 +131,18 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       const verdict = this.#idempotency.claim(input.idempotency.key, input.idempotency.bodyHash, now);
       if (verdict) return verdict;
     }
-    const decision = decide(input, input.limits, now, bucket, this.#buffer);
+    // Entries for sources that are not ACTIVE are held or refused, not sent (src/sources/).
+    const sv = input.sources?.length
+      ? this.#sources.verdicts(input.sources, input.unmanagedSources ?? "verify", now)
+      : null;
+    const sendable = sv ? { entries: input.entries - sv.held, bytes: input.bytes - sv.heldBytes } : input;
+    if (sv?.wake) await this.#ensureAlarm(now);
+    const sources = sv && Object.keys(sv.verdicts).length > 0 ? { sources: sv.verdicts } : {};
+    const decision = decide(sendable, input.limits, now, bucket, this.#buffer);
     const rate = this.#admission.rate(now);
     if (decision.kind === "full")
-      return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate };
-    return { kind: decision.kind, revision: access.revision, rate };
+      return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate, ...sources };
+    return { kind: decision.kind, revision: access.revision, rate, ...sources };
   }
 
   /** Commits entries to the buffer (all or none) and returns their relay ids. */
@@ -134,6 +175,57 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     return { kind: "queued", relayEventIds };
   }
 
+  /**
+   * Holds entries whose source admit() said is not ACTIVE (bounded per source and by the tenant's
+   * buffer caps). A source that became sendable meanwhile has its entries queued instead; one
+   * that became DELETED has them refused.
+   */
+  async hold(input: HoldInput): Promise<HoldOutput> {
+    const now = Date.now();
+    this.#access.learn(input.tenantId, 0, "active");
+    const policy = input.unmanagedSources ?? "verify";
+    const results: HoldOutput["results"] = new Array(input.entries.length);
+    const bySource = new Map<string, number[]>();
+    input.entries.forEach((e, i) => bySource.set(e.source, [...(bySource.get(e.source) ?? []), i]));
+    let accepted = 0;
+    for (const [source, idx] of bySource) {
+      const entries = idx.map((i) => ({
+        entry: JSON.stringify(input.entries[i]!.entry),
+        bytes: input.entries[i]!.bytes,
+      }));
+      const room = {
+        entries: input.limits.maxQueuedEntries - this.#buffer.queuedEntries - this.#sourceTable.heldEntries,
+        bytes: input.limits.maxQueuedBytes - this.#buffer.queuedBytes - this.#sourceTable.heldBytes,
+      };
+      const out = this.ctx.storage.transactionSync(() => this.#sources.hold(source, entries, policy, room, now));
+      if (out.kind === "held") {
+        out.relayEventIds.forEach((id, k) => (results[idx[k]!] = { relayEventId: id }));
+        accepted += idx.length;
+      } else if (out.kind === "refuse") {
+        for (const i of idx) results[i] = { code: out.code, message: out.message };
+      } else {
+        const queued = await this.enqueue({
+          v: input.v,
+          tenantId: input.tenantId,
+          limits: input.limits,
+          entries: idx.map((i) => ({ entry: input.entries[i]!.entry, bytes: input.entries[i]!.bytes })),
+        });
+        idx.forEach((i, k) => {
+          results[i] =
+            queued.kind === "queued"
+              ? { relayEventId: queued.relayEventIds[k]! }
+              : { code: "EventSourceHoldFull", message: "the relay's buffer is full; resend this entry later" };
+        });
+      }
+    }
+    if (accepted > 0) {
+      this.#counters.add("accepted", accepted);
+      this.#counters.flush();
+    }
+    await this.#ensureSourcesAlarm(now);
+    return { results };
+  }
+
   /** After a direct send: counters, the last upstream error, and the idempotent response. */
   async finish(input: FinishInput): Promise<void> {
     const now = Date.now();
@@ -158,7 +250,10 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#access.learn(input.tenantId, input.revision, input.status);
     const denied = this.#access.deny(input.principal);
     if (denied) return { kind: "denied", reason: denied };
-    const event = this.#buffer.statusOf(input.relayEventId) ?? this.#events.statusOf(input.relayEventId);
+    const held = this.#sources.heldStatus(input.relayEventId);
+    const event: EventStatus | null = held
+      ? { state: "held", ...held }
+      : (this.#buffer.statusOf(input.relayEventId) ?? this.#events.statusOf(input.relayEventId));
     return event ? { kind: "found", event } : { kind: "missing" };
   }
 
@@ -186,6 +281,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
         lastUpstreamError: this.#counters.lastError,
         rate: this.#admission.rate(now),
         nextDrainAt: this.#alarmAt,
+        sources: { ...this.#sources.counts(), items: this.#sources.list().slice(0, 100) },
       },
     };
   }
@@ -214,7 +310,17 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const now = Date.now();
     const taken = this.ctx.storage.transactionSync(() => {
       const t = this.#events.takeDeadLetters(input.all, input.relayEventIds);
-      this.#buffer.requeue(t.rows, now);
+      // Entries of a source that is not ACTIVE go back to the hold, not to the send queue.
+      const hold = (r: { entry: string }) => {
+        const source = (JSON.parse(r.entry) as { Source?: string }).Source ?? "";
+        return this.#sources.verdict(source, "verify").action === "hold" ? source : null;
+      };
+      const held = t.rows.filter((r) => hold(r) !== null);
+      for (const r of held) this.#sourceTable.hold(hold(r)!, [r], now, now + this.#sources.maxHoldMs());
+      this.#buffer.requeue(
+        t.rows.filter((r) => !held.includes(r)),
+        now,
+      );
       this.#counters.add("failed", -t.rows.length);
       this.#counters.add("deadLettered", -t.rows.length);
       this.#counters.flush();
@@ -231,7 +337,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
    * unless forced.
    */
   async purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }> {
-    const queued = this.#buffer.queuedEntries;
+    const queued = this.#buffer.queuedEntries + this.#sourceTable.heldEntries;
     if (queued > 0 && !input.force) return { purged: false, queued };
     const kept = this.#access.export();
     await this.ctx.storage.deleteAlarm();
@@ -240,6 +346,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     this.#access.restore(kept);
     this.#buffer.reset();
     this.#counters.reset();
+    this.#sources.reset();
     this.#alarmAt = null;
     return { purged: true, queued };
   }
@@ -250,15 +357,25 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     let next: number | null = null;
+    let sourcesNext: number | null = null;
     try {
       this.#housekeep(Date.now());
+      // Read due source states first: a source that became ACTIVE releases its held entries
+      // into the queue this same run drains.
+      try {
+        sourcesNext = await this.#sources.poll(Date.now());
+      } catch (e) {
+        log.error("source_poll_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
+        sourcesNext = Date.now() + CONFIG_RETRY_MS;
+      }
       next = await this.#drain.run();
     } catch (e) {
       log.error("drain_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
       next = Date.now() + CONFIG_RETRY_MS;
     } finally {
       try {
-        const wake = next ?? this.#nextWake(Date.now());
+        const drainWake = next ?? this.#nextWake(Date.now());
+        const wake = earliest(drainWake, sourcesNext);
         if (wake !== null) await this.#ensureAlarm(wake);
       } catch (e) {
         log.error("alarm_rearm_failed", {
@@ -275,15 +392,66 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       this.#events.prune(now);
       this.#idempotency.prune(now);
     });
+    this.#sources.housekeep(now);
   }
 
   /** When the object next has work: a due or leased row, or an expiry to prune. */
   #nextWake(now: number): number | null {
     const due = this.#buffer.nextDueAt();
-    if (due !== null) return Math.max(due, now);
+    if (due !== null) return earliest(Math.max(due, now), this.#sources.nextWake());
     const expiries = [this.#events.nextExpiry(), this.#idempotency.nextExpiry()].filter((t): t is number => t !== null);
-    if (expiries.length === 0) return null;
-    return Math.max(Math.min(...expiries), now + HOUSEKEEPING_MIN_MS);
+    const sources = this.#sources.nextWake();
+    if (expiries.length === 0) return sources;
+    return earliest(Math.max(Math.min(...expiries), now + HOUSEKEEPING_MIN_MS), sources);
+  }
+
+  // ---- RPC: partner event sources (src/sources/; the partner API and the admin API) ------------
+
+  async sourceList(input: SourceCallInput): Promise<SourceCall<SourceView[]>> {
+    return this.#sourceCall(input, async () => ({ kind: "ok", value: this.#sources.list() }));
+  }
+
+  async sourceGet(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView | null>> {
+    return this.#sourceCall(input, async () => ({ kind: "ok", value: this.#sources.get(input.name) }));
+  }
+
+  async sourceCreate(
+    input: SourceCallInput & { name: string; account: string },
+  ): Promise<SourceCall<{ source: SourceView; created: boolean }>> {
+    return this.#sourceCall(input, () => this.#sources.create(input.name, input.account));
+  }
+
+  async sourceDelete(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView>> {
+    return this.#sourceCall(input, () => this.#sources.remove(input.name));
+  }
+
+  async sourceRefresh(input: SourceCallInput & { name: string | null }): Promise<SourceCall<SourceView[]>> {
+    return this.#sourceCall(input, () => this.#sources.refresh(input.name));
+  }
+
+  async sourceImport(
+    input: SourceCallInput & { rules: string[] },
+  ): Promise<SourceCall<{ imported: string[]; skipped: string[]; complete: boolean }>> {
+    return this.#sourceCall(input, () => this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)));
+  }
+
+  /** Authorises like a request (the admin API passes no principal), runs, and re-arms the alarm. */
+  async #sourceCall<T>(input: SourceCallInput, run: () => Promise<SourceOp<T>>): Promise<SourceCall<T>> {
+    const access = this.#access;
+    access.learn(input.tenantId, input.revision, input.status);
+    if (input.principal) {
+      const denied = access.deny(input.principal);
+      if (denied) return { kind: "denied", reason: denied };
+    }
+    const out = await run();
+    await this.#ensureSourcesAlarm(Date.now());
+    return out;
+  }
+
+  /** Arms the alarm for what the sources need next: a read, a hold running out, released entries. */
+  async #ensureSourcesAlarm(now: number): Promise<void> {
+    const wake = earliest(this.#sources.nextWake(), this.#buffer.nextDueAt());
+    if (wake !== null) await this.#ensureAlarm(Math.max(wake, now));
   }
 
   async #ensureAlarm(at: number): Promise<void> {

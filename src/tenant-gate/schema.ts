@@ -13,10 +13,14 @@
  * | `outcomes`     | events.ts       |
  * | `dead_letters` | events.ts       |
  * | `idempotency`  | idempotency.ts  |
+ * | `sources`      | sources.ts      |
+ * | `held`         | sources.ts      |
  *
  * (counters.ts owns the `stats` key of the key-value storage; admission.ts and drain.ts own no
  * storage.)
  */
+import { SOURCES_MIGRATION } from "./sources.ts";
+
 const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
   `
@@ -71,6 +75,8 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
   `,
+  // 2: partner event sources and the entries held for them (sources.ts).
+  SOURCES_MIGRATION,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

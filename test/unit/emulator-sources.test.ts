@@ -121,7 +121,7 @@ describe("partner event sources in the emulator", () => {
   });
 
   it("answers AWS's shapes and errors", async () => {
-    const { call } = setup();
+    const { fake, call } = setup();
     await call(PARTNER, "CreatePartnerEventSource", { Name: NAME, Account: CUSTOMER.account });
     const again = await call(PARTNER, "CreatePartnerEventSource", { Name: NAME, Account: CUSTOMER.account });
     expect(again.json["__type"]).toBe("ResourceAlreadyExistsException");
@@ -137,6 +137,12 @@ describe("partner event sources in the emulator", () => {
       Arn: `arn:aws:events:${REGION}::event-source/${NAME}`,
       Name: NAME,
     });
+    // Mode deliver (the default) reads a never-created source as ACTIVE; mode drop is AWS.
+    const legacy = await call(PARTNER, "ListPartnerEventSourceAccounts", { EventSourceName: `${NAME}-x` });
+    expect(legacy.json["PartnerEventSourceAccounts"]).toEqual([
+      expect.objectContaining({ Account: PARTNER.account, State: "ACTIVE" }),
+    ]);
+    fake.sources.unknownSources = "drop";
     const missing = await call(PARTNER, "ListPartnerEventSourceAccounts", { EventSourceName: `${NAME}-x` });
     expect(missing).toMatchObject({ status: 400, json: { __type: "ResourceNotFoundException" } });
     expect((await call(PARTNER, "ListPartnerEventSources", {})).json["__type"]).toBe("ValidationException");
