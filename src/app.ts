@@ -10,6 +10,7 @@ import type { RelayEnv } from "./context.ts";
 import { Errors, errorResponse, internalError, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
+import { sourcesApi } from "./ingest/sources-api.ts";
 import { log } from "./log.ts";
 
 export const app = new Hono<RelayEnv>();
@@ -25,6 +26,7 @@ app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-stor
 app.route("/", jsonApi);
 app.route("/", awsApi);
 app.route("/", adminApi);
+app.route("/", sourcesApi);
 
 const ALLOWED: Record<string, string> = {
   "/v1/events": "POST",

@@ -11,6 +11,7 @@ import { RelayError } from "../errors.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
+import { adminSourcesApi } from "./sources.ts";
 
 export const adminApi = new Hono<RelayEnv>();
 
@@ -156,3 +157,6 @@ adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   }
   return c.json(out);
 });
+
+// Partner event sources (src/admin/sources.ts).
+adminApi.route("/", adminSourcesApi);

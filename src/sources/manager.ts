@@ -175,26 +175,43 @@ export class SourceManager {
     policy: UnmanagedPolicy,
     room: { entries: number; bytes: number },
     now: number,
-  ): { kind: "held"; relayEventIds: string[] } | { kind: "send" } | { kind: "refuse"; code: string; message: string } {
+  ): /** The first relayEventIds.length entries are held; the rest (if any) refused as `refused`. */
+    | { kind: "held"; relayEventIds: string[]; refused?: { code: string; message: string } }
+    | { kind: "send" }
+    | { kind: "refuse"; code: string; message: string } {
     const v = verdictFor(source, this.#table.get(source), policy);
     if (v.action === "send") return { kind: "send" };
     if (v.action === "refuse") return { kind: "refuse", code: v.code, message: v.message };
+    // As many as fit, in order: the first ones are held, the rest refused (resent later, the
+    // order is kept).
     const h = this.#table.heldOf(source);
-    const bytes = entries.reduce((n, e) => n + e.bytes, 0);
-    if (
-      h.entries + entries.length > MAX_HELD_PER_SOURCE ||
-      h.bytes + bytes > MAX_HELD_BYTES_PER_SOURCE ||
-      entries.length > room.entries ||
-      bytes > room.bytes
-    ) {
-      return {
-        kind: "refuse",
-        code: CODES.holdFull,
-        message: `the relay already holds ${h.entries} entries for ${source}, which is not ACTIVE (at most ${MAX_HELD_PER_SOURCE} entries / ${MAX_HELD_BYTES_PER_SOURCE} bytes per source, within the tenant's buffer); this entry was not accepted: resend it once the source is ACTIVE`,
-      };
+    let n = 0;
+    let bytes = 0;
+    for (const e of entries) {
+      if (
+        h.entries + n + 1 > MAX_HELD_PER_SOURCE ||
+        h.bytes + bytes + e.bytes > MAX_HELD_BYTES_PER_SOURCE ||
+        n + 1 > room.entries ||
+        bytes + e.bytes > room.bytes
+      ) {
+        break;
+      }
+      n++;
+      bytes += e.bytes;
     }
-    const ids = this.#table.hold(source, entries, now, now + this.maxHoldMs());
-    return { kind: "held", relayEventIds: ids };
+    const ids = n > 0 ? this.#table.hold(source, entries.slice(0, n), now, now + this.maxHoldMs()) : [];
+    return {
+      kind: "held",
+      relayEventIds: ids,
+      ...(n < entries.length
+        ? {
+            refused: {
+              code: CODES.holdFull,
+              message: `the relay holds ${h.entries + n} entries for ${source}, which is not ACTIVE, and no more fit (at most ${MAX_HELD_PER_SOURCE} entries / ${MAX_HELD_BYTES_PER_SOURCE} bytes per source, within the tenant's buffer); this entry was not accepted: resend it once the source is ACTIVE`,
+            },
+          }
+        : {}),
+    };
   }
 
   /** The verdict for one source now (the replay of dead letters asks it). */
@@ -671,7 +688,7 @@ export class SourceManager {
           `${upstream}. The tenant's AWS credentials need events:${operation} (docs/sources.md, "IAM").`,
         );
       case "not-implemented":
-        return err(501, "control_plane_not_implemented", `${upstream}. This upstream does not implement ${operation}.`);
+        return err(502, "control_plane_not_implemented", `${upstream}. This upstream does not implement ${operation}.`);
       case "invalid":
       case "not-found":
       case "exists":

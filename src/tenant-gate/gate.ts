@@ -199,8 +199,11 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       };
       const out = this.ctx.storage.transactionSync(() => this.#sources.hold(source, entries, policy, room, now));
       if (out.kind === "held") {
-        out.relayEventIds.forEach((id, k) => (results[idx[k]!] = { relayEventId: id }));
-        accepted += idx.length;
+        idx.forEach((i, k) => {
+          const id = out.relayEventIds[k];
+          results[i] = id !== undefined ? { relayEventId: id } : out.refused!;
+        });
+        accepted += out.relayEventIds.length;
       } else if (out.kind === "refuse") {
         for (const i of idx) results[i] = { code: out.code, message: out.message };
       } else {
@@ -359,6 +362,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     let next: number | null = null;
     let sourcesNext: number | null = null;
     try {
+      // The table is the truth; the records in memory are the hot path's cache: re-read them.
+      this.#sourceTable.load();
       this.#housekeep(Date.now());
       // Read due source states first: a source that became ACTIVE releases its held entries
       // into the queue this same run drains.
