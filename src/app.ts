@@ -5,9 +5,10 @@
  * anywhere, is written once by onError in the front door's format.
  */
 import { Hono } from "hono";
+import { requestId } from "hono/request-id";
 import { adminApi } from "./admin/routes.ts";
 import type { RelayEnv } from "./context.ts";
-import { Errors, errorResponse, internalError, RelayError } from "./errors.ts";
+import { errorResponse, errors, REQUEST_ID_HEADERS, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { sourcesApi } from "./ingest/sources-api.ts";
@@ -15,10 +16,21 @@ import { log } from "./log.ts";
 
 export const app = new Hono<RelayEnv>();
 
-app.use(async function requestId(c, next) {
-  c.set("requestId", crypto.randomUUID());
+// Hono's requestId sets c.var.requestId. headerName "" because the relay never adopts a
+// caller's X-Request-Id (a caller-chosen value would land in the logs: a misplaced key included);
+// the id goes out under each door's own header instead, on every answer, success or error.
+app.use(requestId({ headerName: "" }));
+app.use(async function requestIdHeader(c, next) {
   c.set("errorFormat", "problem");
   await next();
+  const name = c.var.errorFormat === "aws" ? REQUEST_ID_HEADERS.aws : REQUEST_ID_HEADERS.problem;
+  try {
+    c.res.headers.set(name, c.var.requestId);
+  } catch {
+    // Immutable headers (a Response passed through as is): copy it once.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.set(name, c.var.requestId);
+  }
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));
@@ -37,7 +49,7 @@ const ALLOWED: Record<string, string> = {
 
 app.notFound((c) => {
   const allow = ALLOWED[c.req.path] ?? (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined);
-  const err = allow ? Errors.methodNotAllowed(allow) : Errors.notFound();
+  const err = allow ? errors.methodNotAllowed(allow) : errors.notFound();
   return errorResponse(err, c.var.errorFormat ?? "problem", c.var.requestId);
 });
 
@@ -54,5 +66,5 @@ app.onError((err, c) => {
     requestId,
     error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
   });
-  return errorResponse(internalError(), format, requestId);
+  return errorResponse(errors.internalError(), format, requestId);
 });

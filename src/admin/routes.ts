@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
-import { RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
@@ -21,35 +21,21 @@ adminApi.use("/admin/*", async function adminAuth(c, next) {
   c.set("errorFormat", "problem");
   const token = c.env.ADMIN_TOKEN;
   if (!token) {
-    throw new RelayError({
-      status: 503,
-      code: "admin_disabled",
-      detail: "The admin API is off: ADMIN_TOKEN is not set.",
-    });
+    throw errors.adminDisabled();
   }
   const m = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "");
   if (!m) {
-    throw new RelayError({
-      status: 401,
-      code: "missing_admin_token",
-      detail: "Send `Authorization: Bearer <ADMIN_TOKEN>`.",
-      headers: { "www-authenticate": CHALLENGE },
-    });
+    throw errors.missingAdminToken(CHALLENGE);
   }
   if (!timingSafeEqual(m[1]!, token)) {
-    throw new RelayError({
-      status: 401,
-      code: "invalid_admin_token",
-      detail: "The admin token is wrong.",
-      headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
-    });
+    throw errors.invalidAdminToken(CHALLENGE);
   }
   await next();
 });
 
 function tenantParam(raw: string): string {
   const r = tenantIdSchema.safeParse(raw);
-  if (!r.success) throw new RelayError({ status: 400, code: "invalid_tenant_id", detail: r.error.issues[0]!.message });
+  if (!r.success) throw errors.invalidTenantId(r.error.issues[0]!.message);
   return r.data;
 }
 
@@ -58,16 +44,12 @@ async function jsonBody<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   try {
     raw = await req.json();
   } catch {
-    throw new RelayError({ status: 400, code: "invalid_json", detail: "The request body is not valid JSON." });
+    throw errors.invalidJson();
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new RelayError({
-      status: 400,
-      code: "invalid_request",
-      detail: `${i.path.join(".") || "body"}: ${i.message}`,
-    });
+    throw errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
   }
   return r.data;
 }
@@ -95,8 +77,7 @@ adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
       gateFor(c.env, tenantId).status({ v: GATE_PROTOCOL, tenantId, principal: null, revision: 0, status: "active" }),
     { retry: true },
   );
-  if (out.kind !== "ok")
-    throw new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
+  if (out.kind !== "ok") throw errors.internalError("unexpected gate answer");
   const s = out.status;
   return c.json({
     ...s,
@@ -113,11 +94,7 @@ adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetter
   const afterRaw = c.req.query("after");
   const after = afterRaw === undefined ? null : Number(afterRaw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
-    throw new RelayError({
-      status: 400,
-      code: "invalid_request",
-      detail: "limit is 1-1000 and after is a cursor from a previous page.",
-    });
+    throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
   const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
     retry: true,
@@ -148,12 +125,7 @@ adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   const force = c.req.query("force") === "true";
   const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
   if (!out.purged) {
-    throw new RelayError({
-      status: 409,
-      code: "events_queued",
-      detail: `Tenant ${tenantId} still has ${out.queued} queued events; wait for them to drain or pass force=true to drop them.`,
-      extra: { queued: out.queued },
-    });
+    throw errors.eventsQueued(tenantId, out.queued);
   }
   return c.json(out);
 });

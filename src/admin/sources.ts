@@ -14,7 +14,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { RelayEnv } from "../context.ts";
-import { RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
 import { createSourceSchema, ownedName, readJson, unwrap } from "../sources/http.ts";
 import type { SourceView } from "../sources/manager.ts";
@@ -30,10 +30,10 @@ const PREFIX = "/admin/v1/tenants/:id/sources";
 async function tenantOf(env: Env, raw: string): Promise<TenantRecord> {
   const id = tenantIdSchema.safeParse(raw);
   if (!id.success) {
-    throw new RelayError({ status: 400, code: "invalid_tenant_id", detail: id.error.issues[0]!.message });
+    throw errors.invalidTenantId(id.error.issues[0]!.message);
   }
   const record = await getTenant(env.TENANTS, id.data, { fresh: true });
-  if (!record) throw new RelayError({ status: 404, code: "tenant_not_found", detail: `No tenant ${id.data}.` });
+  if (!record) throw errors.tenantNotFound(id.data);
   return record;
 }
 
@@ -41,8 +41,7 @@ function base(t: TenantRecord): SourceCallInput {
   return { v: GATE_PROTOCOL, tenantId: t.id, principal: null, revision: t.revision, status: t.status };
 }
 
-const never = (): RelayError =>
-  new RelayError({ status: 500, code: "internal_error", detail: "unexpected gate answer" });
+const never = (): RelayError => errors.internalError("unexpected gate answer from a source call");
 
 adminSourcesApi.get(PREFIX, async function adminListSources(c) {
   const t = await tenantOf(c.env, c.req.param("id"));
@@ -54,11 +53,7 @@ adminSourcesApi.post(PREFIX, async function adminCreateSource(c) {
   const t = await tenantOf(c.env, c.req.param("id"));
   const body = await readJson(c.req.raw, createSourceSchema);
   if (!ownsSource(t.sources, body.Name)) {
-    throw new RelayError({
-      status: 400,
-      code: "source_not_owned",
-      detail: `${body.Name} is not under tenant ${t.id}'s sources (${t.sources.join(", ")}): add it to the record first.`,
-    });
+    throw errors.sourceNotOwned(body.Name, t.sources);
   }
   const out = await gateCall(() =>
     gateFor(c.env, t.id).sourceCreate({ ...base(t), name: body.Name, account: body.Account }),
@@ -89,8 +84,7 @@ adminSourcesApi.get(`${PREFIX}/:name{.+}`, async function adminShowSource(c) {
   const name = ownedName(c.req.param("name"), t.sources);
   const out = await gateCall(() => gateFor(c.env, t.id).sourceGet({ ...base(t), name }), { retry: true });
   const v = unwrap(out, never);
-  if (!v)
-    throw new RelayError({ status: 404, code: "source_not_found", detail: `Tenant ${t.id} has no source ${name}.` });
+  if (!v) throw errors.sourceNotFound(`Tenant ${t.id} has no source ${name}.`);
   return c.json(v);
 });
 

@@ -11,7 +11,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { RelayEnv } from "../context.ts";
-import { Errors, RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { log } from "../log.ts";
 import type { TenantRecord } from "../tenants/record.ts";
 import { getTenant, lookupApiKey, TenantRecordError } from "../tenants/store.ts";
@@ -33,24 +33,19 @@ export function apiKeyAuth(options: ApiKeyAuthOptions = {}): MiddlewareHandler<R
     if (authorization !== undefined) {
       const m = BEARER.exec(authorization);
       if (!m) {
-        throw new RelayError({
-          status: 400,
-          code: "invalid_authorization_header",
-          detail: "The Authorization header must be `Bearer <api key>`.",
-          headers: { "www-authenticate": `${challenge}, error="invalid_request"` },
-        });
+        throw errors.invalidAuthorizationHeader(challenge);
       }
       key = m[1]!;
     } else if (xApiKey !== undefined && xApiKey.trim() !== "") {
       key = xApiKey.trim();
     } else {
-      throw Errors.missingCredentials(challenge);
+      throw errors.missingApiKey(challenge);
     }
-    if (!isWellFormedApiKey(key)) throw Errors.malformedKey(challenge);
+    if (!isWellFormedApiKey(key)) throw errors.malformedApiKey(challenge);
 
     const hash = await hashApiKey(key);
     const index = await lookupApiKey(c.env.TENANTS, hash);
-    if (!index) throw Errors.invalidKey(challenge);
+    if (!index) throw errors.invalidApiKey(challenge);
     let tenant: TenantRecord | null;
     try {
       tenant = await getTenant(c.env.TENANTS, index.tenantId);
@@ -61,15 +56,15 @@ export function apiKeyAuth(options: ApiKeyAuthOptions = {}): MiddlewareHandler<R
     } catch (e) {
       if (e instanceof TenantRecordError) {
         log.error("tenant_record_unreadable", { tenantId: index.tenantId, reason: e.message });
-        throw Errors.tenantUnavailable(e.message);
+        throw errors.tenantMisconfigured(e.message);
       }
       throw e;
     }
     // The record must still list this key with this hash: revocation removes it there first.
     const entry = tenant?.apiKeys.find((k) => k.id === index.keyId);
-    if (!tenant || !entry || !timingSafeEqual(entry.hash, hash)) throw Errors.invalidKey(challenge);
-    if (entry.expiresAt && Date.parse(entry.expiresAt) <= Date.now()) throw Errors.invalidKey(challenge);
-    if (tenant.status === "disabled") throw Errors.tenantDisabled();
+    if (!tenant || !entry || !timingSafeEqual(entry.hash, hash)) throw errors.invalidApiKey(challenge);
+    if (entry.expiresAt && Date.parse(entry.expiresAt) <= Date.now()) throw errors.invalidApiKey(challenge);
+    if (tenant.status === "disabled") throw errors.tenantDisabled();
     c.set("caller", { tenant, principal: { kind: "api-key", id: entry.id } });
     await next();
   };

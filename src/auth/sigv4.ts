@@ -15,7 +15,7 @@
  * Runs in workerd and in Node 22 (the admin CLI imports it under type stripping): WebCrypto only,
  * erasable TypeScript only.
  */
-import { RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { SIGV4_MAX_SKEW_MS } from "../limits.ts";
 import { timingSafeEqual, toHex } from "./api-key.ts";
 
@@ -58,66 +58,22 @@ export const SIGV4_SIGNING_KEY_CACHE_MAX_ENTRIES = 256;
 
 // ---- Errors ------------------------------------------------------------------------------------
 
-const CHALLENGE = { "www-authenticate": SIGV4_ALGORITHM };
-
-function incomplete(detail: string, logReason?: string): RelayError {
-  return new RelayError({
-    status: 400,
-    code: "malformed_signature",
-    detail,
-    aws: { type: "IncompleteSignatureException", status: 400 },
-    ...(logReason ? { logReason } : {}),
-  });
-}
-
-function invalid(
-  code: string,
-  detail: string,
-  opts: { status?: number; headers?: Record<string, string>; logReason?: string } = {},
-): RelayError {
-  const status = opts.status ?? 401;
-  return new RelayError({
-    status,
-    code,
-    detail,
-    aws: { type: "InvalidSignatureException", status: 400 },
-    headers: { ...(status === 401 ? CHALLENGE : {}), ...opts.headers },
-    ...(opts.logReason ? { logReason: opts.logReason } : {}),
-  });
-}
-
-const SIGNATURE_MISMATCH =
-  "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-
-/** Refusals the front door makes around this module, with the same AWS shapes. */
+/** Refusals the front door makes around this module (built in src/errors.ts, like every other). */
 export const SigV4Errors = {
   /** No Authorization header (AWS's answer, e.g. to `aws --no-sign-request`). */
   missing(): RelayError {
-    return new RelayError({
-      status: 401,
-      code: "missing_signature",
-      detail: "Missing Authentication Token",
-      aws: { type: "MissingAuthenticationTokenException", status: 403 },
-      headers: CHALLENGE,
-    });
+    return errors.missingSignature();
   },
   /** The access key id is not one the relay issued (or it was revoked). */
   unknownAccessKey(accessKeyId: string): RelayError {
-    const hint = SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId)
-      ? "The relay does not know this access key id, or it was revoked."
-      : "This is not a relay-issued access key id (those start with RLY): configure the key pair the relay issued, not AWS credentials.";
-    return new RelayError({
-      status: 401,
-      code: "unknown_access_key",
-      detail: `The security token included in the request is invalid. ${hint}`,
-      aws: { type: "UnrecognizedClientException", status: 400 },
-      headers: CHALLENGE,
-      logReason: `access key id ${safeEcho(accessKeyId, 32)}`,
-    });
+    return errors.unknownAccessKey(
+      SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId),
+      `access key id ${safeEcho(accessKeyId, 32)}`,
+    );
   },
   /** The signature does not verify. `logReason` must never hold the secret or what was expected. */
   mismatch(logReason?: string): RelayError {
-    return invalid("signature_mismatch", SIGNATURE_MISMATCH, logReason ? { logReason } : {});
+    return errors.signatureMismatch(logReason);
   },
 } as const;
 
@@ -171,13 +127,7 @@ export function hasPresignedQuery(url: string | URL): boolean {
 }
 
 function presignedRefusal(): RelayError {
-  return new RelayError({
-    status: 400,
-    code: "presigned_not_supported",
-    detail:
-      "The relay accepts Signature Version 4 in the Authorization header only; query-string (presigned URL) authentication with X-Amz-Algorithm is not supported.",
-    aws: { type: "IncompleteSignatureException", status: 400 },
-  });
+  return errors.presignedNotSupported();
 }
 
 /**
@@ -194,7 +144,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   const space = authorization.search(/\s/);
   const scheme = space === -1 ? authorization : authorization.slice(0, space);
   if (scheme !== SIGV4_ALGORITHM) {
-    throw incomplete(
+    throw errors.malformedSignature(
       `Authorization header must use ${SIGV4_ALGORITHM} (Signature Version 4); got '${safeEcho(scheme, 32)}'.`,
     );
   }
@@ -208,17 +158,17 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
     const eq = part.indexOf("=");
     const name = eq === -1 ? part : part.slice(0, eq);
     if (!(PARAMS as readonly string[]).includes(name)) {
-      throw incomplete(
+      throw errors.malformedSignature(
         `Authorization header has an unknown or malformed parameter '${safeEcho(name, 32)}'; expected Credential=..., SignedHeaders=..., Signature=....`,
       );
     }
     if (/\s/.test(part)) {
-      throw incomplete(
+      throw errors.malformedSignature(
         "Authorization header parameters must be separated by commas: Credential=..., SignedHeaders=..., Signature=....",
       );
     }
     if (params[name as ParamName] !== undefined) {
-      throw incomplete(`Authorization header has the '${name}' parameter more than once.`);
+      throw errors.malformedSignature(`Authorization header has the '${name}' parameter more than once.`);
     }
     params[name as ParamName] = part.slice(eq + 1);
   }
@@ -233,12 +183,12 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
       "Authorization header requires existence of an 'X-Amz-Date' header (the relay does not accept 'Date' in its place).",
     );
   }
-  if (problems.length > 0) throw incomplete(problems.join(" "));
+  if (problems.length > 0) throw errors.malformedSignature(problems.join(" "));
 
   const credential = params.Credential!;
   const scope = credential.split("/");
   if (scope.length !== 5 || scope.some((s) => s === "")) {
-    throw incomplete(
+    throw errors.malformedSignature(
       `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${safeEcho(credential, 128)}'`,
     );
   }
@@ -248,46 +198,48 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   for (let i = 0; i < signedHeaders.length; i++) {
     const h = signedHeaders[i]!;
     if (!HEADER_NAME_PATTERN.test(h)) {
-      throw incomplete(`SignedHeaders must be lower-case header names separated by ';'; got '${safeEcho(h, 64)}'.`);
+      throw errors.malformedSignature(
+        `SignedHeaders must be lower-case header names separated by ';'; got '${safeEcho(h, 64)}'.`,
+      );
     }
     if (i > 0 && h <= signedHeaders[i - 1]!) {
-      throw incomplete("SignedHeaders must be sorted and must not repeat a header (Signature Version 4).");
+      throw errors.malformedSignature(
+        "SignedHeaders must be sorted and must not repeat a header (Signature Version 4).",
+      );
     }
   }
 
   const signature = params.Signature!;
   if (!SIGNATURE_PATTERN.test(signature)) {
-    throw incomplete("Signature must be 64 hexadecimal characters (the hex HMAC-SHA256).");
+    throw errors.malformedSignature("Signature must be 64 hexadecimal characters (the hex HMAC-SHA256).");
   }
 
   if (Number.isNaN(amzDateToMs(amzDate!))) {
-    throw incomplete(
+    throw errors.malformedSignature(
       `Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate!, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
     );
   }
 
   if (!signedHeaders.includes("host")) {
-    throw incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    throw errors.malformedSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
   }
   if (!signedHeaders.includes("x-amz-date")) {
-    throw incomplete("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+    throw errors.malformedSignature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
   }
 
   if (scopeDate !== amzDate!.slice(0, 8)) {
-    throw invalid(
-      "invalid_credential_scope",
+    throw errors.invalidCredentialScope(
       `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${safeEcho(scopeDate, 16)}' != '${amzDate!.slice(0, 8)}', from '${amzDate}'.`,
     );
   }
   if (!REGION_LABEL_PATTERN.test(region)) {
-    throw invalid("invalid_credential_scope", "Credential should be scoped to a valid region. ");
+    throw errors.invalidCredentialScope("Credential should be scoped to a valid region. ");
   }
   if (service !== SIGV4_SERVICE) {
-    throw invalid("invalid_credential_scope", `Credential should be scoped to correct service: '${SIGV4_SERVICE}'. `);
+    throw errors.invalidCredentialScope(`Credential should be scoped to correct service: '${SIGV4_SERVICE}'. `);
   }
   if (terminator !== TERMINATOR) {
-    throw invalid(
-      "invalid_credential_scope",
+    throw errors.invalidCredentialScope(
       `Credential should be scoped with a valid terminator: '${TERMINATOR}', not '${safeEcho(terminator, 32)}'. `,
     );
   }
@@ -331,14 +283,7 @@ export async function verifySigV4(input: {
   if (hasPresignedQuery(url)) throw presignedRefusal();
 
   if (parsed.securityToken !== null) {
-    throw new RelayError({
-      status: 401,
-      code: "temporary_credentials_not_supported",
-      detail:
-        "The relay issues long-term key pairs and does not accept temporary credentials (an X-Amz-Security-Token was sent). Unset AWS_SESSION_TOKEN (or remove aws_session_token from the profile) and sign with the relay-issued access key id and secret only.",
-      aws: { type: "UnrecognizedClientException", status: 400 },
-      headers: CHALLENGE,
-    });
+    throw errors.temporaryCredentialsNotSupported();
   }
 
   checkClock(parsed.amzDate, now);
@@ -350,7 +295,7 @@ export async function verifySigV4(input: {
     let value = headers.get(name);
     if (value === null && name === "host") value = url.host;
     if (value === null) {
-      throw incomplete(
+      throw errors.malformedSignature(
         `The request has no '${name}' header, but SignedHeaders lists it: every signed header must be sent.`,
       );
     }
@@ -364,19 +309,14 @@ export async function verifySigV4(input: {
   // it, so a swapped body never verifies and the client is told why.
   const contentSha = headers.get("x-amz-content-sha256");
   if (contentSha !== null && (contentSha === "UNSIGNED-PAYLOAD" || contentSha.startsWith("STREAMING-"))) {
-    throw invalid(
-      "unsigned_payload_not_supported",
+    throw errors.unsignedPayloadNotSupported(
       `The relay requires a signed payload: x-amz-content-sha256 must be the hex SHA-256 of the body, not ${safeEcho(contentSha, 48)} (unsigned and streaming payloads are not accepted).`,
-      { status: 400 },
     );
   }
   const bodyHash = await payloadHash(body, input.bodySha256Hex);
   if (contentSha !== null) {
     if (contentSha.toLowerCase() !== bodyHash) {
-      throw invalid(
-        "content_sha256_mismatch",
-        "The provided x-amz-content-sha256 header does not match what was computed.",
-      );
+      throw errors.contentSha256Mismatch();
     }
   }
 
@@ -407,24 +347,22 @@ function checkClock(amzDate: string, nowMs: number): void {
   // X-Amz-Date has whole seconds: compare at that resolution so the message's times add up.
   const now = Math.floor(nowMs / 1000) * 1000;
   if (Number.isNaN(signedAt)) {
-    throw incomplete(
+    throw errors.malformedSignature(
       `Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
     );
   }
   // The Date header lets the JS SDK v3 correct its clock offset and retry (awsAuthMiddleware).
-  const dateHeader = { date: new Date(now).toUTCString() };
+  const date = new Date(now).toUTCString();
   if (signedAt < now - SIGV4_MAX_SKEW_MS) {
-    throw invalid(
-      "signature_expired",
+    throw errors.signatureExpired(
       `Signature expired: ${amzDate} is now earlier than ${msToAmzDate(now - SIGV4_MAX_SKEW_MS)} (${msToAmzDate(now)} - 5 min.)`,
-      { headers: dateHeader },
+      date,
     );
   }
   if (signedAt > now + SIGV4_MAX_SKEW_MS) {
-    throw invalid(
-      "signature_not_yet_current",
+    throw errors.signatureNotYetCurrent(
       `Signature not yet current: ${amzDate} is still later than ${msToAmzDate(now + SIGV4_MAX_SKEW_MS)} (${msToAmzDate(now)} + 5 min.)`,
-      { headers: dateHeader },
+      date,
     );
   }
 }

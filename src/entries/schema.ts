@@ -7,7 +7,7 @@
  * per-entry code (InvalidArgument, MalformedDetail) while its valid siblings go through.
  */
 import { z } from "zod";
-import { Errors } from "../errors.ts";
+import { errors } from "../errors.ts";
 import {
   MAX_DETAIL_TYPE_CHARS,
   MAX_ENTRIES,
@@ -207,7 +207,7 @@ export function validateBatch(body: unknown, maxBatchBytes: number): ValidatedBa
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const path = issue.path.length ? `${issue.path.map(String).join(".")}: ` : "";
-    throw Errors.invalidRequest(`${path}${issue.message}`);
+    throw errors.invalidRequest(`${path}${issue.message}`);
   }
   const raw = r.data.Entries;
   let totalBytes = 0;
@@ -215,13 +215,13 @@ export function validateBatch(body: unknown, maxBatchBytes: number): ValidatedBa
   for (let i = 0; i < raw.length; i++) {
     const e = raw[i];
     if (e === null || typeof e !== "object" || Array.isArray(e)) {
-      throw Errors.invalidRequest(`Entries[${i}]: an entry must be a JSON object`);
+      throw errors.invalidRequest(`Entries[${i}]: an entry must be a JSON object`);
     }
     const size = entrySize(e);
     sizes.push(size);
     totalBytes += size;
   }
-  if (totalBytes > maxBatchBytes) throw Errors.batchTooLarge(totalBytes, maxBatchBytes);
+  if (totalBytes > maxBatchBytes) throw errors.batchTooLarge(totalBytes, maxBatchBytes);
   // A valid entry's wire form counts the same bytes as its input (Time 14 either way, Detail the
   // same string or the same serialisation): size each entry once.
   return { slots: raw.map((e, i) => validateEntry(e, i, sizes[i])), totalBytes };

@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import { parseSigV4, SigV4Errors, verifySigV4 } from "../auth/sigv4.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
-import { Errors, RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { log } from "../log.ts";
 import type { TenantRecord } from "../tenants/record.ts";
 import { getTenant, lookupSigV4, sigv4SecretFor, TenantRecordError } from "../tenants/store.ts";
@@ -58,7 +58,7 @@ awsApi.post("/", async function putPartnerEvents(c) {
   } catch (e) {
     if (e instanceof TenantRecordError) {
       log.error("tenant_record_unreadable", { tenantId: index.tenantId, reason: e.message });
-      throw Errors.tenantUnavailable(e.message);
+      throw errors.tenantMisconfigured(e.message);
     }
     throw e;
   }
@@ -79,26 +79,14 @@ awsApi.post("/", async function putPartnerEvents(c) {
 
   const target = c.req.header("x-amz-target");
   if (target !== PUT_PARTNER_EVENTS_TARGET) {
-    throw new RelayError({
-      status: 400,
-      code: "unknown_operation",
-      detail: target
-        ? `The relay only serves ${PUT_PARTNER_EVENTS_TARGET}; ${target.slice(0, 100)} is not supported.`
-        : `X-Amz-Target is required; the relay serves ${PUT_PARTNER_EVENTS_TARGET}.`,
-      aws: { type: "UnknownOperationException", status: 400 },
-    });
+    throw errors.unknownOperation(PUT_PARTNER_EVENTS_TARGET, target ?? null);
   }
   const type = c.req.header("content-type") ?? "";
   if (!type.toLowerCase().startsWith(AWS_JSON) && !/^application\/json\b/i.test(type)) {
-    throw new RelayError({
-      status: 415,
-      code: "unsupported_media_type",
-      detail: `Send the body with Content-Type: ${AWS_JSON}.`,
-      aws: { type: "SerializationException", status: 400 },
-    });
+    throw errors.unsupportedMediaType(AWS_JSON);
   }
-  if (tenant.status === "disabled") throw Errors.tenantDisabled();
-  const res = await ingest({
+  if (tenant.status === "disabled") throw errors.tenantDisabled();
+  return ingest({
     env,
     ctx: c.executionCtx,
     caller: { tenant, principal: { kind: "sigv4", id: parsed.accessKeyId } },
@@ -107,6 +95,4 @@ awsApi.post("/", async function putPartnerEvents(c) {
     requestId: c.var.requestId,
     render: renderAws,
   });
-  res.headers.set("x-amzn-requestid", c.var.requestId);
-  return res;
 });

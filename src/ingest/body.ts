@@ -3,14 +3,14 @@
  * lie or be absent, and a Worker receives bodies up to 100 MB (platform.md), so the relay never
  * buffers more than the cap.
  */
-import { Errors } from "../errors.ts";
+import { errors } from "../errors.ts";
 
 export async function readBodyCapped(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) {
     // Refuse before reading a byte; cancel the stream so the runtime stops receiving it.
     await request.body?.cancel().catch(() => {});
-    throw Errors.bodyTooLarge(limit);
+    throw errors.payloadTooLarge(limit);
   }
   if (!request.body) return new Uint8Array(0);
   if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request.body, Number(declared), limit);
@@ -23,7 +23,7 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
     total += value.byteLength;
     if (total > limit) {
       await reader.cancel().catch(() => {});
-      throw Errors.bodyTooLarge(limit);
+      throw errors.payloadTooLarge(limit);
     }
     chunks.push(value);
   }
@@ -58,7 +58,7 @@ async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, 
   if (filled <= declared) {
     reader.releaseLock();
     if (filled < declared)
-      throw Errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
+      throw errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
     return new Uint8Array(buffer, 0, filled);
   }
   // More bytes than declared (only a body built in-process can do this: HTTP frames by length).
@@ -73,10 +73,10 @@ async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, 
     view = new Uint8Array(r.value.buffer);
     if (total > limit) {
       await reader.cancel().catch(() => {});
-      throw Errors.bodyTooLarge(limit);
+      throw errors.payloadTooLarge(limit);
     }
   }
-  throw Errors.invalidRequest(`The body is ${total} bytes but Content-Length says ${declared}.`);
+  throw errors.invalidRequest(`The body is ${total} bytes but Content-Length says ${declared}.`);
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -86,6 +86,6 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   try {
     return JSON.parse(decoder.decode(bytes));
   } catch {
-    throw Errors.invalidJson();
+    throw errors.invalidJson();
   }
 }

@@ -8,7 +8,7 @@ import { toHex } from "../auth/api-key.ts";
 import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
-import { Errors, RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
@@ -40,11 +40,7 @@ export function readIdempotencyKey(raw: string | undefined): string | null {
   let v = raw.trim();
   if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
   if (v.length === 0 || v.length > MAX_IDEMPOTENCY_KEY_CHARS || !/^[\x21-\x7e]+$/.test(v)) {
-    throw new RelayError({
-      status: 400,
-      code: "invalid_idempotency_key",
-      detail: `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces.`,
-    });
+    throw errors.invalidIdempotencyKey(MAX_IDEMPOTENCY_KEY_CHARS);
   }
   return v;
 }
@@ -64,7 +60,7 @@ jsonApi.post(
   "/v1/events",
   async function requireJson(c, next) {
     const type = c.req.header("content-type");
-    if (!type || !JSON_TYPE.test(type)) throw Errors.unsupportedMediaType("application/json");
+    if (!type || !JSON_TYPE.test(type)) throw errors.unsupportedMediaType("application/json");
     await next();
   },
   apiKeyAuth(),
@@ -87,7 +83,7 @@ jsonApi.post(
 
 jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c) {
   const id = c.req.param("relayEventId");
-  const notFound = Errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
+  const notFound = errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
   if (!RELAY_ID.test(id)) throw notFound;
   const { tenant, principal } = c.var.caller;
   const out = await gateCall(

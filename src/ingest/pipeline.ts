@@ -10,7 +10,7 @@ import { SigV4Errors } from "../auth/sigv4.ts";
 import { relayConfig } from "../config.ts";
 import type { Caller } from "../context.ts";
 import { type Slot, validateBatch, type WireEntry } from "../entries/schema.ts";
-import { Errors, RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
@@ -127,20 +127,9 @@ export async function ingest(args: IngestArgs): Promise<Response> {
         { "idempotent-replayed": "true" },
       );
     case "idempotency-mismatch":
-      throw new RelayError({
-        status: 422,
-        code: "idempotency_key_reused",
-        detail: "This Idempotency-Key was used with a different request body in the last 24 hours.",
-        aws: { type: "ValidationException", status: 400 },
-      });
+      throw errors.idempotencyKeyReused();
     case "idempotency-in-progress":
-      throw new RelayError({
-        status: 409,
-        code: "idempotency_in_progress",
-        detail: "A request with this Idempotency-Key is still being processed; retry after it completes.",
-        headers: { "retry-after": String(admit.retryAfterS) },
-        aws: { type: "ThrottlingException", status: 400 },
-      });
+      throw errors.idempotencyInProgress(admit.retryAfterS);
     default:
       break;
   }
@@ -159,7 +148,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
   let rate: RateInfo | null = admit.rate;
 
   try {
-    if (admit.kind === "full") throw bufferFull(admit.retryAfterS, admit.rate);
+    if (admit.kind === "full") throw errors.bufferFull(admit.retryAfterS, admit.rate);
     // Sources not ACTIVE: held or refused, not sent (src/sources/ingest.ts).
     valid = await applySourceVerdicts({ env, tenant, verdicts: admit.sources, valid, scoped, outcomes, requestId });
     if (valid.length > 0 && admit.kind === "queue") {
@@ -170,7 +159,7 @@ export async function ingest(args: IngestArgs): Promise<Response> {
         valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })),
         null,
       );
-      if (queued.kind === "full") throw bufferFull(queued.retryAfterS, queued.rate);
+      if (queued.kind === "full") throw errors.bufferFull(queued.retryAfterS, queued.rate);
       valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     } else if (valid.length > 0) {
       rate = admit.rate;
@@ -225,7 +214,7 @@ async function forward(
   } catch (e) {
     if (e instanceof TenantRecordError) {
       log.error("tenant_credentials_unusable", { requestId, tenantId: tenant.id, reason: e.message });
-      throw Errors.tenantUnavailable(e.message);
+      throw errors.tenantMisconfigured(e.message);
     }
     throw e;
   }
@@ -325,74 +314,25 @@ async function enqueue(
 
 /** The refusal for a credential the tenant's gate says is revoked, or a disabled tenant. */
 export function deniedError(caller: Caller, reason: "revoked" | "disabled"): RelayError {
-  if (reason === "disabled") return Errors.tenantDisabled();
+  if (reason === "disabled") return errors.tenantDisabled();
   return caller.principal.kind === "sigv4"
     ? SigV4Errors.unknownAccessKey(caller.principal.id)
-    : Errors.invalidKey('Bearer realm="eventbridge-relay"');
-}
-
-function bufferFull(retryAfterS: number, rate: RateInfo): RelayError {
-  return new RelayError({
-    status: 429,
-    code: "buffer_full",
-    detail: `This tenant's buffer is full; nothing in this request was accepted. Retry after ${retryAfterS} s.`,
-    headers: {
-      "retry-after": String(retryAfterS),
-      "ratelimit-policy": `"eventbridge";q=${rate.limit};w=${rate.windowS}`,
-      ratelimit: `"eventbridge";r=0;t=${retryAfterS}`,
-    },
-    aws: { type: "ThrottlingException", status: 400 },
-  });
+    : errors.invalidApiKey('Bearer realm="eventbridge-relay"');
 }
 
 /** A whole-call upstream failure the relay could not absorb, as the partner sees it. */
 export function upstreamError(r: Extract<PutResult, { kind: "error" }>): RelayError {
-  const extra = { upstreamCode: r.code, ...(r.requestId ? { upstreamRequestId: r.requestId } : {}) };
   switch (r.errorClass) {
     case "throttled":
-      return new RelayError({
-        status: 429,
-        code: "upstream_throttled",
-        detail: `EventBridge throttled the request (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
-        headers: { "retry-after": "1" },
-        aws: { type: "ThrottlingException", status: 400 },
-        extra,
-      });
+      return errors.upstreamThrottled(r);
     case "timeout":
-      return new RelayError({
-        status: 504,
-        code: "upstream_timeout",
-        detail: `${r.message}. The relay's buffer is full, so the entries were not accepted; they may have reached EventBridge. Retry later.`,
-        aws: { type: "ServiceUnavailableException", status: 503 },
-        extra,
-      });
+      return errors.upstreamTimeout(r);
     case "server":
     case "network":
-      return new RelayError({
-        status: 502,
-        code: "upstream_unavailable",
-        detail: `EventBridge failed (${r.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
-        aws: {
-          type: r.code === "NetworkError" ? "ServiceUnavailableException" : r.code,
-          status: r.status >= 500 ? r.status : 503,
-        },
-        extra,
-      });
+      return errors.upstreamUnavailable(r);
     case "credentials":
-      return new RelayError({
-        status: 502,
-        code: "upstream_auth_failed",
-        detail: `EventBridge refused this tenant's AWS credentials (${r.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
-        aws: { type: "InternalFailure", status: 500 },
-        extra,
-      });
+      return errors.upstreamAuthFailed(r);
     case "rejected":
-      return new RelayError({
-        status: 502,
-        code: "upstream_rejected",
-        detail: `EventBridge rejected the request: ${r.code}: ${r.message}`,
-        aws: { type: r.code, status: 400 },
-        extra,
-      });
+      return errors.upstreamRejected(r);
   }
 }

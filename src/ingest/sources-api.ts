@@ -13,7 +13,7 @@
 import { Hono } from "hono";
 import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import type { RelayEnv } from "../context.ts";
-import { RelayError } from "../errors.ts";
+import { errors } from "../errors.ts";
 import { createSourceSchema, ownedName, readJson, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
@@ -33,11 +33,7 @@ sourcesApi.post("/v1/sources", apiKeyAuth(), async function createSource(c) {
   const body = await readJson(c.req.raw, createSourceSchema);
   const caller = c.var.caller;
   if (!ownsSource(caller.tenant.sources, body.Name)) {
-    throw new RelayError({
-      status: 403,
-      code: "source_not_owned",
-      detail: `${body.Name} is not under this tenant's partner event sources (${caller.tenant.sources.join(", ")}).`,
-    });
+    throw errors.sourceNotOwned(body.Name, caller.tenant.sources);
   }
   const out = await gateCall(() =>
     gateFor(c.env, caller.tenant.id).sourceCreate({ ...base(c), name: body.Name, account: body.Account }),
@@ -61,7 +57,7 @@ sourcesApi.get("/v1/sources/:name{.+}", apiKeyAuth(), async function getSource(c
   });
   const v = unwrap(out, (r) => deniedError(caller, r));
   if (!v) {
-    throw new RelayError({ status: 404, code: "source_not_found", detail: `This tenant has no source ${name}.` });
+    throw errors.sourceNotFound(`This tenant has no source ${name}.`);
   }
   return c.json(v, 200, NO_STORE);
 });

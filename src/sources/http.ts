@@ -1,13 +1,14 @@
 /**
  * What the partner API (src/ingest/sources-api.ts) and the admin API (src/admin/sources.ts) share
  * about sources: the request body, the name check, and turning a gate answer into a response
- * or a RelayError (problem+json, written by app.onError).
+ * or its catalog error (src/errors.ts; problem+json, written by app.onError).
  */
 import { z } from "zod";
-import { RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
 import type { SourceCall } from "../tenant-gate/protocol.ts";
 import { ownsSource } from "../tenants/record.ts";
+import type { SourceOpError } from "./manager.ts";
 
 /** `POST .../sources` body: AWS's member names (Name, Account), as CreatePartnerEventSource takes them. */
 export const createSourceSchema = z.strictObject({
@@ -22,16 +23,12 @@ export async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T
   try {
     raw = await req.json();
   } catch {
-    throw new RelayError({ status: 400, code: "invalid_json", detail: "The request body is not valid JSON." });
+    throw errors.invalidJson();
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new RelayError({
-      status: 400,
-      code: "invalid_request",
-      detail: `${i.path.join(".") || "body"}: ${i.message}`,
-    });
+    throw errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
   }
   return r.data;
 }
@@ -45,29 +42,45 @@ export function ownedName(raw: string, rules: readonly string[]): string {
     // already decoded
   }
   if (name.length > MAX_SOURCE_CHARS || !SOURCE_PATTERN.test(name) || !ownsSource(rules, name)) {
-    throw notOwned(name);
+    throw errors.sourceNotFound(
+      `${name.slice(0, MAX_SOURCE_CHARS)} is not one of this tenant's partner event sources.`,
+    );
   }
   return name;
 }
 
-export function notOwned(name: string): RelayError {
-  return new RelayError({
-    status: 404,
-    code: "source_not_found",
-    detail: `${name.slice(0, MAX_SOURCE_CHARS)} is not one of this tenant's partner event sources.`,
-  });
-}
-
-/** The value of a gate answer, or the RelayError it stands for (`denied` is the caller's to map). */
+/** The value of a gate answer, or the error it stands for (`denied` is the caller's to map). */
 export function unwrap<T>(out: SourceCall<T>, onDenied: (reason: "revoked" | "disabled") => RelayError): T {
   if (out.kind === "denied") throw onDenied(out.reason);
-  if (out.kind === "error") {
-    throw new RelayError({
-      status: out.status,
-      code: out.code,
-      detail: out.detail,
-      ...(out.retryAfterS !== undefined ? { headers: { "retry-after": String(out.retryAfterS) } } : {}),
-    });
-  }
+  if (out.kind === "error") throw fromGate(out);
   return out.value;
+}
+
+/** A refusal the gate made (src/sources/manager.ts), as its catalog error. */
+function fromGate(e: SourceOpError): RelayError {
+  switch (e.code) {
+    case "source_not_found":
+      return errors.sourceNotFound(e.detail);
+    case "source_exists":
+      return errors.sourceExists(e.detail);
+    case "source_account_unknown":
+      return errors.sourceAccountUnknown(e.detail);
+    case "too_many_sources":
+      return errors.tooManySources(e.detail);
+    case "invalid_source":
+      return errors.invalidSource(e.detail);
+    case "control_plane_throttled":
+      return errors.controlPlaneThrottled(e.detail, e.retryAfterS ?? 30);
+    case "control_plane_denied":
+      return errors.controlPlaneDenied(e.detail);
+    case "control_plane_not_implemented":
+      return errors.controlPlaneNotImplemented(e.detail);
+    case "control_plane_unavailable":
+      return errors.controlPlaneUnavailable(e.detail);
+    case "tenant_not_found":
+      return errors.tenantNotFound(e.detail);
+    default:
+      // tenant_misconfigured: the record or its credentials cannot be used (the reason is logged).
+      return errors.tenantMisconfigured(e.detail);
+  }
 }

@@ -647,19 +647,19 @@ export class SourceManager {
 
   async #controlPlane(now: number): Promise<SourceOp<ControlPlane>> {
     const tenantId = this.#h.tenantId();
-    if (!tenantId) return err(409, "tenant_unknown", "this tenant's gate has not seen its tenant yet");
+    if (!tenantId) return err(503, "tenant_misconfigured", "this tenant's gate has not seen its tenant yet");
     let record: TenantRecord | null;
     try {
       record = await getTenant(this.#h.env.TENANTS, tenantId);
     } catch (e) {
-      return err(503, "tenant_unavailable", `the tenant record is unreadable: ${(e as Error).message}`);
+      return err(503, "tenant_misconfigured", `the tenant record is unreadable: ${(e as Error).message}`);
     }
-    if (!record) return err(404, "tenant_not_found", `no tenant record for ${tenantId}`);
+    if (!record) return err(404, "tenant_not_found", tenantId);
     let client: AwsClient;
     try {
       client = await awsClientFor(record, this.#h.env.SEALING_KEY);
     } catch (e) {
-      return err(503, "tenant_unavailable", `the tenant's AWS credentials are unusable: ${(e as Error).message}`);
+      return err(503, "tenant_misconfigured", `the tenant's AWS credentials are unusable: ${(e as Error).message}`);
     }
     void now;
     const cfg = relayConfig(this.#h.env);
@@ -694,7 +694,7 @@ export class SourceManager {
       case "exists":
         return err(400, "invalid_source", upstream);
       case "unavailable":
-        return err(502, "upstream_unavailable", `${upstream}. Retry later.`);
+        return err(502, "control_plane_unavailable", `${upstream}. Retry later.`);
     }
   }
 }

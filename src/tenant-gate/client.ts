@@ -2,7 +2,7 @@
  * The Worker side of the tenant gate: reaching a tenant's gate, and turning Durable Object
  * failures into clear 503s.
  */
-import { RelayError } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { TENANT_CACHE_MAX_ENTRIES } from "../limits.ts";
 import { log } from "../log.ts";
 import type { GateRpc } from "./protocol.ts";
@@ -54,14 +54,5 @@ export async function gateCall<T>(fn: () => Promise<T>, opts: { retry?: boolean 
 
 function unavailable(err: DurableObjectError): RelayError {
   log.error("tenant_gate_failed", { error: err?.message ?? String(err), overloaded: !!err?.overloaded });
-  return new RelayError({
-    status: 503,
-    code: err?.overloaded ? "tenant_overloaded" : "tenant_gate_unavailable",
-    detail: err?.overloaded
-      ? "This tenant is receiving more requests than the relay can admit right now. Retry after the Retry-After delay."
-      : "The relay could not reach this tenant's admission gate. The request may not have been accepted; retry it (with an Idempotency-Key to avoid duplicates).",
-    headers: { "retry-after": "1" },
-    aws: { type: "ServiceUnavailableException", status: 503 },
-    logReason: err?.message,
-  });
+  return err?.overloaded ? errors.tenantOverloaded(err?.message) : errors.tenantGateUnavailable(err?.message);
 }

@@ -11,7 +11,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app.ts";
 import { generateApiKey } from "../../src/auth/api-key.ts";
-import { Errors, errorResponse, internalError, RelayError } from "../../src/errors.ts";
+import { errorResponse, errors, internalError, RelayError } from "../../src/errors.ts";
 import { classifyCallError, isRetryableEntryCode, normalizeErrorCode } from "../../src/eventbridge/codes.ts";
 import { checkProblemShape, expectProblem, STACK_TRACE } from "../helpers/http.ts";
 import { captureLogs } from "../helpers/leaks.ts";
@@ -21,18 +21,28 @@ afterEach(() => vi.restoreAllMocks());
 const CHALLENGE = 'Bearer realm="eventbridge-relay"';
 
 const ALL: [string, RelayError, number, Record<string, string>][] = [
-  ["missingCredentials", Errors.missingCredentials(CHALLENGE), 401, { "www-authenticate": CHALLENGE }],
-  ["malformedKey", Errors.malformedKey(CHALLENGE), 401, { "www-authenticate": `${CHALLENGE}, error="invalid_token"` }],
-  ["invalidKey", Errors.invalidKey(CHALLENGE), 401, { "www-authenticate": `${CHALLENGE}, error="invalid_token"` }],
-  ["tenantDisabled", Errors.tenantDisabled(), 403, {}],
-  ["tenantUnavailable", Errors.tenantUnavailable("record v7 does not parse"), 503, {}],
-  ["invalidJson", Errors.invalidJson(), 400, {}],
-  ["invalidRequest", Errors.invalidRequest("Entries is required"), 400, {}],
-  ["bodyTooLarge", Errors.bodyTooLarge(589_824), 413, {}],
-  ["batchTooLarge", Errors.batchTooLarge(262_145, 262_144), 413, {}],
-  ["unsupportedMediaType", Errors.unsupportedMediaType("application/json"), 415, { "accept-post": "application/json" }],
-  ["notFound", Errors.notFound(), 404, {}],
-  ["methodNotAllowed", Errors.methodNotAllowed("POST"), 405, { allow: "POST" }],
+  ["missingApiKey", errors.missingApiKey(CHALLENGE), 401, { "www-authenticate": CHALLENGE }],
+  [
+    "malformedApiKey",
+    errors.malformedApiKey(CHALLENGE),
+    401,
+    { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
+  ],
+  [
+    "invalidApiKey",
+    errors.invalidApiKey(CHALLENGE),
+    401,
+    { "www-authenticate": `${CHALLENGE}, error="invalid_token"` },
+  ],
+  ["tenantDisabled", errors.tenantDisabled(), 403, {}],
+  ["tenantMisconfigured", errors.tenantMisconfigured("record v7 does not parse"), 503, {}],
+  ["invalidJson", errors.invalidJson(), 400, {}],
+  ["invalidRequest", errors.invalidRequest("Entries is required"), 400, {}],
+  ["payloadTooLarge", errors.payloadTooLarge(589_824), 413, {}],
+  ["batchTooLarge", errors.batchTooLarge(262_145, 262_144), 413, {}],
+  ["unsupportedMediaType", errors.unsupportedMediaType("application/json"), 415, { "accept-post": "application/json" }],
+  ["notFound", errors.notFound(), 404, {}],
+  ["methodNotAllowed", errors.methodNotAllowed("POST"), 405, { allow: "POST" }],
   ["internalError", internalError(), 500, {}],
 ];
 
@@ -60,10 +70,10 @@ describe("errorResponse, problem format", () => {
   });
 
   it("carries a refusal's extra members (batch size) but never its log reason", async () => {
-    const big = await (await errorResponse(Errors.batchTooLarge(262_145, 262_144), "problem")).json();
+    const big = await (await errorResponse(errors.batchTooLarge(262_145, 262_144), "problem")).json();
     expect(big).toMatchObject({ size: 262_145, limit: 262_144 });
     const text = await errorResponse(
-      Errors.tenantUnavailable("sealed secretAccessKey failed to decrypt"),
+      errors.tenantMisconfigured("sealed secretAccessKey failed to decrypt"),
       "problem",
     ).text();
     expect(text).not.toContain("decrypt");
