@@ -45,10 +45,14 @@ const ALLOWED: Record<string, string> = {
   "/v1/status": "GET",
   "/healthz": "GET",
   "/": "POST",
+  "/v1/sources": "GET, POST",
 };
 
 app.notFound((c) => {
-  const allow = ALLOWED[c.req.path] ?? (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined);
+  const allow =
+    ALLOWED[c.req.path] ??
+    (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined) ??
+    (c.req.path.startsWith("/v1/sources/") ? "GET, DELETE" : undefined);
   const err = allow ? errors.methodNotAllowed(allow) : errors.notFound();
   return errorResponse(err, c.var.errorFormat ?? "problem", c.var.requestId);
 });

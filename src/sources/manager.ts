@@ -130,39 +130,38 @@ export class SourceManager {
     sources: readonly { source: string; entries: number; bytes: number }[],
     policy: UnmanagedPolicy,
     now: number,
-  ): { verdicts: Record<string, Verdict>; held: number; heldBytes: number; wake: boolean } {
+  ): { verdicts: Record<string, Verdict>; withheld: number; withheldBytes: number; wake: boolean } {
     const out: Record<string, Verdict> = {};
-    let held = 0;
-    let heldBytes = 0;
+    let withheld = 0;
+    let withheldBytes = 0;
     let wake = false;
     const seen: string[] = [];
     for (const s of sources) {
       const record = this.#table.get(s.source);
-      const v = verdictFor(s.source, record, policy);
-      if (v.firstUse && this.#table.size < MAX_SOURCES_PER_TENANT) {
-        const r = newRecord(s.source, null, { managed: false, state: "UNKNOWN", arn: null }, now);
-        r.lastUsedAt = now;
-        this.#table.put(r);
-        wake = true;
+      let v: Verdict = verdictFor(s.source, record, policy);
+      if ("firstUse" in v) {
+        if (this.#table.size < MAX_SOURCES_PER_TENANT) {
+          const r = newRecord(s.source, null, { managed: false, state: "UNKNOWN", arn: null }, now);
+          r.lastUsedAt = now;
+          this.#table.put(r);
+          wake = true;
+          v = v.action === "hold" ? { action: "hold", reason: v.reason } : { action: "send" };
+        } else {
+          // No room to track it: it could never be read, so it is forwarded as before.
+          v = { action: "send", warning: `this tenant already tracks ${MAX_SOURCES_PER_TENANT} sources` };
+        }
       } else if (record) {
         seen.push(s.source);
       }
-      if (v.action === "send" && !v.firstUse && !v.warning) continue;
-      if (v.action === "send") {
-        if (v.warning) out[s.source] = { action: "send", warning: v.warning };
-        continue;
-      }
-      out[s.source] = v.action === "hold" ? { action: "hold", reason: v.reason } : v;
-      if (v.action === "hold") {
-        held += s.entries;
-        heldBytes += s.bytes;
-      } else {
-        held += s.entries;
-        heldBytes += s.bytes;
+      if (v.action === "send" && !v.warning) continue;
+      out[s.source] = v;
+      if (v.action !== "send") {
+        withheld += s.entries;
+        withheldBytes += s.bytes;
       }
     }
     this.#table.touch(seen, now);
-    return { verdicts: out, held, heldBytes, wake };
+    return { verdicts: out, withheld, withheldBytes, wake };
   }
 
   /**

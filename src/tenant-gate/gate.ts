@@ -135,7 +135,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const sv = input.sources?.length
       ? this.#sources.verdicts(input.sources, input.unmanagedSources ?? "verify", now)
       : null;
-    const sendable = sv ? { entries: input.entries - sv.held, bytes: input.bytes - sv.heldBytes } : input;
+    const sendable = sv ? { entries: input.entries - sv.withheld, bytes: input.bytes - sv.withheldBytes } : input;
     if (sv?.wake) await this.#ensureAlarm(now);
     const sources = sv && Object.keys(sv.verdicts).length > 0 ? { sources: sv.verdicts } : {};
     const decision = decide(sendable, input.limits, now, bucket, this.#buffer);
