@@ -270,6 +270,64 @@ describe("a managed source's lifecycle", () => {
   });
 });
 
+describe("entries already queued when the source stops being ACTIVE", () => {
+  it("go back to the hold (nothing sent into the PENDING source), and drain once it is ACTIVE again", async () => {
+    const { t, fake } = await setup();
+    const name = sourceName(t);
+    await createSource(t, name);
+    await awsCall(fake, CUSTOMER, "CreateEventBus", { Name: name, EventSourceName: name });
+    await refresh(t, name);
+    // EventBridge throttles: the entries wait in the send queue.
+    fake.inject({ type: "throttle" });
+    const body = (await (await post(t, name, ["q-0", "q-1"])).json()) as Batch;
+    expect(body.QueuedEntryCount).toBe(2);
+    await awsCall(fake, CUSTOMER, "DeleteEventBus", { Name: name });
+    await pollNow(t, name);
+    for (const e of body.Entries) {
+      expect(await (await relay(t, `/v1/events/${e.RelayEventId}`)).json()).toMatchObject({ state: "held" });
+    }
+    await drain(t.record.id);
+    expect(fake.events).toHaveLength(0);
+    expect(fake.sources.dropped).toHaveLength(0);
+    await awsCall(fake, CUSTOMER, "ActivateEventSource", { Name: name });
+    await pollNow(t, name);
+    await drain(t.record.id);
+    expect(delivered(fake)).toEqual(["q-0", "q-1"]);
+  });
+});
+
+describe("the admin API", () => {
+  it("lists, shows and deletes a tenant's sources; unknown tenants and names are clear problems", async () => {
+    const { t, fake } = await setup();
+    const name = sourceName(t);
+    const base = `/admin/v1/tenants/${t.record.id}/sources`;
+    const created = await admin(base, {
+      method: "POST",
+      body: JSON.stringify({ Name: name, Account: CUSTOMER.account }),
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ created: true, source: { name, state: "PENDING" } });
+    const list = (await (await admin(base)).json()) as { sources: SourceView[] };
+    expect(list.sources.map((s) => s.name)).toEqual([name]);
+    // The name with its slashes or percent-encoded.
+    expect(await (await admin(`${base}/${name}`)).json()).toMatchObject({ name, account: CUSTOMER.account });
+    expect(await (await admin(`${base}/${encodeURIComponent(name)}`)).json()).toMatchObject({ name });
+    await expectProblem(await admin(`${base}/${encodeURIComponent(sourceName(t, "nope"))}`), 404, "source_not_found");
+    await expectProblem(
+      await admin(base, {
+        method: "POST",
+        body: JSON.stringify({ Name: "aws.partner/other.com/x/y", Account: CUSTOMER.account }),
+      }),
+      403,
+      "source_not_owned",
+    );
+    await expectProblem(await admin("/admin/v1/tenants/no-such-tenant/sources"), 404, "tenant_not_found");
+    const del = await admin(`${base}/${encodeURIComponent(name)}`, { method: "DELETE" });
+    expect(await del.json()).toMatchObject({ state: "DELETED" });
+    expect(fake.sources.list()[0]!.accounts[0]!.state).toBe("DELETED");
+  });
+});
+
 describe("the AWS front door", () => {
   it("holds entries for a PENDING source too (the EventId is the relay id)", async () => {
     const { t, fake } = await setup();
