@@ -11,7 +11,7 @@ import { errors } from "../errors.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
-import { adminSourcesApi } from "./sources.ts";
+import { adminSourcesApi } from "./sources-routes.ts";
 
 export const adminApi = new Hono<RelayEnv>();
 
@@ -130,5 +130,5 @@ adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
   return c.json(out);
 });
 
-// Partner event sources (src/admin/sources.ts).
+// Partner event sources (src/admin/sources-routes.ts).
 adminApi.route("/", adminSourcesApi);
