@@ -159,6 +159,7 @@ const CATALOG = {
   invalid_request: { status: 400, aws: VALIDATION, doors: ALL_DOORS },
   invalid_authorization_header: { status: 400, aws: VALIDATION, doors: JSON_ONLY },
   invalid_idempotency_key: { status: 400, aws: VALIDATION, doors: JSON_ONLY },
+  body_incomplete: { status: 400, aws: SERIALIZATION, doors: PARTNER },
   payload_too_large: { status: 413, aws: VALIDATION, doors: PARTNER },
   batch_too_large: { status: 413, aws: VALIDATION, doors: PARTNER },
   unsupported_media_type: { status: 415, aws: SERIALIZATION, doors: PARTNER },
@@ -293,6 +294,14 @@ export const errors = {
       `Idempotency-Key must be 1-${maxChars} printable ASCII characters without spaces.`,
     );
   },
+  /** The body ended before it was complete; `logReason`: what the runtime said, or the byte counts. */
+  bodyIncomplete(logReason: string): RelayError {
+    return make(
+      "body_incomplete",
+      "The request body ended before it was complete (the connection closed early, or the Content-Length or chunked framing was wrong). Nothing was accepted; send the request again.",
+      { logReason },
+    );
+  },
   payloadTooLarge(limit: number): RelayError {
     return make("payload_too_large", `The request body is larger than ${limit} bytes.`);
   },
@@ -308,12 +317,12 @@ export const errors = {
       headers: { "accept-post": expected },
     });
   },
-  /** `target` is the X-Amz-Target sent (echoed to 100 characters), or null when there was none. */
+  /** `target`: the X-Amz-Target sent, already made safe to echo (src/auth/echo.ts), or null when none. */
   unknownOperation(served: string, target: string | null): RelayError {
     return make(
       "unknown_operation",
       target
-        ? `The relay only serves ${served}; ${target.slice(0, 100)} is not supported.`
+        ? `The relay only serves ${served}; ${target} is not supported.`
         : `X-Amz-Target is required; the relay serves ${served}.`,
     );
   },
@@ -476,10 +485,17 @@ export const errors = {
       { extra: upstreamExtra(u) },
     );
   },
+  /**
+   * When the outcome is unknown (the answer was lost, or a 5xx that may follow acceptance) the
+   * partner is told the entries may have reached EventBridge, as for upstream_timeout; the relay
+   * counts them in duplicatesPossible.
+   */
   upstreamUnavailable(u: UpstreamFailure): RelayError {
     return make(
       "upstream_unavailable",
-      `EventBridge failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+      u.outcomeUnknown
+        ? `EventBridge failed (${u.code}${u.status ? `, HTTP ${u.status}` : ""}) and the relay's buffer is full, so the entries were not accepted; they may have reached EventBridge before it failed, so a resend may deliver them twice. Retry later.`
+        : `EventBridge failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
       {
         aws: {
           type: u.code === "NetworkError" ? CATALOG.upstream_unavailable.aws.type : u.code,

@@ -18,6 +18,7 @@
 import { errors, type RelayError } from "../errors.ts";
 import { SIGV4_MAX_SKEW_MS } from "../limits.ts";
 import { timingSafeEqual, toHex } from "./api-key.ts";
+import { echo } from "./echo.ts";
 
 // ---- Public API --------------------------------------------------------------------------------
 
@@ -64,11 +65,18 @@ export const SigV4Errors = {
   missing(): RelayError {
     return errors.missingSignature();
   },
-  /** The access key id is not one the relay issued (or it was revoked). */
-  unknownAccessKey(accessKeyId: string): RelayError {
+  /**
+   * The access key id is not one the relay issued (or it was revoked). The log names a relay-format
+   * id (RLY…, an identifier the relay issued); anything else may be a misplaced secret or API key,
+   * so the log gets only `fingerprintOf` (src/auth/echo.ts `fingerprint`) or its length.
+   */
+  unknownAccessKey(accessKeyId: string, fingerprintOf?: string): RelayError {
+    const relayFormat = SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId);
     return errors.unknownAccessKey(
-      SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId),
-      `access key id ${safeEcho(accessKeyId, 32)}`,
+      relayFormat,
+      relayFormat
+        ? `access key id ${accessKeyId}`
+        : `access key id not in the relay's format (${fingerprintOf ?? `${accessKeyId.length} characters`})`,
     );
   },
   /** The signature does not verify. `logReason` must never hold the secret or what was expected. */
@@ -76,12 +84,6 @@ export const SigV4Errors = {
     return errors.signatureMismatch(logReason);
   },
 } as const;
-
-/** Echo untrusted input in a message: printable ASCII only, bounded. */
-function safeEcho(s: string, max: number): string {
-  const clean = s.replace(/[^\x20-\x7e]/g, "?");
-  return clean.length > max ? clean.slice(0, max) + "..." : clean;
-}
 
 // ---- Parsing -----------------------------------------------------------------------------------
 
@@ -96,6 +98,28 @@ const HEADER_NAME_PATTERN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
  */
 const REGION_LABEL_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const TERMINATOR = "aws4_request";
+
+// What a refusal may echo of the caller's text (src/auth/echo.ts): only values of the shape the
+// field should have, and shorter than a 40-character secret or a 50-character API key, so a key
+// or secret a caller put in the wrong place is never echoed whatever src/auth/echo.ts guesses.
+/** An authorization scheme or parameter name. */
+const SCHEME_TOKEN = /^[A-Za-z][A-Za-z0-9-]{0,31}$/;
+/** A header name in the wrong case. */
+const HEADER_NAME_ANY_CASE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}$/;
+/** A date in some format (ISO 8601, RFC 1123). */
+const DATE_TEXT = /^[0-9A-Za-z ,:.+-]{1,32}$/;
+
+/**
+ * A credential that is not 5 elements, echoed (AWS does) only when each element has the form of
+ * an access key id, a date, a region, a service or the terminator: a swapped key pair puts the
+ * secret here, and a secret may hold "/".
+ */
+function echoCredential(credential: string): string {
+  const plain = credential
+    .split("/")
+    .every((e) => /^[A-Z0-9]{1,128}$/.test(e) || /^[a-z0-9-]{1,63}$/.test(e) || e === TERMINATOR);
+  return plain ? echo(credential, 128) : `[${credential.length} characters, not echoed]`;
+}
 const PARAMS = ["Credential", "SignedHeaders", "Signature"] as const;
 type ParamName = (typeof PARAMS)[number];
 
@@ -145,7 +169,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   const scheme = space === -1 ? authorization : authorization.slice(0, space);
   if (scheme !== SIGV4_ALGORITHM) {
     throw errors.malformedSignature(
-      `Authorization header must use ${SIGV4_ALGORITHM} (Signature Version 4); got '${safeEcho(scheme, 32)}'.`,
+      `Authorization header must use ${SIGV4_ALGORITHM} (Signature Version 4); got '${echo(scheme, 32, SCHEME_TOKEN)}'.`,
     );
   }
 
@@ -159,7 +183,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
     const name = eq === -1 ? part : part.slice(0, eq);
     if (!(PARAMS as readonly string[]).includes(name)) {
       throw errors.malformedSignature(
-        `Authorization header has an unknown or malformed parameter '${safeEcho(name, 32)}'; expected Credential=..., SignedHeaders=..., Signature=....`,
+        `Authorization header has an unknown or malformed parameter '${echo(name, 32, SCHEME_TOKEN)}'; expected Credential=..., SignedHeaders=..., Signature=....`,
       );
     }
     if (/\s/.test(part)) {
@@ -189,7 +213,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   const scope = credential.split("/");
   if (scope.length !== 5 || scope.some((s) => s === "")) {
     throw errors.malformedSignature(
-      `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${safeEcho(credential, 128)}'`,
+      `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${echoCredential(credential)}'`,
     );
   }
   const [accessKeyId, scopeDate, region, service, terminator] = scope as [string, string, string, string, string];
@@ -199,7 +223,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
     const h = signedHeaders[i]!;
     if (!HEADER_NAME_PATTERN.test(h)) {
       throw errors.malformedSignature(
-        `SignedHeaders must be lower-case header names separated by ';'; got '${safeEcho(h, 64)}'.`,
+        `SignedHeaders must be lower-case header names separated by ';'; got '${echo(h, 32, HEADER_NAME_ANY_CASE)}'.`,
       );
     }
     if (i > 0 && h <= signedHeaders[i - 1]!) {
@@ -216,7 +240,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
 
   if (Number.isNaN(amzDateToMs(amzDate!))) {
     throw errors.malformedSignature(
-      `Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate!, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
+      `Date must be in ISO-8601 'basic format'. Got '${echo(amzDate!, 40, DATE_TEXT)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
     );
   }
 
@@ -229,7 +253,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
 
   if (scopeDate !== amzDate!.slice(0, 8)) {
     throw errors.invalidCredentialScope(
-      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${safeEcho(scopeDate, 16)}' != '${amzDate!.slice(0, 8)}', from '${amzDate}'.`,
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${echo(scopeDate, 16, /^[0-9]{1,16}$/)}' != '${amzDate!.slice(0, 8)}', from '${amzDate}'.`,
     );
   }
   if (!REGION_LABEL_PATTERN.test(region)) {
@@ -240,7 +264,7 @@ export function parseSigV4(headers: Headers, url?: string | URL): ParsedSigV4 {
   }
   if (terminator !== TERMINATOR) {
     throw errors.invalidCredentialScope(
-      `Credential should be scoped with a valid terminator: '${TERMINATOR}', not '${safeEcho(terminator, 32)}'. `,
+      `Credential should be scoped with a valid terminator: '${TERMINATOR}', not '${echo(terminator, 32, /^[a-z0-9_]{1,32}$/)}'. `,
     );
   }
 
@@ -310,7 +334,7 @@ export async function verifySigV4(input: {
   const contentSha = headers.get("x-amz-content-sha256");
   if (contentSha !== null && (contentSha === "UNSIGNED-PAYLOAD" || contentSha.startsWith("STREAMING-"))) {
     throw errors.unsignedPayloadNotSupported(
-      `The relay requires a signed payload: x-amz-content-sha256 must be the hex SHA-256 of the body, not ${safeEcho(contentSha, 48)} (unsigned and streaming payloads are not accepted).`,
+      `The relay requires a signed payload: x-amz-content-sha256 must be the hex SHA-256 of the body, not ${echo(contentSha, 48, /^[A-Z0-9-]{1,48}$/)} (unsigned and streaming payloads are not accepted).`,
     );
   }
   const bodyHash = await payloadHash(body, input.bodySha256Hex);
@@ -348,7 +372,7 @@ function checkClock(amzDate: string, nowMs: number): void {
   const now = Math.floor(nowMs / 1000) * 1000;
   if (Number.isNaN(signedAt)) {
     throw errors.malformedSignature(
-      `Date must be in ISO-8601 'basic format'. Got '${safeEcho(amzDate, 40)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
+      `Date must be in ISO-8601 'basic format'. Got '${echo(amzDate, 40, DATE_TEXT)}'. See http://en.wikipedia.org/wiki/ISO_8601`,
     );
   }
   // The Date header lets the JS SDK v3 correct its clock offset and retry (awsAuthMiddleware).

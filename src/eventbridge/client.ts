@@ -92,7 +92,8 @@ export async function putPartnerEvents(opts: PutOptions): Promise<PutResult> {
       message: "the connection to EventBridge failed while reading its answer",
       status: response.status,
       requestId,
-      outcomeUnknown: response.ok,
+      // A 2xx or 5xx whose body was lost: EventBridge may hold the entries (see parseFailure).
+      outcomeUnknown: response.ok || response.status >= 500,
     };
   }
   if (response.ok) return parseSuccess(text, count, requestId, response.status);
@@ -165,6 +166,8 @@ function parseFailure(text: string, response: Response, requestId: string | null
     message: message || `EventBridge answered HTTP ${response.status}`,
     status: response.status,
     requestId,
-    outcomeUnknown: false,
+    // A 5xx (InternalException, ServiceUnavailable, a gateway's 502/504) can come after EventBridge
+    // accepted some or all of the entries: only throttling and 4xx refusals say nothing was taken.
+    outcomeUnknown: errorClass === "server",
   };
 }

@@ -26,7 +26,7 @@ const CREDENTIAL_CODES = new Set([
 /**
  * What a whole-call failure means for the relay:
  * - throttled: EventBridge refused for rate (HTTP 400 ThrottlingException, or 429); retry later.
- * - server: 5xx; retry later.
+ * - server: 5xx; retry later. EventBridge may have accepted the events before failing (resend = maybe a duplicate).
  * - timeout / network: no answer; the events may or may not have been accepted (resend = maybe a duplicate).
  * - credentials: the tenant's AWS credentials were refused; the operator must fix them.
  * - rejected: the request itself was refused (ValidationException, ...); resending won't help.

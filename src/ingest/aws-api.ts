@@ -6,6 +6,7 @@
  * shape (a queued entry's EventId is its relay id, `relay-<uuid>`), errors as `{"__type", "message"}`.
  */
 import { Hono } from "hono";
+import { echo, fingerprint } from "../auth/echo.ts";
 import { parseSigV4, SigV4Errors, verifySigV4 } from "../auth/sigv4.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
@@ -45,7 +46,7 @@ awsApi.post("/", async function putPartnerEvents(c) {
   const parsed = parseSigV4(req.headers, req.url);
 
   const index = await lookupSigV4(env.TENANTS, parsed.accessKeyId);
-  if (!index) throw SigV4Errors.unknownAccessKey(parsed.accessKeyId);
+  if (!index) throw SigV4Errors.unknownAccessKey(parsed.accessKeyId, await fingerprint(parsed.accessKeyId));
   let tenant: TenantRecord | null;
   let secret: string | null;
   try {
@@ -79,7 +80,10 @@ awsApi.post("/", async function putPartnerEvents(c) {
 
   const target = c.req.header("x-amz-target");
   if (target !== PUT_PARTNER_EVENTS_TARGET) {
-    throw errors.unknownOperation(PUT_PARTNER_EVENTS_TARGET, target ?? null);
+    throw errors.unknownOperation(
+      PUT_PARTNER_EVENTS_TARGET,
+      target ? echo(target, 100, /^[A-Za-z0-9_#:-]{1,64}\.[A-Za-z0-9]{1,64}$/) : null,
+    );
   }
   const type = c.req.header("content-type") ?? "";
   if (!type.toLowerCase().startsWith(AWS_JSON) && !/^application\/json\b/i.test(type)) {

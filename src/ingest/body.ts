@@ -1,11 +1,23 @@
 /**
  * Reads a request body with a hard byte cap, counting bytes as they arrive: Content-Length may
  * lie or be absent, and a Worker receives bodies up to 100 MB (platform.md), so the relay never
- * buffers more than the cap.
+ * buffers more than the cap. A body that ends early (the client closed its half of the connection
+ * before Content-Length was reached, or the chunked framing broke: the runtime's stream errors,
+ * "Network connection lost") is the client's fault and a 400 `body_incomplete`, never a 500.
  */
-import { errors } from "../errors.ts";
+import { errors, RelayError } from "../errors.ts";
 
 export async function readBodyCapped(request: Request, limit: number): Promise<Uint8Array> {
+  try {
+    return await readCapped(request, limit);
+  } catch (e) {
+    if (e instanceof RelayError) throw e;
+    // The stream itself failed: whatever arrived is not the request the client meant to send.
+    throw errors.bodyIncomplete(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+}
+
+async function readCapped(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) {
     // Refuse before reading a byte; cancel the stream so the runtime stops receiving it.
@@ -14,7 +26,16 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
   }
   if (!request.body) return new Uint8Array(0);
   if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request.body, Number(declared), limit);
-  const reader = request.body.getReader();
+  return readChunks(request.body, limit, null);
+}
+
+/** Reads chunk by chunk, counting; `declared` (if any) must be met exactly. */
+async function readChunks(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+  declared: number | null,
+): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -27,6 +48,10 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
     }
     chunks.push(value);
   }
+  if (declared !== null && total < declared)
+    throw errors.bodyIncomplete(`${total} of ${declared} declared bytes arrived`);
+  if (declared !== null && total > declared)
+    throw errors.invalidRequest(`The body is ${total} bytes but Content-Length says ${declared}.`);
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);
   let off = 0;
@@ -43,7 +68,13 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
  * memory stays bounded by the declaration even if the body were longer than it says.
  */
 async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, limit: number): Promise<Uint8Array> {
-  const reader = body.getReader({ mode: "byob" });
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    // A stream built in-process without byte support: count it chunk by chunk instead.
+    return readChunks(body, limit, declared);
+  }
   let buffer = new ArrayBuffer(declared + 1);
   let filled = 0;
   let done = false;
@@ -57,8 +88,7 @@ async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, 
   }
   if (filled <= declared) {
     reader.releaseLock();
-    if (filled < declared)
-      throw errors.invalidRequest(`The body is ${filled} bytes but Content-Length says ${declared}.`);
+    if (filled < declared) throw errors.bodyIncomplete(`${filled} of ${declared} declared bytes arrived`);
     return new Uint8Array(buffer, 0, filled);
   }
   // More bytes than declared (only a body built in-process can do this: HTTP frames by length).

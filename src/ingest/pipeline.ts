@@ -166,8 +166,9 @@ export async function ingest(args: IngestArgs): Promise<Response> {
       await forward(args, valid, scoped, outcomes, finish);
     }
   } catch (e) {
-    // Nothing was accepted: let a retry with the same Idempotency-Key run again.
-    if (finish.idempotency) args.ctx.waitUntil(reportNow(env, tenant.id, finish));
+    // The relay accepted nothing: let a retry with the same Idempotency-Key run again. Entries
+    // whose send had an unknown outcome are counted now: the partner's resend may duplicate them.
+    if (finish.idempotency || finish.duplicatesPossible) args.ctx.waitUntil(reportNow(env, tenant.id, finish));
     throw e;
   }
 
@@ -279,7 +280,10 @@ async function forward(
     return;
   }
   // No room to hold them: say so per entry, or for the whole call when that is what failed.
-  if (result.kind === "error") throw upstreamError(result);
+  if (result.kind === "error") {
+    if (result.outcomeUnknown) finish.duplicatesPossible = valid.length;
+    throw upstreamError(result);
+  }
   for (const r of retry) {
     outcomes[r.i] = {
       kind: "failed",

@@ -19,6 +19,7 @@ function merge(into: FinishInput, f: FinishInput): void {
   into.failed += f.failed;
   if (f.lastUpstreamError) into.lastUpstreamError = f.lastUpstreamError;
   into.upstreamThrottled ||= f.upstreamThrottled;
+  if (f.duplicatesPossible) into.duplicatesPossible = (into.duplicatesPossible ?? 0) + f.duplicatesPossible;
 }
 
 /** Sends one report now (idempotent responses, releases) and waits for it. */
@@ -37,7 +38,14 @@ export function reportLater(
   tenantId: string,
   finish: FinishInput,
 ): void {
-  if (finish.delivered === 0 && finish.failed === 0 && !finish.lastUpstreamError && !finish.upstreamThrottled) return;
+  if (
+    finish.delivered === 0 &&
+    finish.failed === 0 &&
+    !finish.lastUpstreamError &&
+    !finish.upstreamThrottled &&
+    !finish.duplicatesPossible
+  )
+    return;
   const existing = pending.get(tenantId);
   if (existing) {
     merge(existing, finish);

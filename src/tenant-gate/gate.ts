@@ -237,6 +237,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     counters.add("delivered", input.delivered);
     counters.add("failed", input.failed);
     if (input.delivered + input.failed > 0 || input.lastUpstreamError) counters.add("upstreamCalls", 1);
+    if (input.duplicatesPossible) counters.add("duplicatesPossible", input.duplicatesPossible);
     if (input.lastUpstreamError)
       counters.setLastError(input.lastUpstreamError.code, input.lastUpstreamError.message, now);
     counters.flush();

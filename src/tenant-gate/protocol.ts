@@ -144,6 +144,12 @@ export interface FinishInput {
   upstreamThrottled: boolean;
   /** Store the response for replay (status < 500), or release the key (null response). */
   idempotency: { key: string; response: { status: number; body: string; contentType: string } | null } | null;
+  /**
+   * Entries of a direct send whose outcome is unknown (answer lost, 5xx, timeout) that the relay
+   * could not queue and handed back to the partner to resend: possible duplicates. Optional
+   * (added later; absent means 0).
+   */
+  duplicatesPossible?: number;
 }
 
 export type EventStatus =

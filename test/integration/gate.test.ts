@@ -62,7 +62,9 @@ describe("burst above the tenant's rate", () => {
     }
     // The burst: the first requests go straight through, then the buffer absorbs, then 429.
     expect(statuses[0]).toBe(200);
-    expect(statuses.filter((s) => s === 202).length).toBeGreaterThanOrEqual(25);
+    // How many go straight through depends on how fast this machine sends (the bucket refills
+    // meanwhile); that the buffer absorbed the rest is what queuedBefore429 below shows.
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     // 429 only once another 10 entries would not fit in the 300-entry buffer.
     expect(queuedBefore429).toBeGreaterThan(290);
@@ -118,8 +120,9 @@ describe("retryable failures on the direct path are queued, not thrown back", ()
       expect(fake.events.map((e) => e.eventId)).toContain(ev.eventId);
     }
     const s = await adminStatus(t.record.id);
-    // A lost response may have been accepted upstream: the resend is a possible duplicate, counted.
-    expect(s.duplicatesPossible).toBe(fault.type === "lost" ? 3 : 0);
+    // A lost response or a 5xx may follow acceptance upstream: the resend is a possible duplicate,
+    // counted (the emulator's 5xx accepts nothing, so only the lost answer's resend duplicates).
+    expect(s.duplicatesPossible).toBe(fault.type === "throttle" ? 0 : 3);
     expect(upstreamIds(fake).filter((id) => id.startsWith("a-")).length).toBe(fault.type === "lost" ? 6 : 3);
   });
 

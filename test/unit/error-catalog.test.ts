@@ -29,6 +29,7 @@ const SAMPLES: Record<keyof typeof errors, () => RelayError> = {
   invalidRequest: () => errors.invalidRequest("Entries is required"),
   invalidAuthorizationHeader: () => errors.invalidAuthorizationHeader(CHALLENGE),
   invalidIdempotencyKey: () => errors.invalidIdempotencyKey(255),
+  bodyIncomplete: () => errors.bodyIncomplete("Error: Network connection lost"),
   payloadTooLarge: () => errors.payloadTooLarge(1_638_400),
   batchTooLarge: () => errors.batchTooLarge(262_145, 262_144),
   unsupportedMediaType: () => errors.unsupportedMediaType("application/json"),
