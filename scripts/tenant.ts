@@ -11,6 +11,7 @@ import { credentialsCommands } from "./lib/commands/credentials.ts";
 import { keyCommands } from "./lib/commands/keys.ts";
 import { relayStateCommands } from "./lib/commands/relay-state.ts";
 import { sigv4Commands } from "./lib/commands/sigv4.ts";
+import { sourceCommands } from "./lib/commands/sources.ts";
 import { tenantCommands } from "./lib/commands/tenants.ts";
 import { createContext } from "./lib/context.ts";
 import { CliError, EXIT } from "./lib/errors.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: CommandSpec[] = [
   ...credentialsCommands,
   ...sigv4Commands,
   ...relayStateCommands,
+  ...sourceCommands,
 ];
 
 export async function main(argv: readonly string[]): Promise<number> {

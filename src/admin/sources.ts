@@ -4,7 +4,7 @@
  * throws AdminApiError with the problem's code and detail. Runs in Node (the CLI) and in
  * workerd alike: it imports nothing of the Worker. docs/sources.md.
  */
-import type { SourceView } from "../sources/manager.ts";
+import type { SourceView } from "../sources/view.ts";
 
 export interface AdminTarget {
   /** The relay's origin, e.g. http://127.0.0.1:8787 */

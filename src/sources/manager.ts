@@ -47,6 +47,9 @@ import {
   type Verdict,
   verdictFor,
 } from "./policy.ts";
+import type { SourceCounts, SourceOp, SourceOpError, SourceView } from "./view.ts";
+
+export type { SourceCounts, SourceOp, SourceOpError, SourceView } from "./view.ts";
 
 /** What the manager needs from the object it lives in. */
 export interface SourceHooks {
@@ -59,46 +62,6 @@ export interface SourceHooks {
   deadLetter(rows: HeldRow[], code: string, message: string, now: number): void;
   /** Takes the entries of `source` still waiting in the send queue (not in flight), in order. */
   takeQueued(source: string): { relayId: string; entry: string; bytes: number; acceptedAt: number }[];
-}
-
-/** A source as the admin API, the partner API and the status show it. */
-export interface SourceView {
-  name: string;
-  account: string | null;
-  managed: boolean;
-  state: SourceRecord["state"];
-  /** Set when the state cannot be read (events are forwarded as before): why. */
-  warning: string | null;
-  arn: string | null;
-  creationTime: string | null;
-  expirationTime: string | null;
-  checkedAt: string | null;
-  nextCheckAt: string | null;
-  lastError: string | null;
-  held: { entries: number; bytes: number };
-}
-
-/** A refused admin or partner operation, as the API layer turns it into problem+json. */
-export interface SourceOpError {
-  kind: "error";
-  status: number;
-  code: string;
-  detail: string;
-  retryAfterS?: number;
-}
-
-export type SourceOp<T> = { kind: "ok"; value: T } | SourceOpError;
-
-export interface SourceCounts {
-  tracked: number;
-  managed: number;
-  pending: number;
-  active: number;
-  deleted: number;
-  unknown: number;
-  unverifiable: number;
-  heldEntries: number;
-  heldBytes: number;
 }
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());

@@ -451,6 +451,16 @@ await runSuite({
           list.sources.some((x: { name: string; managed: boolean }) => x.name === name && x.managed),
           JSON.stringify(list),
         );
+        // The admin CLI sees and reads the same source.
+        const cliList = await relay.tenantJson(["source", "list", GOOD]);
+        assert.ok(
+          cliList.sources.some((x: { name: string }) => x.name === name),
+          JSON.stringify(cliList),
+        );
+        const shown = await relay.tenantJson(["source", "show", GOOD, name]);
+        assert.equal(shown.source.account, CUSTOMER_ACCOUNT, JSON.stringify(shown));
+        const refreshed = await relay.tenantJson(["source", "refresh", GOOD, name]);
+        assert.match(String(refreshed.sources[0].warning), /ListPartnerEventSourceAccounts/, JSON.stringify(refreshed));
       },
     );
 
