@@ -44,8 +44,22 @@ export default defineConfig({
           name: "node",
           environment: "node",
           include: ["test/node/**/*.test.ts"],
+          exclude: ["test/node/**/*.slow.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // `npm run test:slow` (and CI): real-process smoke tests of the admin CLI (npm start on
+        // another port with `npm run tenant` finding it, --remote without a login) and the local KV
+        // layout checked against wrangler's getPlatformProxy.
+        test: {
+          name: "node-slow",
+          environment: "node",
+          include: ["test/node/**/*.slow.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
           fileParallelism: false,
         },
       },

@@ -24,6 +24,7 @@ import { awsCliCommand, curlCommand, faultCommand } from "./dev/examples.ts";
 import { assertPortFree, isAddressInUse, LOOPBACK, portError } from "./dev/ports.ts";
 import { DevError, type DevSettings, readSettings } from "./dev/settings.ts";
 import { type LocalRelay, startLocalRelay } from "./lib/local-relay.ts";
+import { recordRunningRelay } from "./lib/running-relay.ts";
 
 /** How long a stop waits for start-up work in flight (wrangler dev, a wrangler kv call) to settle, in ms. */
 const SETTLE_ON_STOP_MS = 15_000;
@@ -55,6 +56,8 @@ let emulator: FakeEventBridgeServer | undefined;
 /** Start-up work in flight; a stop waits for it so nothing is left half-started. */
 const inFlight = new Set<Promise<unknown>>();
 let stopping: Promise<void> | undefined;
+/** Removes the state directory's record of the running relay (scripts/lib/running-relay.ts). */
+let forgetRunningRelay: (() => void) | undefined;
 
 function track<T>(p: Promise<T>): Promise<T> {
   inFlight.add(p);
@@ -65,6 +68,7 @@ function track<T>(p: Promise<T>): Promise<T> {
 
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
+    forgetRunningRelay?.();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...inFlight]),
@@ -148,7 +152,10 @@ async function main(): Promise<void> {
   const demoStart = track(
     ctx
       .sealingKey()
-      .then((sealingKey) => ensureDemoTenant({ kv: ctx.kv, sealingKey, endpoint: emulator!.url, file: s.demoFile })),
+      .then((sealingKey) =>
+        ensureDemoTenant({ kv: ctx.admin.kv, sealingKey, endpoint: emulator!.url, file: s.demoFile }),
+      )
+      .finally(() => ctx.close()),
   );
   const [relayResult, demoResult] = await Promise.allSettled([relayStart, demoStart]);
   if (stopping !== undefined) return;
@@ -163,12 +170,13 @@ async function main(): Promise<void> {
     );
   }
   relayReady = true;
+  // `npm run tenant` finds the relay through this record, on whatever port it got.
+  forgetRunningRelay = recordRunningRelay(s.stateDir, { url: relayResult.value.url, pid: process.pid });
   printReady(s, relayResult.value, emulator, demoResult.value, Date.now() - started);
 }
 
 function printReady(s: DevSettings, r: LocalRelay, em: FakeEventBridgeServer, demo: DemoResult, ms: number): void {
   const { credentials: c, record } = demo;
-  const portEnv = s.relayPort === 8787 ? "" : `PORT=${r.port} `;
   out();
   out(`Ready in ${(ms / 1000).toFixed(1)} s.`);
   out();
@@ -202,7 +210,7 @@ function printReady(s: DevSettings, r: LocalRelay, em: FakeEventBridgeServer, de
   out();
   out(`Inject a fault into the next call:  ${faultCommand(em.url, { type: "throttle" })}`);
   out(`                   (more: docs/local-development.md; clear: curl -X DELETE ${em.url}/_fake/faults)`);
-  out(`Admin CLI on the same state:        ${portEnv}npm run tenant -- show ${c.tenantId}`);
+  out(`Admin CLI on the same state:        npm run tenant -- show ${c.tenantId}   (finds this relay by itself)`);
   out("Ctrl-C stops everything.");
   out();
 }
@@ -231,6 +239,7 @@ function clock(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
+process.on("exit", () => forgetRunningRelay?.());
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 process.on("SIGHUP", onSignal);

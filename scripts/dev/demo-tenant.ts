@@ -4,12 +4,12 @@
  * one API key and one SigV4 pair, minted locally and kept in a git-ignored file inside the state
  * directory (relay-demo.json) so every start can print them again.
  *
- * Why the CLI's library in-process rather than `npm run tenant` children: the commands each do a
- * read and a write (create, credentials set, key create, sigv4 create: eight wrangler processes,
- * over ten seconds), while the same records and index entries built with the same functions
- * (tenant-store.ts, api-key.ts, sigv4.ts, sealed.ts) take one `kv bulk get` and, when something
- * changed, one `kv bulk put`, which run while wrangler dev starts. Nothing here needs the relay's
- * admin API: adding keys and changing the endpoint revoke nothing (docs/admin.md, "order").
+ * Built from the tenant-administration library (src/admin/: the record store, key and pair minting,
+ * credential sealing) rather than its command functions, because a start repairs only what differs
+ * and writes everything it changed as one revision (the commands would write one revision each).
+ * The reads and writes go to the KV `npm start` opens on its state, while wrangler dev starts.
+ * Nothing here needs the relay's admin API: adding keys and changing the endpoint revoke nothing
+ * (docs/admin.md, "order").
  *
  * Each start checks the record against what it should be and repairs only what differs: a missing
  * tenant is created; a changed emulator port moves the endpoint; credentials or a SigV4 secret the
@@ -21,8 +21,22 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import { dirname } from "node:path";
 import { z } from "zod";
 import { FAKE_DEFAULT_CREDENTIAL } from "../../emulator/eventbridge.ts";
-import { generateApiKey, generateKeyId, hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
-import { generateSigV4KeyPair } from "../../src/auth/sigv4.ts";
+import { SECRET_ACCESS_KEY_FIELD, sealCredentials } from "../../src/admin/credentials.ts";
+import { newApiKeyEntry } from "../../src/admin/keys.ts";
+import { newSigV4Entry, sigv4SecretField } from "../../src/admin/sigv4.ts";
+import {
+  getMany,
+  isLive,
+  type KvEntry,
+  nextRevision,
+  parseRecord,
+  putInOrder,
+  recordEntry,
+  sigv4IndexEntry,
+  type TenantsKv,
+  validateRecord,
+} from "../../src/admin/store.ts";
+import { hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
 import { MAX_API_KEYS_PER_TENANT, MAX_SIGV4_KEYS_PER_TENANT } from "../../src/limits.ts";
 import {
   apiKeyIndexSchema,
@@ -32,18 +46,7 @@ import {
   TENANT_SCHEMA_VERSION,
   type TenantRecord,
 } from "../../src/tenants/record.ts";
-import { seal, unseal } from "../../src/tenants/sealed.ts";
-import { sigv4SecretField } from "../lib/commands/sigv4.ts";
-import type { KvEntry, WranglerKv } from "../lib/kv.ts";
-import {
-  apiKeyIndexEntry,
-  isLive,
-  nextRevision,
-  parseRecord,
-  recordEntry,
-  sigv4IndexEntry,
-  validateRecord,
-} from "../lib/tenant-store.ts";
+import { unseal } from "../../src/tenants/sealed.ts";
 
 export const DEMO_TENANT_ID = "demo";
 export const DEMO_TENANT_NAME = "Demo tenant (npm start)";
@@ -51,8 +54,6 @@ export const DEMO_SOURCE_RULE = "aws.partner/example.com/demo/*";
 /** The source the printed examples send as (one the rule above owns). */
 export const DEMO_EVENT_SOURCE = "aws.partner/example.com/demo/orders";
 export const DEMO_REGION = "us-east-1";
-/** Field names the CLI seals the AWS secret under (scripts/lib/commands/credentials.ts). */
-const SECRET_FIELD = "secretAccessKey";
 /** Tries for a local KV call that found the state locked by wrangler dev starting on it. */
 const KV_ATTEMPTS = 4;
 /** Pause between those tries, in ms. */
@@ -82,7 +83,7 @@ export interface DemoResult {
 }
 
 export interface DemoOptions {
-  kv: WranglerKv;
+  kv: TenantsKv;
   sealingKey: CryptoKey;
   /** The local EventBridge's origin, e.g. http://127.0.0.1:4010. */
   endpoint: string;
@@ -103,7 +104,7 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
   const keys = [KV.tenant(DEMO_TENANT_ID)];
   if (savedKeyHash) keys.push(KV.apiKey(savedKeyHash));
   if (saved?.sigv4) keys.push(KV.sigv4(saved.sigv4.accessKeyId));
-  const found = await retryLocked(() => opts.kv.getMany(keys));
+  const found = await retryLocked(() => getMany(opts.kv, keys));
   const rawRecord = found.get(KV.tenant(DEMO_TENANT_ID)) ?? null;
 
   let record: TenantRecord | null = null;
@@ -177,13 +178,10 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
           `revoke one (\`npm run tenant -- key list ${DEMO_TENANT_ID}\`) and start again`,
       );
     } else {
-      const key = generateApiKey();
-      const hash = await hashApiKey(key);
-      let keyId = generateKeyId();
-      while (base.apiKeys.some((k) => k.id === keyId)) keyId = generateKeyId();
-      changes.apiKeys = [...base.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt: null }];
-      writes.push(apiKeyIndexEntry(hash, DEMO_TENANT_ID, keyId));
-      apiKey = { keyId, key };
+      const minted = await newApiKeyEntry(base, now);
+      changes.apiKeys = [...base.apiKeys, minted.entry];
+      writes.push(minted.index);
+      apiKey = { keyId: minted.entry.id, key: minted.key };
       actions.push(
         saved?.apiKey ? "minted a new API key (the saved one was revoked, expired or lost)" : "minted an API key",
       );
@@ -210,20 +208,10 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
           `revoke one (\`npm run tenant -- sigv4 list ${DEMO_TENANT_ID}\`) and start again`,
       );
     } else {
-      let pair = generateSigV4KeyPair();
-      while (base.sigv4Keys.some((k) => k.accessKeyId === pair.accessKeyId)) pair = generateSigV4KeyPair();
-      const sealed = await seal(
-        opts.sealingKey,
-        DEMO_TENANT_ID,
-        sigv4SecretField(pair.accessKeyId),
-        pair.secretAccessKey,
-      );
-      changes.sigv4Keys = [
-        ...base.sigv4Keys,
-        { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() },
-      ];
-      writes.push(sigv4IndexEntry(pair.accessKeyId, DEMO_TENANT_ID));
-      sigv4 = pair;
+      const minted = await newSigV4Entry(opts.sealingKey, base, now);
+      changes.sigv4Keys = [...base.sigv4Keys, minted.entry];
+      writes.push(sigv4IndexEntry(minted.pair.accessKeyId, DEMO_TENANT_ID));
+      sigv4 = minted.pair;
       actions.push(
         saved?.sigv4 ? "minted a new SigV4 pair (the saved one was revoked or no longer opens)" : "minted a SigV4 pair",
       );
@@ -234,8 +222,8 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
   const changed = Object.keys(changes).length > 0;
   const next = !record ? validateRecord(view()) : changed ? nextRevision(record, changes, now) : record;
   if (!record || changed) {
-    // The record first, then the index entries that point at it (the CLI's order), in one call.
-    await retryLocked(() => opts.kv.putMany([recordEntry(next), ...writes]));
+    // The record first, then the index entries that point at it (the CLI's order).
+    await retryLocked(() => putInOrder(opts.kv, [recordEntry(next), ...writes]));
   }
   const credentials: DemoCredentials = { tenantId: DEMO_TENANT_ID, region: next.region, apiKey, sigv4 };
   writeDemoFile(opts.file, { tenantId: DEMO_TENANT_ID, apiKey, sigv4 });
@@ -253,12 +241,8 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
   return { actions, warnings, credentials, record: next };
 }
 
-async function sealedFakeCredentials(key: CryptoKey): Promise<NonNullable<TenantRecord["credentials"]>> {
-  return {
-    accessKeyId: FAKE_DEFAULT_CREDENTIAL.accessKeyId,
-    secretAccessKey: await seal(key, DEMO_TENANT_ID, SECRET_FIELD, FAKE_DEFAULT_CREDENTIAL.secretAccessKey),
-    sessionToken: null,
-  };
+function sealedFakeCredentials(key: CryptoKey): Promise<NonNullable<TenantRecord["credentials"]>> {
+  return sealCredentials(key, DEMO_TENANT_ID, FAKE_DEFAULT_CREDENTIAL);
 }
 
 /** True when the record signs with the local EventBridge's key pair and this SEALING_KEY opens it. */
@@ -267,7 +251,8 @@ async function opensToFakeCredentials(key: CryptoKey, record: TenantRecord): Pro
   if (!c || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
   try {
     return (
-      (await unseal(key, DEMO_TENANT_ID, SECRET_FIELD, c.secretAccessKey)) === FAKE_DEFAULT_CREDENTIAL.secretAccessKey
+      (await unseal(key, DEMO_TENANT_ID, SECRET_ACCESS_KEY_FIELD, c.secretAccessKey)) ===
+      FAKE_DEFAULT_CREDENTIAL.secretAccessKey
     );
   } catch {
     return false;
@@ -321,7 +306,7 @@ async function retryLocked<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      if (attempt >= KV_ATTEMPTS || !/locked/i.test((e as Error).message)) throw e;
+      if (attempt >= KV_ATTEMPTS || !/locked|SQLITE_BUSY/i.test((e as Error).message)) throw e;
       await new Promise((r) => setTimeout(r, KV_RETRY_MS * attempt));
     }
   }

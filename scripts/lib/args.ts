@@ -3,6 +3,7 @@
  * takes, usage text, and strict value parsers that turn bad input into a usage error (exit 2).
  */
 import { parseArgs } from "node:util";
+import { clip } from "../../src/admin/errors.ts";
 import type { Context } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 
@@ -51,7 +52,7 @@ export const GLOBAL_OPTIONS: Options = {
   config: {
     type: "string",
     value: "<file>",
-    help: "wrangler configuration to use (default: wrangler.toml in the project root)",
+    help: "wrangler configuration to use (default: wrangler.toml locally, wrangler.admin-remote.toml with --remote)",
   },
   "dev-vars": {
     type: "string",
@@ -61,9 +62,9 @@ export const GLOBAL_OPTIONS: Options = {
   url: {
     type: "string",
     value: "<url>",
-    help: "relay base URL for the admin API (default: env RELAY_URL, else http://127.0.0.1:$PORT|8787 locally)",
+    help: "relay base URL for the admin API (default: env RELAY_URL, else locally the relay npm start runs, else http://127.0.0.1:$PORT|8787)",
   },
-  verbose: { type: "boolean", help: "log each wrangler and relay call (never values) on stderr" },
+  verbose: { type: "boolean", help: "log opening the KV namespace and each relay call (never values) on stderr" },
   help: { type: "boolean", short: "h", help: "show this command's help" },
 };
 
@@ -118,7 +119,7 @@ export function programUsage(commands: readonly CommandSpec[]): string {
   return [
     `usage: ${PROGRAM} <command> [args] [flags]`,
     "",
-    "Administer the relay's tenants in KV (via wrangler) and their Durable Objects (via the admin API).",
+    "Administer the relay's tenants in KV (via wrangler's JS API) and their Durable Objects (via the admin API).",
     "",
     "commands:",
     ...commands.map((c) => `  ${(c.name + " " + c.args).padEnd(width)}${c.summary}`),
@@ -228,10 +229,7 @@ function describeParseError(e: unknown, spec: CommandSpec): string {
   return `${spec.name}: could not parse the command line`;
 }
 
-/** Shortens user input before it is echoed in an error (never echo secrets: callers choose what to pass). */
-export function clip(s: string, max = 80): string {
-  return s.length > max ? s.slice(0, max) + "…" : s;
-}
+export { clip };
 
 // ---- Value helpers ------------------------------------------------------------------------------
 

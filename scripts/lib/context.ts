@@ -1,18 +1,25 @@
 /**
- * What every command runs with: local or remote, where local state lives, the KV access, the
- * relay's admin API, the sealing key, and the output. Built once from the global flags and the
- * environment (RELAY_STATE_DIR, RELAY_DEV_VARS, RELAY_URL, RELAY_ADMIN_TOKEN, RELAY_SEALING_KEY, PORT).
+ * What every command runs with: local or remote, where local state lives, the library's `Admin`
+ * (KV through wrangler's getPlatformProxy, opened on first use; the relay's admin API; the sealing
+ * key), and the output. Built once from the global flags and the environment (RELAY_STATE_DIR,
+ * RELAY_DEV_VARS, RELAY_URL, RELAY_ADMIN_TOKEN, RELAY_SEALING_KEY, PORT).
+ *
+ * Locally the relay is, in order: --url / RELAY_URL; the relay `npm start` recorded in the state
+ * directory (running-relay.ts), on whatever port it chose; http://127.0.0.1:$PORT (8787).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
+import { AdminClient } from "../../src/admin/client.ts";
+import type { Admin, AdminNotices, RunningRelay } from "../../src/admin/context.ts";
+import type { TenantsKv } from "../../src/admin/store.ts";
 import { importSealingKey } from "../../src/tenants/sealed.ts";
 import { bool, str, type Values } from "./args.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { KV_BINDING, type KvMode, WranglerKv } from "./kv.ts";
+import { type KvMode, type OpenedKv, openTenantsKv } from "./kv.ts";
 import { Output } from "./output.ts";
-import { RelayClient } from "./relay-client.ts";
+import { readRunningRelay } from "./running-relay.ts";
 
 /** The project root (wrangler.toml, .dev.vars, node_modules). */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -25,6 +32,22 @@ export function defaultStateDir(root = PROJECT_ROOT): string {
 /** Default local relay port (`wrangler dev`'s default, overridden by PORT). */
 export const DEFAULT_LOCAL_PORT = 8787;
 
+/** Where a command reads and writes: the process's own streams, or a test's. */
+export interface CliIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  /** All of stdin (for --secret-access-key-stdin). */
+  readStdin(): Promise<string>;
+  /** An already open local TENANTS namespace to use instead of opening one (tests); --remote ignores it. */
+  kv?: TenantsKv;
+}
+
+export const PROCESS_IO: CliIo = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+  readStdin,
+};
+
 export interface Context {
   root: string;
   mode: KvMode;
@@ -32,21 +55,27 @@ export interface Context {
   devVarsPath: string;
   env: NodeJS.ProcessEnv;
   out: Output;
-  kv: WranglerKv;
   verbose: boolean;
-  now: () => Date;
+  /** The library's view of all of it (src/admin/context.ts). */
+  admin: Admin;
   /** The admin API client (throws a CliError when it cannot be configured). */
-  relay(): RelayClient;
+  relay(): AdminClient;
   /** The AES-GCM sealing key (throws a CliError explaining how to create one). */
   sealingKey(): Promise<CryptoKey>;
-  /** Reads all of stdin (for --secret-access-key-stdin). */
   readStdin(): Promise<string>;
+  /** Closes what was opened (the KV proxy). */
+  close(): Promise<void>;
 }
 
-export function createContext(values: Values, env: NodeJS.ProcessEnv = process.env, root = PROJECT_ROOT): Context {
+export function createContext(
+  values: Values,
+  env: NodeJS.ProcessEnv = process.env,
+  root = PROJECT_ROOT,
+  io: CliIo = PROCESS_IO,
+): Context {
   if (bool(values, "local") && bool(values, "remote")) throw usageError("--local and --remote exclude each other");
   const mode: KvMode = bool(values, "remote") ? "remote" : "local";
-  const out = new Output(bool(values, "json"));
+  const out = new Output(bool(values, "json"), io.stdout, io.stderr);
   const verbose = bool(values, "verbose");
   const trace = verbose ? (l: string) => out.trace(l) : undefined;
   // npm runs scripts from the project root; INIT_CWD is where the user typed the command.
@@ -62,16 +91,26 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
   const configFlag = str(values, "config");
   const config = configFlag ? fromUser(configFlag) : undefined;
   if (config && !existsSync(config)) throw usageError(`--config: ${config} does not exist`);
-  if (mode === "remote") assertRemoteNamespaceConfigured(config ?? join(root, "wrangler.toml"));
 
-  const kv = new WranglerKv({
-    root,
-    mode,
-    ...(persistTo ? { persistTo } : {}),
-    ...(config ? { config } : {}),
-    env,
-    ...(trace ? { trace } : {}),
-  });
+  // The KV namespace, opened on first use (a usage error never starts workerd).
+  let opened: Promise<OpenedKv> | undefined;
+  const open = (): Promise<TenantsKv> => {
+    if (io.kv && mode === "local") return Promise.resolve(io.kv);
+    opened ??= openTenantsKv({
+      root,
+      mode,
+      ...(persistTo ? { persistTo } : {}),
+      ...(config ? { config } : {}),
+      ...(trace ? { trace } : {}),
+    });
+    return opened.then((o) => o.kv);
+  };
+  const kv: TenantsKv = {
+    get: async (k) => (await open()).get(k),
+    put: async (k, v) => (await open()).put(k, v),
+    delete: async (k) => (await open()).delete(k),
+    list: async (o) => (await open()).list(o),
+  };
 
   let devVarsCache: Record<string, string> | undefined;
   const devVars = (): Record<string, string> => {
@@ -79,13 +118,19 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
     return devVarsCache;
   };
 
-  let relayClient: RelayClient | undefined;
-  const relay = (): RelayClient => {
+  let running: RunningRelay | null | undefined;
+  const runningRelay = (): RunningRelay | null => {
+    if (running === undefined) running = mode === "local" && persistTo ? readRunningRelay(persistTo) : null;
+    return running;
+  };
+
+  let relayClient: AdminClient | undefined;
+  const relay = (): AdminClient => {
     if (relayClient) return relayClient;
     const urlFlag = str(values, "url") ?? env.RELAY_URL;
     let baseUrl: string;
     if (urlFlag) baseUrl = urlFlag;
-    else if (mode === "local") baseUrl = `http://127.0.0.1:${env.PORT || DEFAULT_LOCAL_PORT}`;
+    else if (mode === "local") baseUrl = runningRelay()?.url ?? `http://127.0.0.1:${env.PORT || DEFAULT_LOCAL_PORT}`;
     else {
       throw new CliError(
         "--remote needs the deployed relay's URL to reach its admin API: pass --url https://<relay host> or set RELAY_URL.",
@@ -105,7 +150,7 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
     if (mode === "remote" && !token) {
       throw new CliError("--remote needs the admin token: set RELAY_ADMIN_TOKEN to the Worker's ADMIN_TOKEN secret.");
     }
-    relayClient = new RelayClient({
+    relayClient = new AdminClient({
       baseUrl: parsed.origin + parsed.pathname.replace(/\/+$/, ""),
       token,
       ...(trace ? { trace } : {}),
@@ -159,6 +204,12 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
     return keyPromise;
   };
 
+  const notices: AdminNotices = {
+    note: (l) => out.note(l),
+    warn: (l) => out.warn(l),
+    ...(trace ? { trace } : {}),
+  };
+
   return {
     root,
     mode,
@@ -166,12 +217,14 @@ export function createContext(values: Values, env: NodeJS.ProcessEnv = process.e
     devVarsPath,
     env,
     out,
-    kv,
     verbose,
-    now: () => new Date(),
+    admin: { kv, mode, now: () => new Date(), notices, relay, runningRelay, sealingKey },
     relay,
     sealingKey,
-    readStdin,
+    readStdin: io.readStdin,
+    close: async () => {
+      if (opened !== undefined) await (await opened.catch(() => null))?.dispose();
+    },
   };
 }
 
@@ -193,25 +246,4 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Fails early, with no wrangler call, when wrangler.toml still has the placeholder namespace id. */
-function assertRemoteNamespaceConfigured(configPath: string): void {
-  if (!configPath.endsWith(".toml")) return; // wrangler.json(c): wrangler itself reports a bad id
-  let toml: string;
-  try {
-    toml = readFileSync(configPath, "utf8");
-  } catch {
-    throw new CliError(`${configPath} not found`);
-  }
-  const block = toml
-    .split(/^\s*\[\[/m)
-    .find((b) => b.startsWith("kv_namespaces]]") && new RegExp(`binding\\s*=\\s*"${KV_BINDING}"`).test(b));
-  const id = block && /^\s*id\s*=\s*"([^"]*)"/m.exec(block)?.[1];
-  if (!id || /^0+$/.test(id)) {
-    throw new CliError(
-      `${configPath} has no real id for the ${KV_BINDING} KV namespace: run \`npx wrangler kv namespace create ${KV_BINDING}\` ` +
-        "and put the printed id in the [[kv_namespaces]] block, then deploy.",
-    );
-  }
 }

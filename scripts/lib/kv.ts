@@ -1,216 +1,269 @@
 /**
- * The TENANTS namespace through `wrangler kv` (local state or the production namespace).
+ * The TENANTS namespace through wrangler's JS API (Miniflare locally, getPlatformProxy remotely),
+ * in this process: no `wrangler kv` child per call. Opening it starts one workerd (about half a
+ * second); every read and write after that is a local call.
  *
- * Each wrangler spawn costs about a second, so callers batch: reads use `kv bulk get` (one call for
- * up to 100 keys, and it tells a missing key apart from any value), writes use `kv bulk put` (the
- * record and its index entries in one call), deletes `kv bulk delete`. Values travel in files
- * (mode 0600, removed at once), never on a command line where `ps` would show them.
+ * - Locally: Miniflare (the simulator wrangler dev runs on) with the TENANTS binding of the Worker's
+ *   configuration (wrangler.toml, or --config), on the state directory `npm start` / `wrangler dev
+ *   --persist-to <dir>` use. wrangler dev keeps its resources under `<dir>/v3` (KV in
+ *   `<dir>/v3/kv`, keyed by the namespace id), and Miniflare's `resourcePersistencePath` (like
+ *   getPlatformProxy's `persist.path`) names that `v3` directory, so both see one KV.
+ * - With --remote: wrangler.admin-remote.toml (or --config), whose TENANTS binding has
+ *   `remote = true`: wrangler's remote bindings reach the production namespace. `npm start`
+ *   never reads that file, so a local run cannot write to production.
  *
- * wrangler's own output is parsed, never echoed: an error is reduced to a known diagnosis
- * (not logged in, namespace missing) or to its first error line with anything value-like redacted.
+ * wrangler's own messages are reduced to a diagnosis (not logged in, offline, namespace missing)
+ * or to a first line with anything value-like redacted; they are never echoed whole.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TenantsKv } from "../../src/admin/store.ts";
 import { CliError, EXIT } from "./errors.ts";
 
-/** The binding in wrangler.toml whose namespace holds tenant records. */
+/** The binding whose namespace holds tenant records. */
 export const KV_BINDING = "TENANTS";
-/** Keys per `kv bulk get` (Cloudflare API: at most 100 keys per bulk read). */
-export const BULK_GET_MAX_KEYS = 100;
+/** The configuration `--remote` uses by default (project root). */
+export const REMOTE_CONFIG_FILE = "wrangler.admin-remote.toml";
+/** The signals Miniflare turns into a process exit. */
+const EXIT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/** A namespace id that is still the checked-in placeholder. */
+const PLACEHOLDER_ID = /^0+$/;
 
 export type KvMode = "local" | "remote";
 
 export interface KvTarget {
-  /** Project root: wrangler runs here and reads wrangler.toml. */
+  /** Project root: wrangler.toml and wrangler.admin-remote.toml live here. */
   root: string;
   mode: KvMode;
-  /** Local persistence directory (absolute), as `wrangler dev --persist-to` takes it. */
+  /** Local state directory (absolute), as `wrangler dev --persist-to` takes it. */
   persistTo?: string;
-  /** wrangler configuration file (absolute); default wrangler.toml in root. */
+  /** wrangler configuration file (absolute); default per mode (above). */
   config?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Called with a one-line description of each wrangler call (no values). */
+  /** Called with a one-line description of what was opened (no values). */
   trace?: (line: string) => void;
 }
 
-export interface KvEntry {
-  key: string;
-  value: string;
+export interface OpenedKv {
+  kv: TenantsKv;
+  dispose(): Promise<void>;
 }
 
-export class WranglerKv {
-  readonly target: KvTarget;
-  /** wrangler processes spawned so far. */
-  calls = 0;
+type Wrangler = typeof import("wrangler");
+let wranglerModule: Promise<Wrangler> | undefined;
 
-  constructor(target: KvTarget) {
-    this.target = target;
-  }
+/** Environment defaults this process set for the in-process wrangler (not handed to children). */
+const inProcessDefaults = new Set<string>();
 
-  /** Reads keys; a missing key maps to null. */
-  async getMany(keys: readonly string[]): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>();
-    for (let i = 0; i < keys.length; i += BULK_GET_MAX_KEYS) {
-      const chunk = keys.slice(i, i + BULK_GET_MAX_KEYS);
-      const stdout = await this.#withFile(JSON.stringify(chunk), (file) =>
-        this.#run(["kv", "bulk", "get", file], `kv bulk get (${chunk.length} keys)`),
-      );
-      const parsed = parseJsonOutput(stdout, "kv bulk get") as Record<string, unknown>;
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-        throw new CliError("wrangler kv bulk get printed something other than a JSON object");
-      }
-      for (const key of chunk) out.set(key, normalizeBulkValue(parsed[key]));
-    }
-    return out;
-  }
-
-  async get(key: string): Promise<string | null> {
-    return (await this.getMany([key])).get(key) ?? null;
-  }
-
-  /** Every key name under a prefix (wrangler follows the list cursor itself). */
-  async list(prefix: string): Promise<string[]> {
-    const stdout = await this.#run(["kv", "key", "list", "--prefix", prefix], `kv key list --prefix ${prefix}`);
-    const parsed = parseJsonOutput(stdout, "kv key list");
-    if (!Array.isArray(parsed)) throw new CliError("wrangler kv key list printed something other than a JSON array");
-    return parsed.map((k: unknown) => String((k as { name?: unknown })?.name ?? ""));
-  }
-
-  /** Writes all entries in one call, in order. */
-  async putMany(entries: readonly KvEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.#withFile(JSON.stringify(entries), (file) =>
-      this.#run(
-        ["kv", "bulk", "put", file],
-        `kv bulk put (${entries.length} keys: ${entries.map((e) => keyKind(e.key)).join(", ")})`,
-      ),
-    );
-  }
-
-  /** Deletes keys in one call, in order; deleting a missing key is not an error. */
-  async deleteMany(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    await this.#withFile(JSON.stringify(keys), (file) =>
-      this.#run(
-        ["kv", "bulk", "delete", file, "--force"],
-        `kv bulk delete (${keys.length} keys: ${keys.map(keyKind).join(", ")})`,
-      ),
-    );
-  }
-
-  #targetFlags(): string[] {
-    const flags = ["--binding", KV_BINDING];
-    if (this.target.config) flags.push("--config", this.target.config);
-    if (this.target.mode === "remote") return [...flags, "--remote"];
-    flags.push("--local");
-    if (this.target.persistTo) flags.push("--persist-to", this.target.persistTo);
-    return flags;
-  }
-
-  async #withFile<T>(content: string, fn: (file: string) => Promise<T>): Promise<T> {
-    const dir = mkdtempSync(join(tmpdir(), "relay-kv-"));
-    const file = join(dir, "data.json");
-    try {
-      writeFileSync(file, content, { mode: 0o600 });
-      return await fn(file);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
-  async #run(args: string[], what: string): Promise<string> {
-    this.calls++;
-    const started = Date.now();
-    const result = await runWrangler(this.target.root, [...args, ...this.#targetFlags()], this.target.env);
-    this.target.trace?.(`wrangler ${what} --${this.target.mode} (${Date.now() - started} ms, exit ${result.code})`);
-    if (result.code !== 0) throw diagnoseWranglerFailure(result.stdout + "\n" + result.stderr, what, this.target.mode);
-    return result.stdout;
-  }
+function setDefault(name: string, value: string): void {
+  if (process.env[name] !== undefined) return;
+  process.env[name] = value;
+  inProcessDefaults.add(name);
 }
 
-export interface ProcessResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** wrangler, imported once, with its console output limited to errors and no telemetry. */
+function loadWrangler(): Promise<Wrangler> {
+  setDefault("WRANGLER_LOG", "error");
+  setDefault("WRANGLER_SEND_METRICS", "false");
+  wranglerModule ??= import("wrangler");
+  return wranglerModule;
 }
 
-/** The wrangler entry point, run with this Node (wrangler needs Node 22; `.bin/wrangler`'s shebang
- * would pick whatever `node` is first on PATH). */
-export function wranglerBin(root: string): string {
-  return join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+/** The configuration file a mode uses. */
+export function configFor(target: Pick<KvTarget, "root" | "mode" | "config">): string {
+  return target.config ?? join(target.root, target.mode === "remote" ? REMOTE_CONFIG_FILE : "wrangler.toml");
+}
+
+/** Opens the TENANTS namespace for the target. The caller disposes it. */
+export async function openTenantsKv(target: KvTarget): Promise<OpenedKv> {
+  const configPath = configFor(target);
+  const started = Date.now();
+  // Miniflare would fetch request.cf data from the internet on every start (a 3 s timeout offline).
+  setDefault("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+  const opened = target.mode === "local" ? await openLocal(target, configPath) : await openRemote(target, configPath);
+  target.trace?.(`opened ${KV_BINDING} (${target.mode}, ${configPath}) in ${Date.now() - started} ms`);
+  return opened;
 }
 
 /**
- * Environment for wrangler children: no telemetry prompts or colour codes, and Node's compile
- * cache (Node ≥ 22.1) so each spawn skips recompiling wrangler's bundle (about halves a call).
+ * Local: Miniflare with just the TENANTS binding on wrangler dev's persistence root. The namespace
+ * id is the one wrangler dev uses (`preview_id ?? id`: local storage is keyed by it). Miniflare
+ * alone loads in about half the time of wrangler's bundle, and a Worker without the Durable Object
+ * binding starts without workerd's warnings.
  */
-export function wranglerEnv(root: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+async function openLocal(target: KvTarget, configPath: string): Promise<OpenedKv> {
+  const id = await localNamespaceId(configPath);
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const handled = new Map(EXIT_SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))] as const));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      workers: [
+        {
+          name: "relay-admin-cli",
+          modules: true,
+          script: "export default {};",
+          compatibilityDate: "2026-11-01",
+          kvNamespaces: { [KV_BINDING]: id },
+        },
+      ],
+      resourcePersistencePath: join(target.persistTo ?? join(target.root, ".wrangler", "state"), "v3"),
+      cf: false,
+    }),
+  );
+  // Miniflare exits the process on SIGINT/SIGTERM/SIGHUP (128 + signal) while it lives. A host
+  // that handles those signals itself (npm start: stop everything, exit 0) keeps that job; it
+  // disposes this namespace as part of its stop. The CLI has no handlers and keeps Miniflare's.
+  for (const [sig, before] of handled) {
+    if (before.size === 0) continue;
+    for (const l of process.listeners(sig)) if (!before.has(l)) process.removeListener(sig, l);
+  }
+  try {
+    const kv = (await mf.getKVNamespace(KV_BINDING)) as unknown as TenantsKv;
+    return { kv: diagnosingKv(kv, "local"), dispose: () => mf.dispose() };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw diagnoseWranglerFailure(errorText(e), "opening the local TENANTS namespace", "local");
+  }
+}
+
+/** Remote: wrangler's getPlatformProxy on the admin-remote configuration (remote bindings). */
+async function openRemote(target: KvTarget, configPath: string): Promise<OpenedKv> {
+  const wrangler = await loadWrangler();
+  // wrangler asks for a browser login when it thinks a person is at a terminal; the CLI says
+  // what to do instead (and never blocks).
+  setDefault("CI", "1");
+  assertRemoteConfig(wrangler, target.root, configPath);
+  let proxy: Awaited<ReturnType<Wrangler["getPlatformProxy"]>>;
+  try {
+    proxy = await wrangler.getPlatformProxy({ configPath, persist: false });
+  } catch (e) {
+    throw diagnoseWranglerFailure(errorText(e), "opening the TENANTS namespace", "remote");
+  }
+  const kv = (proxy.env as Record<string, unknown>)[KV_BINDING] as TenantsKv | undefined;
+  if (!kv) {
+    await proxy.dispose();
+    throw new CliError(
+      `${configPath} has no ${KV_BINDING} KV namespace binding ([[kv_namespaces]] binding = "${KV_BINDING}")`,
+    );
+  }
+  return { kv: diagnosingKv(kv, "remote"), dispose: () => proxy.dispose() };
+}
+
+/**
+ * The TENANTS namespace id wrangler dev keys local storage by. Read from a TOML configuration's
+ * top-level `[[kv_namespaces]]` blocks directly (fast); anything else (JSON, inline tables) through
+ * wrangler's own config reader.
+ */
+export async function localNamespaceId(configPath: string): Promise<string> {
+  let text: string;
+  try {
+    text = readFileSync(configPath, "utf8");
+  } catch {
+    throw new CliError(`${configPath} not found`);
+  }
+  if (configPath.endsWith(".toml")) {
+    const topLevel = text.split(/^\s*\[\[?env\./m)[0]!;
+    for (const block of topLevel.split(/^\s*\[\[kv_namespaces\]\]\s*$/m).slice(1)) {
+      const body = block.split(/^\s*\[/m)[0]!;
+      if (!new RegExp(`^\\s*binding\\s*=\\s*"${KV_BINDING}"\\s*(#.*)?$`, "m").test(body)) continue;
+      const field = (name: string) => new RegExp(`^\\s*${name}\\s*=\\s*"([^"]+)"`, "m").exec(body)?.[1];
+      const id = field("preview_id") ?? field("id");
+      if (id) return id;
+    }
+  }
+  const binding = tenantsBinding(await loadWrangler(), configPath) as { id?: string; preview_id?: string } | undefined;
+  const id = binding?.preview_id ?? binding?.id;
+  if (!id) {
+    throw new CliError(
+      `${configPath} has no ${KV_BINDING} KV namespace binding ([[kv_namespaces]] binding = "${KV_BINDING}")`,
+    );
+  }
+  return id;
+}
+
+/** A remote namespace whose failures (login, network, missing namespace) become one clear message. */
+function diagnosingKv(kv: TenantsKv, mode: KvMode): TenantsKv {
+  const wrap =
+    <A extends unknown[], R>(what: string, fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await fn(...a);
+      } catch (e) {
+        throw diagnoseWranglerFailure(errorText(e), what, mode);
+      }
+    };
   return {
-    ...env,
-    WRANGLER_SEND_METRICS: "false",
-    FORCE_COLOR: "0",
-    NO_COLOR: "1",
-    CI: env.CI ?? "1",
-    NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? join(root, "node_modules", ".cache", "relay-wrangler-compile-cache"),
+    get: wrap("kv get", (k: string) => kv.get(k)),
+    put: wrap("kv put", (k: string, v: string) => kv.put(k, v)),
+    delete: wrap("kv delete", (k: string) => kv.delete(k)),
+    list: wrap("kv list", (o: Parameters<TenantsKv["list"]>[0]) => kv.list(o)),
   };
 }
 
-export function runWrangler(root: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [wranglerBin(root), ...args], {
-      cwd: root,
-      env: wranglerEnv(root, env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e) => reject(new CliError(`could not run wrangler (${e.message}); is it installed (npm ci)?`)));
-    child.on("close", (code) =>
-      resolve({
-        code: code ?? 1,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
+/**
+ * Fails early, before wrangler reaches Cloudflare, when the remote configuration is missing, is
+ * not remote, still holds the placeholder id, or names another namespace than wrangler.toml.
+ */
+export function assertRemoteConfig(
+  wrangler: Pick<Wrangler, "unstable_readConfig">,
+  root: string,
+  configPath: string,
+): void {
+  if (!existsSync(configPath)) throw new CliError(`${configPath} not found (the --remote configuration)`);
+  const binding = tenantsBinding(wrangler, configPath);
+  if (!binding) {
+    throw new CliError(
+      `${configPath} has no ${KV_BINDING} KV namespace binding ([[kv_namespaces]] binding = "${KV_BINDING}")`,
     );
-  });
-}
-
-/** Local bulk get answers `{key: {value}}`, the API answers `{key: value}`; a missing key is null. */
-function normalizeBulkValue(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "string") return v;
-  if (typeof v === "object" && "value" in (v as object)) {
-    const inner = (v as { value: unknown }).value;
-    if (inner === null || inner === undefined) return null;
-    return typeof inner === "string" ? inner : JSON.stringify(inner);
   }
-  return JSON.stringify(v);
-}
-
-/** Finds the JSON document in wrangler's stdout (it may print a banner before it). */
-function parseJsonOutput(stdout: string, what: string): unknown {
-  const text = stripAnsi(stdout).trim();
-  try {
-    return JSON.parse(text);
-  } catch {
-    const start = text.search(/^[[{]/m);
-    if (start >= 0) {
-      try {
-        return JSON.parse(text.slice(start));
-      } catch {
-        /* fall through */
-      }
+  if (!binding.id || PLACEHOLDER_ID.test(binding.id)) {
+    throw new CliError(
+      `${configPath} has no real id for the ${KV_BINDING} KV namespace: run \`npx wrangler kv namespace create ${KV_BINDING}\` ` +
+        `and put the printed id in the [[kv_namespaces]] block (of wrangler.toml and ${REMOTE_CONFIG_FILE}), then deploy.`,
+    );
+  }
+  if (binding.remote !== true) {
+    throw new CliError(
+      `${configPath}: the ${KV_BINDING} binding needs \`remote = true\` for --remote (without it wrangler would use local state).`,
+    );
+  }
+  const workerConfig = join(root, "wrangler.toml");
+  if (configPath === join(root, REMOTE_CONFIG_FILE) && existsSync(workerConfig)) {
+    const deployed = tenantsBinding(wrangler, workerConfig);
+    if (deployed?.id && !PLACEHOLDER_ID.test(deployed.id) && deployed.id !== binding.id) {
+      throw new CliError(
+        `the ${KV_BINDING} namespace id in ${REMOTE_CONFIG_FILE} differs from the one in wrangler.toml: the CLI would ` +
+          "write where the deployed Worker does not read. Put the same id in both.",
+      );
     }
   }
-  throw new CliError(`wrangler ${what} printed output this CLI could not parse (is wrangler ${"4.x"} installed?)`);
+}
+
+function tenantsBinding(
+  wrangler: Pick<Wrangler, "unstable_readConfig">,
+  configPath: string,
+): { id?: string; remote?: boolean } | undefined {
+  let config: ReturnType<Wrangler["unstable_readConfig"]>;
+  try {
+    config = wrangler.unstable_readConfig({ config: configPath });
+  } catch (e) {
+    throw new CliError(`could not read ${configPath}: ${redact(errorText(e)).slice(0, 300)}`);
+  }
+  return (config.kv_namespaces ?? []).find((k: { binding: string }) => k.binding === KV_BINDING) as
+    | { id?: string; remote?: boolean }
+    | undefined;
+}
+
+function errorText(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let i = 0; cur && i < 4; i++) {
+    parts.push(cur instanceof Error ? cur.message : String(cur));
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return parts.join("\n");
 }
 
 export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 }
 
@@ -225,7 +278,9 @@ const NOT_LOGGED_IN = [
   /Unable to authenticate/i,
 ];
 
-/** Turns wrangler's failure output into a CliError that says what to do and holds no values. */
+const OFFLINE = [/ENOTFOUND/, /EAI_AGAIN/, /ECONNREFUSED/, /ETIMEDOUT/, /ENETUNREACH/, /fetch failed/i];
+
+/** Turns wrangler's failure into a CliError that says what to do and holds no values. */
 export function diagnoseWranglerFailure(output: string, what: string, mode: KvMode): CliError {
   const text = stripAnsi(output);
   if (mode === "remote" && NOT_LOGGED_IN.some((re) => re.test(text))) {
@@ -243,21 +298,23 @@ export function diagnoseWranglerFailure(output: string, what: string, mode: KvMo
   }
   if (mode === "remote" && /namespace/i.test(text) && /(not found|10013|could not find|does not exist)/i.test(text)) {
     return new CliError(
-      `the ${KV_BINDING} KV namespace in wrangler.toml does not exist in this account: create it with ` +
-        `\`npx wrangler kv namespace create ${KV_BINDING}\` and put the printed id in wrangler.toml.`,
+      `the ${KV_BINDING} KV namespace in ${REMOTE_CONFIG_FILE} does not exist in this account: create it with ` +
+        `\`npx wrangler kv namespace create ${KV_BINDING}\` and put the printed id in wrangler.toml and ${REMOTE_CONFIG_FILE}.`,
+    );
+  }
+  if (mode === "remote" && OFFLINE.some((re) => re.test(text))) {
+    return new CliError(
+      `${what}: could not reach the Cloudflare API (${OFFLINE.find((re) => re.test(text))!.source.replace(/\\/g, "")}); check the network and try again.`,
     );
   }
   if (/SQLITE_BUSY|database is locked/i.test(text)) {
-    return new CliError(`wrangler ${what}: the local state is locked by another process; try again.`);
+    return new CliError(`${what}: the local state is locked by another process; try again.`);
   }
-  const errorLine = text
+  const first = text
     .split("\n")
     .map((l) => l.trim())
-    .find((l) => /^(✘|X )?\s*\[ERROR\]/.test(l) || /^✘/.test(l));
-  const reason = errorLine
-    ? redact(errorLine.replace(/^✘\s*/, "").replace(/^\[ERROR\]\s*/, "")).slice(0, 300)
-    : "no error message";
-  return new CliError(`wrangler ${what} failed: ${reason}`);
+    .find(Boolean);
+  return new CliError(`${what} failed: ${first ? redact(first).slice(0, 300) : "no error message"}`);
 }
 
 /** Removes anything that could be a value from a wrangler message before it is shown. */
@@ -269,7 +326,33 @@ export function redact(s: string): string {
     .replace(/[A-Za-z0-9+/_=-]{32,}/g, "[redacted]");
 }
 
-function keyKind(key: string): string {
-  const colon = key.indexOf(":");
-  return colon > 0 ? key.slice(0, colon) : "key";
+// ---- kept for scripts that still spawn wrangler (local-relay.ts) --------------------------------
+
+/** The wrangler entry point, run with this Node (wrangler needs Node 22; `.bin/wrangler`'s shebang
+ * would pick whatever `node` is first on PATH). */
+export function wranglerBin(root: string): string {
+  return join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+}
+
+/**
+ * Environment for wrangler children: no telemetry prompts or colour codes, and Node's compile
+ * cache (Node ≥ 22.1) so each spawn skips recompiling wrangler's bundle.
+ */
+export function wranglerEnv(root: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const inherited = { ...env };
+  // e.g. WRANGLER_LOG=error, set for this process's own wrangler, would hide wrangler dev's "Ready on".
+  for (const name of inProcessDefaults) if (inherited[name] === process.env[name]) delete inherited[name];
+  return {
+    ...inherited,
+    WRANGLER_SEND_METRICS: "false",
+    FORCE_COLOR: "0",
+    NO_COLOR: "1",
+    CI: env.CI ?? "1",
+    NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? compileCacheDir(root),
+  };
+}
+
+/** Where Node keeps compiled wrangler code between runs (git-ignored node_modules). */
+export function compileCacheDir(root: string): string {
+  return join(root, "node_modules", ".cache", "relay-wrangler-compile-cache");
 }

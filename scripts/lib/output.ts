@@ -11,8 +11,8 @@ export class Output {
 
   constructor(
     json: boolean,
-    stdout = (s: string) => void process.stdout.write(s),
-    stderr = (s: string) => void process.stderr.write(s),
+    stdout: (s: string) => void = (s) => void process.stdout.write(s),
+    stderr: (s: string) => void = (s) => void process.stderr.write(s),
   ) {
     this.json = json;
     this.#stdout = stdout;

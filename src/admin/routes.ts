@@ -1,57 +1,109 @@
 /**
- * The admin API, for `npm run tenant` (scripts/tenant.ts): what only the tenant's Durable Object
- * holds (access authority, counters, dead letters). Tenant records themselves are written to KV
- * by the CLI through wrangler. Bearer ADMIN_TOKEN (a Worker secret), compared in constant time.
+ * The admin API (/admin/v1), for tenant administration (src/admin/, `npm run tenant`): what only
+ * the tenant's Durable Object holds (access authority, counters, dead letters). Tenant records
+ * themselves are written to KV by the library (src/admin/store.ts). Bearer ADMIN_TOKEN (a Worker
+ * secret, RFC 6750 token characters), checked by Hono's bearerAuth in constant time; inputs are
+ * checked by Hono's validator with zod. The routes are chained so `AdminApi` (their type) gives
+ * the typed client (`hc<AdminApi>`, src/admin/client.ts).
  */
 import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
 import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
-import { errors } from "../errors.ts";
+import { errors, type RelayError } from "../errors.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { tenantIdSchema } from "../tenants/record.ts";
 import { adminSourcesApi } from "./sources-routes.ts";
 
-export const adminApi = new Hono<RelayEnv>();
+const REALM = "eventbridge-relay-admin";
+const CHALLENGE = `Bearer realm="${REALM}"`;
+/** What today's clients send: `Bearer <token>` (any case, spaces around). */
+const BEARER_HEADER = /^Bearer +(\S+) *$/i;
 
-const CHALLENGE = 'Bearer realm="eventbridge-relay-admin"';
-
-adminApi.use("/admin/*", async function adminAuth(c, next) {
+/** The admin API answers problem+json, and is off (503) while ADMIN_TOKEN is not set. */
+const adminEnabled = createMiddleware<RelayEnv>(async function adminEnabled(c, next) {
   c.set("errorFormat", "problem");
-  const token = c.env.ADMIN_TOKEN;
-  if (!token) {
+  if (!c.env.ADMIN_TOKEN) {
     throw errors.adminDisabled();
-  }
-  const m = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "");
-  if (!m) {
-    throw errors.missingAdminToken(CHALLENGE);
-  }
-  if (!timingSafeEqual(m[1]!, token)) {
-    throw errors.invalidAdminToken(CHALLENGE);
   }
   await next();
 });
 
-function tenantParam(raw: string): string {
-  const r = tenantIdSchema.safeParse(raw);
+/**
+ * bearerAuth with the relay's own refusals: thrown as RelayErrors, so onError writes them as
+ * problem+json (with the request id). A header that is not `Bearer <token68>` is refused like a
+ * missing one, unless it carries some other token, which is refused as wrong (as before the move).
+ */
+const adminAuth = bearerAuth<RelayEnv>({
+  realm: REALM,
+  verifyToken: (token, c) => timingSafeEqual(token, c.env.ADMIN_TOKEN),
+  noAuthenticationHeader: {
+    message: () => {
+      throw errors.missingAdminToken(CHALLENGE);
+    },
+  },
+  invalidAuthenticationHeader: {
+    message: (c) => {
+      throw BEARER_HEADER.test(c.req.header("authorization") ?? "")
+        ? errors.invalidAdminToken(CHALLENGE)
+        : errors.missingAdminToken(CHALLENGE);
+    },
+  },
+  invalidToken: {
+    message: () => {
+      throw errors.invalidAdminToken(CHALLENGE);
+    },
+  },
+});
+
+const tenantParam = validator("param", (value: Record<string, string>) => {
+  const r = tenantIdSchema.safeParse(value.id);
   if (!r.success) throw errors.invalidTenantId(r.error.issues[0]!.message);
-  return r.data;
+  return { id: r.data };
+});
+
+function bodyIssue(error: z.ZodError): RelayError {
+  const i = error.issues[0]!;
+  return errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
 }
 
-async function jsonBody<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
-  let raw: unknown;
-  try {
-    raw = await req.json();
-  } catch {
-    throw errors.invalidJson();
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw errors.invalidRequest(`${i.path.join(".") || "body"}: ${i.message}`);
-  }
-  return r.data;
+/**
+ * The JSON body checked with `schema`. Like the API always did, the body is read as JSON whatever
+ * its content-type says, and malformed JSON is `invalid_json` (Hono's validator would answer a
+ * plain 400 for it, and skip a body sent without a JSON content-type).
+ */
+function jsonBody<S extends z.ZodType>(schema: S) {
+  const inner = validator("json", async (value: unknown, c) => {
+    let raw = value;
+    if (!/^application\/([\w.-]+\+)?json$/i.test((c.req.header("content-type") ?? "").split(";")[0]!.trim())) {
+      try {
+        raw = await c.req.json();
+      } catch {
+        throw errors.invalidJson();
+      }
+    }
+    const r = schema.safeParse(raw);
+    if (!r.success) throw bodyIssue(r.error);
+    return r.data as z.output<S>;
+  });
+  const wrapped: typeof inner = async (c, next) => {
+    let handled = false;
+    try {
+      return await inner(c, async () => {
+        handled = true;
+        await next();
+      });
+    } catch (e) {
+      if (!handled && e instanceof HTTPException) throw errors.invalidJson();
+      throw e;
+    }
+  };
+  return wrapped;
 }
 
 const accessSchema = z.strictObject({
@@ -61,45 +113,19 @@ const accessSchema = z.strictObject({
   revokeAccessKeyIds: z.array(z.string().min(1).max(128)).max(1000).default([]),
 });
 
-adminApi.put("/admin/v1/tenants/:id/access", async function putAccess(c) {
-  const tenantId = tenantParam(c.req.param("id"));
-  const body = await jsonBody(c.req.raw, accessSchema);
-  const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
-    retry: true,
-  });
-  return c.json(out);
-});
+/** A query value as the client sent it (the first, when a name is repeated). */
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
 
-adminApi.get("/admin/v1/tenants/:id/status", async function getStatus(c) {
-  const tenantId = tenantParam(c.req.param("id"));
-  const out = await gateCall(
-    () =>
-      gateFor(c.env, tenantId).status({ v: GATE_PROTOCOL, tenantId, principal: null, revision: 0, status: "active" }),
-    { retry: true },
-  );
-  if (out.kind !== "ok") throw errors.internalError("unexpected gate answer");
-  const s = out.status;
-  return c.json({
-    ...s,
-    lastUpstreamError: s.lastUpstreamError
-      ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
-      : null,
-    nextDrainAt: s.nextDrainAt === null ? null : new Date(s.nextDrainAt).toISOString(),
-  });
-});
-
-adminApi.get("/admin/v1/tenants/:id/dead-letters", async function listDeadLetters(c) {
-  const tenantId = tenantParam(c.req.param("id"));
-  const limit = Number(c.req.query("limit") ?? 100);
-  const afterRaw = c.req.query("after");
+const deadLetterQuery = validator("query", (value: { limit?: string; after?: string }) => {
+  const limit = Number(first(value.limit) ?? 100);
+  const afterRaw = first(value.after);
   const after = afterRaw === undefined ? null : Number(afterRaw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
     throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
-  const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
-    retry: true,
-  });
-  return c.json({ items: out.items, next: out.next === null ? null : String(out.next) });
+  return { limit, after };
 });
 
 const replaySchema = z.union([
@@ -107,28 +133,72 @@ const replaySchema = z.union([
   z.strictObject({ relayEventIds: z.array(z.string().min(1).max(64)).min(1).max(1000) }),
 ]);
 
-adminApi.post("/admin/v1/tenants/:id/dead-letters/replay", async function replay(c) {
-  const tenantId = tenantParam(c.req.param("id"));
-  const body = await jsonBody(c.req.raw, replaySchema);
-  const out = await gateCall(() =>
-    gateFor(c.env, tenantId).replay({
-      v: GATE_PROTOCOL,
-      all: "all" in body,
-      relayEventIds: "relayEventIds" in body ? body.relayEventIds : [],
-    }),
-  );
-  return c.json(out);
-});
+const purgeQuery = validator("query", (value: { force?: string }) => ({ force: first(value.force) === "true" }));
 
-adminApi.delete("/admin/v1/tenants/:id", async function purge(c) {
-  const tenantId = tenantParam(c.req.param("id"));
-  const force = c.req.query("force") === "true";
-  const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
-  if (!out.purged) {
-    throw errors.eventsQueued(tenantId, out.queued);
-  }
-  return c.json(out);
-});
+export const adminApi = new Hono<RelayEnv>()
+  .use("/admin/*", adminEnabled, adminAuth)
+  .put("/admin/v1/tenants/:id/access", tenantParam, jsonBody(accessSchema), async function putAccess(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
+      retry: true,
+    });
+    return c.json(out);
+  })
+  .get("/admin/v1/tenants/:id/status", tenantParam, async function getStatus(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const out = await gateCall(
+      () =>
+        gateFor(c.env, tenantId).status({
+          v: GATE_PROTOCOL,
+          tenantId,
+          principal: null,
+          revision: 0,
+          status: "active",
+        }),
+      { retry: true },
+    );
+    if (out.kind !== "ok") throw errors.internalError("unexpected gate answer");
+    const s = out.status;
+    return c.json({
+      ...s,
+      lastUpstreamError: s.lastUpstreamError
+        ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
+        : null,
+      nextDrainAt: s.nextDrainAt === null ? null : new Date(s.nextDrainAt).toISOString(),
+    });
+  })
+  .get("/admin/v1/tenants/:id/dead-letters", tenantParam, deadLetterQuery, async function listDeadLetters(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const { limit, after } = c.req.valid("query");
+    const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
+      retry: true,
+    });
+    return c.json({ items: out.items, next: out.next === null ? null : String(out.next) });
+  })
+  .post("/admin/v1/tenants/:id/dead-letters/replay", tenantParam, jsonBody(replaySchema), async function replay(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const out = await gateCall(() =>
+      gateFor(c.env, tenantId).replay({
+        v: GATE_PROTOCOL,
+        all: "all" in body,
+        relayEventIds: "relayEventIds" in body ? body.relayEventIds : [],
+      }),
+    );
+    return c.json(out);
+  })
+  .delete("/admin/v1/tenants/:id", tenantParam, purgeQuery, async function purge(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const { force } = c.req.valid("query");
+    const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
+    if (!out.purged) {
+      throw errors.eventsQueued(tenantId, out.queued);
+    }
+    return c.json(out);
+  })
+  // Partner event sources (src/admin/sources-routes.ts).
+  .route("/", adminSourcesApi);
 
-// Partner event sources (src/admin/sources-routes.ts).
-adminApi.route("/", adminSourcesApi);
+/** The admin API's routes and their types, for `hc<AdminApi>` (src/admin/client.ts). */
+export type AdminApi = typeof adminApi;

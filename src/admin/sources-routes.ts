@@ -20,8 +20,7 @@ import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
 import { createSourceSchema, ownedName, readJson, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
-import { ownsSource, type TenantRecord, tenantIdSchema } from "../tenants/record.ts";
-import { getTenant } from "../tenants/store.ts";
+import { KV, ownsSource, type TenantRecord, tenantIdSchema, tenantRecordSchema } from "../tenants/record.ts";
 
 export const adminSourcesApi = new Hono<RelayEnv>();
 
@@ -32,9 +31,12 @@ async function tenantOf(env: Env, raw: string): Promise<TenantRecord> {
   if (!id.success) {
     throw errors.invalidTenantId(id.error.issues[0]!.message);
   }
-  const record = await getTenant(env.TENANTS, id.data, { fresh: true });
-  if (!record) throw errors.tenantNotFound(id.data);
-  return record;
+  // Read fresh (not the isolate's cache): the admin just changed it, maybe.
+  const stored = await env.TENANTS.get(KV.tenant(id.data), "json");
+  if (stored === null) throw errors.tenantNotFound(id.data);
+  const record = tenantRecordSchema.safeParse(stored);
+  if (!record.success) throw errors.tenantMisconfigured(`tenant record ${id.data} does not parse`);
+  return record.data;
 }
 
 function base(t: TenantRecord): SourceCallInput {

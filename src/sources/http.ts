@@ -8,7 +8,7 @@ import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
 import type { SourceCall } from "../tenant-gate/protocol.ts";
 import { ownsSource } from "../tenants/record.ts";
-import type { SourceOpError } from "./manager.ts";
+import type { SourceOpError } from "./view.ts";
 
 /** `POST .../sources` body: AWS's member names (Name, Account), as CreatePartnerEventSource takes them. */
 export const createSourceSchema = z.strictObject({

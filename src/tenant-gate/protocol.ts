@@ -18,8 +18,8 @@
  * caller may leave out, and a call with a field this code does not know, both work.
  */
 import type { WireEntry } from "../entries/schema.ts";
-import type { SourceCounts, SourceOp, SourceView } from "../sources/manager.ts";
 import type { UnmanagedPolicy, Verdict } from "../sources/policy.ts";
+import type { SourceCounts, SourceOp, SourceView } from "../sources/view.ts";
 import type { TenantLimits } from "../tenants/record.ts";
 
 /**

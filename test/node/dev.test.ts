@@ -19,8 +19,8 @@ import { parseEnv } from "node:util";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DemoResult, ensureDemoTenant, readDemoFile } from "../../scripts/dev/demo-tenant.ts";
-import type { KvEntry, WranglerKv } from "../../scripts/lib/kv.ts";
 import { nodeForWrangler } from "../../scripts/lib/local-relay.ts";
+import type { KvEntry, TenantsKv } from "../../src/admin/store.ts";
 import { hashApiKey } from "../../src/auth/api-key.ts";
 import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
@@ -294,19 +294,32 @@ describe("npm start (scripts/dev.ts)", () => {
 
 // ---- the demo tenant's repair logic, on an in-memory KV ---------------------------------------
 
-/** The two calls ensureDemoTenant makes, on a Map; `locked` fails that many calls as wrangler does. */
-class MemoryKv {
+/**
+ * The KV calls ensureDemoTenant makes, on a Map. `puts` groups the writes of one pass (the puts
+ * after the last read); `locked` fails that many calls as a busy local state does.
+ */
+class MemoryKv implements TenantsKv {
   readonly data = new Map<string, string>();
   readonly puts: KvEntry[][] = [];
   locked = 0;
-  async getMany(keys: readonly string[]): Promise<Map<string, string | null>> {
+  #readSincePut = true;
+  async get(key: string): Promise<string | null> {
     this.#maybeLocked();
-    return new Map(keys.map((k) => [k, this.data.get(k) ?? null]));
+    this.#readSincePut = true;
+    return this.data.get(key) ?? null;
   }
-  async putMany(entries: readonly KvEntry[]): Promise<void> {
+  async put(key: string, value: string): Promise<void> {
     this.#maybeLocked();
-    this.puts.push([...entries]);
-    for (const e of entries) this.data.set(e.key, e.value);
+    if (this.#readSincePut) this.puts.push([]);
+    this.#readSincePut = false;
+    this.puts.at(-1)!.push({ key, value });
+    this.data.set(key, value);
+  }
+  async delete(key: string): Promise<void> {
+    this.data.delete(key);
+  }
+  async list(): Promise<{ keys: { name: string }[]; list_complete: boolean }> {
+    return { keys: [...this.data.keys()].sort().map((name) => ({ name })), list_complete: true };
   }
   record(): TenantRecord {
     return tenantRecordSchema.parse(JSON.parse(this.data.get(KV.tenant("demo"))!));
@@ -314,7 +327,7 @@ class MemoryKv {
   #maybeLocked(): void {
     if (this.locked > 0) {
       this.locked--;
-      throw new Error("wrangler kv bulk get: the local state is locked by another process; try again.");
+      throw new Error("kv get: the local state is locked by another process; try again.");
     }
   }
 }
@@ -334,7 +347,7 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
 
   const ensure = async (opts: { key?: string; endpoint?: string } = {}): Promise<DemoResult> =>
     ensureDemoTenant({
-      kv: kv as unknown as WranglerKv,
+      kv,
       sealingKey: await importSealingKey(opts.key ?? KEY_A),
       endpoint: opts.endpoint ?? EMULATOR,
       file,

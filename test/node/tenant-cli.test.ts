@@ -1,21 +1,21 @@
 /**
- * The admin CLI, run for real (`node scripts/tenant.ts ...` as a child process) against real local
- * state (wrangler kv on a temporary --persist-to directory; no mock of wrangler). First at the KV
- * level with no relay running, then through the Worker (wrangler dev on the same state, with the
- * fake EventBridge upstream): created keys work, revoked keys and disabled tenants are refused on
- * the very next request, rotated keys overlap.
+ * The admin CLI, run in-process (scripts/lib/cli.ts `main`, what `npm run tenant` calls) against
+ * real local state (Miniflare's KV on a temporary state directory, as the CLI opens it; no mock).
+ * First at the KV level with no relay running, then through the Worker (wrangler dev on the same
+ * state, with the local EventBridge upstream): created keys work, revoked keys and disabled tenants
+ * are refused on the very next request, rotated keys overlap. The real-process runs (npm start on
+ * another port, `npm run tenant`, --remote without a login) are in tenant-cli-smoke.slow.test.ts (npm run test:slow).
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AwsClient } from "aws4fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../../emulator/server.ts";
-import { planRelay } from "../../scripts/lib/access.ts";
-import type { Context } from "../../scripts/lib/context.ts";
-import { WranglerKv } from "../../scripts/lib/kv.ts";
 import { type LocalRelay, startLocalRelay } from "../../scripts/lib/local-relay.ts";
-import { Output } from "../../scripts/lib/output.ts";
-import { RelayClient } from "../../scripts/lib/relay-client.ts";
+import { recordRunningRelay, runningRelayFile } from "../../scripts/lib/running-relay.ts";
+import { planRelay } from "../../src/admin/access.ts";
+import { AdminClient } from "../../src/admin/client.ts";
+import { getMany } from "../../src/admin/store.ts";
 import { hashApiKey, isWellFormedApiKey } from "../../src/auth/api-key.ts";
 import { MAX_API_KEYS_PER_TENANT, TENANT_CACHE_TTL_MS } from "../../src/limits.ts";
 import {
@@ -28,7 +28,6 @@ import {
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
 import {
   CliHarness,
-  ROOT,
   TEST_ADMIN_TOKEN,
   TEST_SEALING_KEY,
   type TranscriptEntry,
@@ -40,12 +39,8 @@ const AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const AWS_SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 const SEALED = /v1\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
-function kvOf(h: CliHarness): WranglerKv {
-  return new WranglerKv({ root: ROOT, mode: "local", persistTo: h.stateDir });
-}
-
 async function readRecord(h: CliHarness, id: string): Promise<TenantRecord | null> {
-  const raw = await kvOf(h).get(KV.tenant(id));
+  const raw = await (await h.kv()).get(KV.tenant(id));
   return raw === null ? null : tenantRecordSchema.parse(JSON.parse(raw));
 }
 
@@ -165,8 +160,8 @@ describe("tenant CLI on local KV (no relay running)", () => {
 
     const h1 = await hashApiKey(k1.data.key);
     hashes.push(h1, await hashApiKey(key2!));
-    const kv = kvOf(h);
-    const index = await kv.getMany([KV.apiKey(h1), KV.apiKey(hashes[1]!)]);
+    const kv = await h.kv();
+    const index = await getMany(kv, [KV.apiKey(h1), KV.apiKey(hashes[1]!)]);
     expect(apiKeyIndexSchema.parse(JSON.parse(index.get(KV.apiKey(h1))!))).toEqual({
       tenantId: "acme",
       keyId: k1.data.keyId,
@@ -243,7 +238,7 @@ describe("tenant CLI on local KV (no relay running)", () => {
     expect(accessKeyId).toMatch(/^RLY[A-Z2-7]{17}$/);
     expect(secretAccessKey).toHaveLength(40);
 
-    const kv = kvOf(h);
+    const kv = await h.kv();
     expect(sigv4IndexSchema.parse(JSON.parse((await kv.get(KV.sigv4(accessKeyId)))!))).toEqual({ tenantId: "acme" });
     const stored = (await readRecord(h, "acme"))!;
     const key = await importSealingKey(TEST_SEALING_KEY);
@@ -287,12 +282,12 @@ describe("tenant CLI on local KV (no relay running)", () => {
     const p = await h.json(["sigv4", "create", "doomed"]);
     p.entry.minted.push(p.data.secretAccessKey);
     secrets.push(p.data.secretAccessKey);
-    const kv = kvOf(h);
+    const kv = await h.kv();
     const hash = await hashApiKey(k.data.key);
 
     const del = await h.json(["delete", "doomed"]);
     expect(del.data).toMatchObject({ tenantId: "doomed", deleted: true, indexEntriesDeleted: 2 });
-    const left = await kv.getMany([KV.tenant("doomed"), KV.apiKey(hash), KV.sigv4(p.data.accessKeyId)]);
+    const left = await getMany(kv, [KV.tenant("doomed"), KV.apiKey(hash), KV.sigv4(p.data.accessKeyId)]);
     expect([...left.values()]).toEqual([null, null, null]);
     const gone = await h.run(["show", "doomed"]);
     expect(gone.code).toBe(3);
@@ -486,7 +481,7 @@ describe("tenant CLI on local KV (no relay running)", () => {
           createdAt: now,
         })),
       });
-      await kvOf(h).putMany([{ key: KV.tenant("full"), value: JSON.stringify(record) }]);
+      await (await h.kv()).put(KV.tenant("full"), JSON.stringify(record));
       const r = await h.run(["key", "create", "full"]);
       expect(r.code).toBe(4);
       expect(r.stderr).toMatch(new RegExp(`already has ${MAX_API_KEYS_PER_TENANT} live API keys`));
@@ -525,39 +520,38 @@ describe("tenant CLI on local KV (no relay running)", () => {
     expect(none.stderr).toMatch(/usage:/);
   });
 
-  describe("--remote", () => {
-    let fakeHome: string;
+  describe("--remote (the not-logged-in message: tenant-cli-smoke.slow.test.ts, a real process)", () => {
     let config: string;
-    const remoteEnv = () => ({
-      HOME: fakeHome,
-      XDG_CONFIG_HOME: join(fakeHome, ".config"),
-      CLOUDFLARE_API_TOKEN: undefined,
-      CLOUDFLARE_ACCOUNT_ID: undefined,
-    });
     beforeAll(() => {
-      fakeHome = join(h.dir, "home");
-      config = join(h.dir, "wrangler.toml");
+      config = join(h.dir, "wrangler.admin-remote.toml");
       writeFileSync(
         config,
-        'name = "relay-test"\nmain = "src/index.ts"\n\n[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n',
+        'name = "relay-test"\n\n[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\nremote = true\n',
       );
     });
 
-    it("refuses the placeholder namespace id in wrangler.toml, before calling wrangler", async () => {
-      const r = await h.run(["list", "--remote"], { env: remoteEnv() });
+    it("refuses the placeholder namespace id in wrangler.admin-remote.toml, before reaching Cloudflare", async () => {
+      const r = await h.run(["list", "--remote"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
         /no real id for the TENANTS KV namespace: run `npx wrangler kv namespace create TENANTS`/,
       );
     });
 
-    it("says exactly what to do without a wrangler login or CLOUDFLARE_API_TOKEN", async () => {
-      const r = await h.run(["list", "--remote", "--config", config], { env: remoteEnv() });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(
-        /wrangler is not logged in to Cloudflare\. Run `npx wrangler login`.*or set CLOUDFLARE_API_TOKEN/,
+    it("refuses a --remote configuration whose TENANTS binding is not remote (it would write local state)", async () => {
+      const local = join(h.dir, "not-remote.toml");
+      writeFileSync(
+        local,
+        'name = "relay-test"\n\n[[kv_namespaces]]\nbinding = "TENANTS"\nid = "0123456789abcdef0123456789abcdef"\n',
       );
-      expect(r.stderr).not.toMatch(/\[ERROR\]/);
+      const r = await h.run(["list", "--remote", "--config", local]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/the TENANTS binding needs `remote = true` for --remote/);
+      const none = join(h.dir, "no-kv.toml");
+      writeFileSync(none, 'name = "relay-test"\n');
+      const r2 = await h.run(["list", "--remote", "--config", none]);
+      expect(r2.code).toBe(1);
+      expect(r2.stderr).toMatch(/has no TENANTS KV namespace binding/);
     });
 
     it("needs RELAY_SEALING_KEY, RELAY_URL and RELAY_ADMIN_TOKEN, and says so before touching KV", async () => {
@@ -574,7 +568,7 @@ describe("tenant CLI on local KV (no relay running)", () => {
           "--secret-access-key-stdin",
         ],
         {
-          env: { ...remoteEnv(), RELAY_SEALING_KEY: undefined },
+          env: { RELAY_SEALING_KEY: undefined },
           stdin: AWS_SECRET,
         },
       );
@@ -583,14 +577,14 @@ describe("tenant CLI on local KV (no relay running)", () => {
         /--remote needs the sealing key: set RELAY_SEALING_KEY.*wrangler secret put SEALING_KEY/,
       );
       const noUrl = await h.run(["disable", "acme", "--remote", "--config", config], {
-        env: { ...remoteEnv(), RELAY_URL: undefined },
+        env: { RELAY_URL: undefined },
       });
       expect(noUrl.code).toBe(1);
       expect(noUrl.stderr).toMatch(/--url https:\/\/<relay host> or set RELAY_URL/);
       const noToken = await h.run(
         ["key", "revoke", "acme", "key_abc", "--remote", "--config", config, "--url", "https://relay.example.test"],
         {
-          env: { ...remoteEnv(), RELAY_ADMIN_TOKEN: undefined },
+          env: { RELAY_ADMIN_TOKEN: undefined },
         },
       );
       expect(noToken.code).toBe(1);
@@ -600,18 +594,58 @@ describe("tenant CLI on local KV (no relay running)", () => {
     it("an unreachable relay aborts a remote access change before any KV write (unless --skip-relay)", async () => {
       const url = await unusedLocalUrl();
       const warnings: string[] = [];
-      const ctx = {
-        mode: "remote",
-        out: new Output(
-          false,
-          () => {},
-          (s) => void warnings.push(s),
-        ),
-        relay: () => new RelayClient({ baseUrl: url, token: "t" }),
-      } as unknown as Context;
-      await expect(planRelay(ctx, false)).rejects.toThrow(/unreachable, so nothing was written.*--skip-relay/);
-      await expect(planRelay(ctx, true)).resolves.toEqual({ client: null, outcome: "skipped" });
+      const admin = {
+        mode: "remote" as const,
+        notices: { note() {}, warn: (l: string) => void warnings.push(l) },
+        relay: () => new AdminClient({ baseUrl: url, token: "t" }),
+      };
+      await expect(planRelay(admin, false)).rejects.toThrow(/unreachable, so nothing was written.*--skip-relay/);
+      await expect(planRelay(admin, true)).resolves.toEqual({ client: null, outcome: "skipped" });
       expect(warnings.join("")).toMatch(/~60 s/);
+    });
+  });
+
+  describe("the relay npm start recorded in the state directory", () => {
+    it("a recorded relay that does not answer: an access change fails (exit 1) and writes nothing", async () => {
+      mkdirSync(h.stateDir, { recursive: true });
+      const url = await unusedLocalUrl();
+      // This test process stands in for npm start: its pid is alive, nothing listens at the URL.
+      const forget = recordRunningRelay(h.stateDir, { url, pid: process.pid });
+      try {
+        const before = (await readRecord(h, "acme"))!;
+        const keyId = before.apiKeys[0]!.id;
+        // Without RELAY_URL the CLI goes to the recorded relay.
+        const r = await h.run(["key", "revoke", "acme", keyId], { env: { RELAY_URL: undefined } });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(
+          new RegExp(
+            `the local relay \`npm start\` runs on this state \\(pid ${process.pid}, ${url}\\) did not answer, so nothing was written`,
+          ),
+        );
+        expect(r.stdout).toBe("");
+        expect((await readRecord(h, "acme"))!).toEqual(before);
+        // The same with an explicit URL that does not answer either: still refused.
+        const r2 = await h.run(["disable", "acme"]);
+        expect(r2.code).toBe(1);
+        expect(r2.stderr).toMatch(/did not answer, so nothing was written/);
+        expect((await readRecord(h, "acme"))!.status).toBe("active");
+      } finally {
+        forget();
+      }
+      expect(existsSync(runningRelayFile(h.stateDir))).toBe(false);
+    });
+
+    it("a stale record (its process is gone) is ignored and removed", async () => {
+      const url = await unusedLocalUrl();
+      writeFileSync(
+        runningRelayFile(h.stateDir),
+        JSON.stringify({ url, pid: 2 ** 22 + 12345, startedAt: new Date().toISOString() }),
+      );
+      const r = await h.run(["disable", "acme"], { env: { RELAY_URL: undefined, PORT: new URL(url).port } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/no relay running at http:\/\/127\.0\.0\.1:\d+; local KV only/);
+      expect(existsSync(runningRelayFile(h.stateDir))).toBe(false);
+      await h.ok(["enable", "acme"]);
     });
   });
 
@@ -691,7 +725,7 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
   afterAll(async () => {
     await relay?.stop();
     await upstream?.close();
-    h?.cleanup();
+    await h?.cleanup();
   });
 
   it("a created key works: the event reaches the upstream", async () => {
@@ -768,6 +802,23 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     const refused = await send();
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ __type: "UnrecognizedClientException" });
+  });
+
+  it("without RELAY_URL or PORT, an access change goes to the relay npm start recorded on this state (any port)", async () => {
+    const key = await mintKey();
+    await expectAccepted(key.key);
+    // What npm start writes once its relay answers (scripts/dev.ts); this process stands in for it.
+    const forget = recordRunningRelay(h.stateDir, { url: relay.url, pid: process.pid });
+    try {
+      const revoked = await h.json(["key", "revoke", "live", key.keyId], { env: { RELAY_URL: undefined } });
+      expect(revoked.data.relay).toBe("applied");
+      expect(revoked.entry.stderr).not.toMatch(/no relay running/);
+    } finally {
+      forget();
+    }
+    const refused = await post(key.key);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "invalid_api_key" });
   });
 
   it("status and dlq read the tenant's Durable Object through the admin API", async () => {

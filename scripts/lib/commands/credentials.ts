@@ -2,16 +2,15 @@
  * The AWS credentials the relay signs PutPartnerEvents with. The secret access key and session
  * token are sealed (AES-GCM, fields `secretAccessKey` / `sessionToken`) before anything is written.
  */
-import { seal } from "../../../src/tenants/sealed.ts";
+import {
+  AWS_ACCESS_KEY_ID_PATTERN,
+  assertCredentials,
+  clearCredentials,
+  setCredentials,
+} from "../../../src/admin/credentials.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { bool, type CommandSpec, str } from "../args.ts";
 import { usageError } from "../errors.ts";
-import { assertTenantId, loadTenant, nextRevision, recordEntry } from "../tenant-store.ts";
-
-/** AWS access key ids: 16-128 word characters (IAM API: AccessKeyIdType). */
-const AWS_ACCESS_KEY_ID_PATTERN = /^\w{16,128}$/;
-/** Longest secret / session token accepted, in characters (STS tokens run to a few KB). */
-const MAX_SECRET_CHARS = 256;
-const MAX_SESSION_TOKEN_CHARS = 8192;
 
 const credentialsSet: CommandSpec = {
   name: "credentials set",
@@ -74,35 +73,17 @@ const credentialsSet: CommandSpec = {
       if (secretStdin) secret = lines[at++]?.trim();
       if (tokenStdin) token = lines[at++]?.trim();
     }
-    if (!secret) throw usageError("the secret access key is empty");
-    if (/\s/.test(secret) || secret.length > MAX_SECRET_CHARS) {
-      throw usageError(
-        `the secret access key must be one line of at most ${MAX_SECRET_CHARS} characters without spaces`,
-      );
-    }
+    assertCredentials({ accessKeyId, secretAccessKey: secret ?? "" }); // the secret's checks, before the token's
     if (tokenStdin && !token) throw usageError("--session-token-stdin: no session token on stdin");
-    if (token !== undefined && (token === "" || /\s/.test(token) || token.length > MAX_SESSION_TOKEN_CHARS)) {
-      throw usageError(`the session token must be one non-empty line of at most ${MAX_SESSION_TOKEN_CHARS} characters`);
-    }
-    const key = await ctx.sealingKey();
-    const record = await loadTenant(ctx.kv, id);
-    const now = ctx.now();
-    const next = nextRevision(
-      record,
-      {
-        credentials: {
-          accessKeyId,
-          secretAccessKey: await seal(key, id, "secretAccessKey", secret),
-          sessionToken: token ? await seal(key, id, "sessionToken", token) : null,
-        },
-      },
-      now,
-    );
-    await ctx.kv.putMany([recordEntry(next)]);
+    const r = await setCredentials(ctx.admin, id, {
+      accessKeyId,
+      secretAccessKey: secret ?? "",
+      sessionToken: token ?? null,
+    });
     ctx.out.result(
-      { tenantId: id, accessKeyId, sessionToken: token ? "sealed" : null, revision: next.revision },
+      r,
       () =>
-        `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${token ? ", session token sealed" : ""}`,
+        `stored credentials for tenant ${id}: access key id ${accessKeyId}, secret sealed${r.sessionToken ? ", session token sealed" : ""}`,
     );
   },
 };
@@ -117,13 +98,8 @@ const credentialsClear: CommandSpec = {
   examples: ["credentials clear acme"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const record = await loadTenant(ctx.kv, id);
-    const next = nextRevision(record, { credentials: null }, ctx.now());
-    await ctx.kv.putMany([recordEntry(next)]);
-    ctx.out.result(
-      { tenantId: id, credentials: null, revision: next.revision },
-      () => `cleared the credentials of tenant ${id}`,
-    );
+    const r = await clearCredentials(ctx.admin, id);
+    ctx.out.result(r, () => `cleared the credentials of tenant ${id}`);
   },
 };
 

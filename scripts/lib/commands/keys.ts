@@ -1,26 +1,11 @@
 /**
- * API keys: create (printed once), list, revoke. Only SHA-256(key) is stored, in the record and
- * as the index `apikey:<hash>` → {tenantId, keyId}.
+ * API keys: create (printed once), list, revoke (src/admin/keys.ts).
  */
-import { generateApiKey, generateKeyId, hashApiKey } from "../../../src/auth/api-key.ts";
+import { createApiKey, listApiKeys, revokeApiKey } from "../../../src/admin/keys.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { MAX_API_KEYS_PER_TENANT } from "../../../src/limits.ts";
-import { KV } from "../../../src/tenants/record.ts";
-import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
-import { bool, type CommandSpec, clip, parseExpires, SKIP_RELAY_OPTION, str } from "../args.ts";
-import { conflict, notFound, usageError } from "../errors.ts";
+import { bool, type CommandSpec, parseExpires, SKIP_RELAY_OPTION, str } from "../args.ts";
 import { dash, table } from "../output.ts";
-import {
-  apiKeyIndexEntry,
-  assertTenantId,
-  isLive,
-  loadTenant,
-  nextRevision,
-  publicView,
-  recordEntry,
-} from "../tenant-store.ts";
-
-/** Key ids as generateKeyId() makes them. */
-const KEY_ID_PATTERN = /^key_[0-9A-Za-z]{1,64}$/;
 
 const keyCreate: CommandSpec = {
   name: "key create",
@@ -39,36 +24,15 @@ const keyCreate: CommandSpec = {
   examples: ["key create acme", "key create acme --expires 90d --json"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const now = ctx.now();
     const expiresRaw = str(values, "expires");
-    const expiresAt = expiresRaw === undefined ? null : parseExpires(expiresRaw, now);
-    const record = await loadTenant(ctx.kv, id);
-    const live = record.apiKeys.filter((k) => isLive(k.expiresAt, now)).length;
-    if (live >= MAX_API_KEYS_PER_TENANT) {
-      throw conflict(
-        `tenant ${id} already has ${live} live API keys (the most a tenant may hold is ${MAX_API_KEYS_PER_TENANT}): ` +
-          `revoke one first (\`key list ${id}\`, \`key revoke ${id} <keyId>\`)`,
-      );
-    }
-    const key = generateApiKey();
-    const hash = await hashApiKey(key);
-    let keyId = generateKeyId();
-    while (record.apiKeys.some((k) => k.id === keyId)) keyId = generateKeyId();
-    const next = nextRevision(
-      record,
-      { apiKeys: [...record.apiKeys, { id: keyId, hash, createdAt: now.toISOString(), expiresAt }] },
-      now,
-    );
-    await ctx.kv.putMany([recordEntry(next), apiKeyIndexEntry(hash, id, keyId)]);
-    const expired = record.apiKeys.length - live;
-    if (expired > 0) ctx.out.note(`tenant ${id} holds ${expired} expired key(s); remove them with \`key revoke\``);
-    if (record.status === "disabled") ctx.out.note(`tenant ${id} is disabled: the key works once it is enabled`);
-    ctx.out.result({ tenantId: id, keyId, key, expiresAt }, () =>
+    const expiresAt = expiresRaw === undefined ? null : parseExpires(expiresRaw, ctx.admin.now());
+    const minted = await createApiKey(ctx.admin, id, { expiresAt });
+    ctx.out.result(minted, () =>
       [
-        `API key ${keyId} for tenant ${id} (expires: ${expiresAt ?? "never"}).`,
+        `API key ${minted.keyId} for tenant ${id} (expires: ${minted.expiresAt ?? "never"}).`,
         "It is shown this once and cannot be recovered; store it now:",
         "",
-        `  ${key}`,
+        `  ${minted.key}`,
         "",
         "Send it as `Authorization: Bearer <key>` (or `X-Api-Key: <key>`).",
       ].join("\n"),
@@ -86,14 +50,13 @@ const keyList: CommandSpec = {
   examples: ["key list acme"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const record = await loadTenant(ctx.kv, id);
-    const keys = publicView(record, ctx.now()).apiKeys;
-    ctx.out.result({ tenantId: id, keys }, () =>
-      keys.length === 0
+    const listed = await listApiKeys(ctx.admin, id);
+    ctx.out.result(listed, () =>
+      listed.keys.length === 0
         ? `tenant ${id} has no API keys; create one with \`key create ${id}\``
         : table(
             ["KEY ID", "CREATED", "EXPIRES", "STATE"],
-            keys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state]),
+            listed.keys.map((k) => [k.keyId, k.createdAt, dash(k.expiresAt), k.state]),
           ),
     );
   },
@@ -112,27 +75,10 @@ const keyRevoke: CommandSpec = {
   examples: ["key revoke acme key_3fJ9aQ0bX2Lm"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const keyId = positionals[1]!;
-    if (!KEY_ID_PATTERN.test(keyId))
-      throw usageError(`"${clip(keyId)}" is not a key id (key_...; see \`key list ${id}\`)`);
-    assertRelayConfigured(ctx, bool(values, "skip-relay"));
-    const record = await loadTenant(ctx.kv, id);
-    const entry = record.apiKeys.find((k) => k.id === keyId);
-    if (!entry) throw notFound(`tenant ${id} has no API key ${keyId} (see \`key list ${id}\`)`);
-    const plan = await planRelay(ctx, bool(values, "skip-relay"));
-    const now = ctx.now();
-    const next = nextRevision(record, { apiKeys: record.apiKeys.filter((k) => k.id !== keyId) }, now);
-    await applyAccess(plan, id, {
-      revision: next.revision,
-      status: record.status,
-      revokeApiKeyIds: [keyId],
-      revokeAccessKeyIds: [],
-    });
-    await ctx.kv.putMany([recordEntry(next)]);
-    await ctx.kv.deleteMany([KV.apiKey(entry.hash)]);
+    const r = await revokeApiKey(ctx.admin, id, positionals[1]!, { skipRelay: bool(values, "skip-relay") });
     ctx.out.result(
-      { tenantId: id, keyId, revoked: true, revision: next.revision, relay: plan.outcome },
-      () => `revoked API key ${keyId} of tenant ${id} (relay: ${plan.outcome})`,
+      { tenantId: r.tenantId, keyId: r.keyId, revoked: r.revoked, revision: r.revision, relay: r.relay },
+      () => `revoked API key ${r.keyId} of tenant ${id} (relay: ${r.relay})`,
     );
   },
 };

@@ -2,36 +2,18 @@
  * What the tenant's Durable Object holds: counters (`status`) and dead letters (`dlq list`,
  * `dlq replay`). These need the relay; an unreachable relay is an error here, also locally.
  */
+import {
+  DLQ_DEFAULT_LIMIT,
+  DLQ_MAX_LIMIT,
+  listDeadLetters,
+  notDeadLetters,
+  replayDeadLetters,
+  tenantStatus,
+} from "../../../src/admin/relay-state.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { bool, type CommandSpec, clip, parseIntFlag, str } from "../args.ts";
-import type { Context } from "../context.ts";
-import { CliError, EXIT, usageError } from "../errors.ts";
+import { usageError } from "../errors.ts";
 import { dash, fields, humanMs, table } from "../output.ts";
-import { type RelayClient, RelayUnreachableError } from "../relay-client.ts";
-import { assertTenantId, loadTenant } from "../tenant-store.ts";
-
-/** Dead letters per page, default and most (admin API pages). */
-const DLQ_DEFAULT_LIMIT = 50;
-const DLQ_MAX_LIMIT = 1000;
-/** Relay event ids are EventBridge-sized (limits.ts MAX_EVENT_ID_CHARS). */
-const RELAY_EVENT_ID_PATTERN = /^[\w.:-]{1,64}$/;
-
-/** The admin client, with an unreachable relay turned into a message saying how to start one. */
-async function withRelay<T>(ctx: Context, fn: (client: RelayClient) => Promise<T>): Promise<T> {
-  const client = ctx.relay(); // settings were checked before the KV read; this is the same client
-  try {
-    return await fn(client);
-  } catch (e) {
-    if (e instanceof RelayUnreachableError) {
-      throw new CliError(
-        ctx.mode === "local"
-          ? `this command needs the relay, and none answers at ${client.baseUrl}: start it with \`npm start\` (or pass --url / set RELAY_URL).`
-          : `this command needs the relay, and ${client.baseUrl} does not answer (${e.message}). Check RELAY_URL and the deployment.`,
-        EXIT.failure,
-      );
-    }
-    throw e;
-  }
-}
 
 function fmtTime(v: unknown): string {
   if (typeof v === "number") return new Date(v).toISOString();
@@ -49,10 +31,8 @@ const status: CommandSpec = {
   examples: ["status acme", "status acme --remote --json"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    ctx.relay(); // fail on missing relay settings before any KV call
-    await loadTenant(ctx.kv, id);
-    const s = await withRelay(ctx, (c) => c.status(id));
-    ctx.out.result({ tenantId: id, ...s }, () => {
+    const s = await tenantStatus(ctx.admin, id);
+    ctx.out.result(s, () => {
       const n = (v: unknown) => (typeof v === "number" ? String(v) : dash(v as string | undefined));
       const last = s.lastUpstreamError;
       const lastText =
@@ -111,11 +91,9 @@ const dlqList: CommandSpec = {
     const limitRaw = str(values, "limit");
     const limit = limitRaw === undefined ? DLQ_DEFAULT_LIMIT : parseIntFlag("limit", limitRaw, 1, DLQ_MAX_LIMIT);
     const after = str(values, "after");
-    ctx.relay(); // fail on missing relay settings before any KV call
-    await loadTenant(ctx.kv, id);
-    const page = await withRelay(ctx, (c) => c.deadLetters(id, limit, after));
-    const items = Array.isArray(page.items) ? page.items : [];
-    ctx.out.result({ tenantId: id, items, next: page.next ?? null }, () => {
+    const page = await listDeadLetters(ctx.admin, id, { limit, ...(after ? { after } : {}) });
+    const items = page.items;
+    ctx.out.result(page, () => {
       if (items.length === 0) return `tenant ${id} has no dead letters${after ? " after that cursor" : ""}`;
       const rows = items.map((d) => [
         String(d.relayEventId),
@@ -148,20 +126,14 @@ const dlqReplay: CommandSpec = {
     const all = bool(values, "all");
     if (all && ids.length) throw usageError("give either --all or relay event ids, not both");
     if (!all && ids.length === 0) throw usageError("dlq replay needs --all or at least one relay event id");
-    for (const e of ids) if (!RELAY_EVENT_ID_PATTERN.test(e)) throw usageError(`"${clip(e)}" is not a relay event id`);
-    ctx.relay(); // fail on missing relay settings before any KV call
-    await loadTenant(ctx.kv, id);
-    const r = await withRelay(ctx, (c) => c.replay(id, all ? { all: true } : { relayEventIds: [...new Set(ids)] }));
-    const notFoundIds = Array.isArray(r.notFound) ? r.notFound : [];
+    const r = await replayDeadLetters(ctx.admin, id, all ? { all: true } : { relayEventIds: ids });
     ctx.out.result(
-      { tenantId: id, replayed: r.replayed ?? 0, notFound: notFoundIds },
+      r,
       () =>
-        `replayed ${r.replayed ?? 0} dead letter(s) of tenant ${id}` +
-        (notFoundIds.length ? `\nnot found: ${notFoundIds.join(", ")}` : ""),
+        `replayed ${r.replayed} dead letter(s) of tenant ${id}` +
+        (r.notFound.length ? `\nnot found: ${r.notFound.join(", ")}` : ""),
     );
-    if (notFoundIds.length) {
-      throw new CliError(`${notFoundIds.length} relay event id(s) are not dead letters of tenant ${id}`, EXIT.notFound);
-    }
+    if (r.notFound.length) throw notDeadLetters(id, r.notFound);
   },
 };
 

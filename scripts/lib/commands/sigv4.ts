@@ -1,22 +1,11 @@
 /**
- * Relay-issued SigV4 key pairs, for the AWS CLI and SDKs (`--endpoint-url` pointed at the relay).
- * The secret is sealed with field `sigv4:<accessKeyId>` (verification needs the secret itself);
- * the index `sigv4:<accessKeyId>` → {tenantId} finds the tenant.
+ * Relay-issued SigV4 key pairs, for the AWS CLI and SDKs (src/admin/sigv4.ts).
  */
-
-import { generateSigV4KeyPair, SIGV4_ACCESS_KEY_PATTERN } from "../../../src/auth/sigv4.ts";
+import { createSigV4Pair, listSigV4Pairs, revokeSigV4Pair } from "../../../src/admin/sigv4.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import { MAX_SIGV4_KEYS_PER_TENANT } from "../../../src/limits.ts";
-import { KV } from "../../../src/tenants/record.ts";
-import { seal } from "../../../src/tenants/sealed.ts";
-import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
-import { bool, type CommandSpec, clip, SKIP_RELAY_OPTION } from "../args.ts";
-import { conflict, notFound, usageError } from "../errors.ts";
+import { bool, type CommandSpec, SKIP_RELAY_OPTION } from "../args.ts";
 import { table } from "../output.ts";
-import { assertTenantId, loadTenant, nextRevision, recordEntry, sigv4IndexEntry } from "../tenant-store.ts";
-
-export function sigv4SecretField(accessKeyId: string): string {
-  return `sigv4:${accessKeyId}`;
-}
 
 const sigv4Create: CommandSpec = {
   name: "sigv4 create",
@@ -29,47 +18,16 @@ const sigv4Create: CommandSpec = {
   examples: ["sigv4 create acme", "sigv4 create acme --json"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const key = await ctx.sealingKey();
-    const record = await loadTenant(ctx.kv, id);
-    if (record.sigv4Keys.length >= MAX_SIGV4_KEYS_PER_TENANT) {
-      throw conflict(
-        `tenant ${id} already has ${record.sigv4Keys.length} SigV4 key pairs (at most ${MAX_SIGV4_KEYS_PER_TENANT}): ` +
-          `revoke one first (\`sigv4 list ${id}\`, \`sigv4 revoke ${id} <accessKeyId>\`)`,
-      );
-    }
-    let pair = generateSigV4KeyPair();
-    while (record.sigv4Keys.some((k) => k.accessKeyId === pair.accessKeyId)) pair = generateSigV4KeyPair();
-    const now = ctx.now();
-    const sealed = await seal(key, id, sigv4SecretField(pair.accessKeyId), pair.secretAccessKey);
-    const next = nextRevision(
-      record,
-      {
-        sigv4Keys: [
-          ...record.sigv4Keys,
-          { accessKeyId: pair.accessKeyId, secret: sealed, createdAt: now.toISOString() },
-        ],
-      },
-      now,
-    );
-    await ctx.kv.putMany([recordEntry(next), sigv4IndexEntry(pair.accessKeyId, id)]);
-    if (record.status === "disabled") ctx.out.note(`tenant ${id} is disabled: the pair works once it is enabled`);
-    ctx.out.result(
-      {
-        tenantId: id,
-        accessKeyId: pair.accessKeyId,
-        secretAccessKey: pair.secretAccessKey,
-        region: record.region,
-        createdAt: now.toISOString(),
-      },
-      () =>
-        [
-          `SigV4 key pair for tenant ${id}. The secret is shown this once; store it now:`,
-          "",
-          `  AWS_ACCESS_KEY_ID=${pair.accessKeyId}`,
-          `  AWS_SECRET_ACCESS_KEY=${pair.secretAccessKey}`,
-          "",
-          `Use with: aws events put-partner-events --endpoint-url <relay URL> --region ${record.region} --entries ...`,
-        ].join("\n"),
+    const pair = await createSigV4Pair(ctx.admin, id);
+    ctx.out.result(pair, () =>
+      [
+        `SigV4 key pair for tenant ${id}. The secret is shown this once; store it now:`,
+        "",
+        `  AWS_ACCESS_KEY_ID=${pair.accessKeyId}`,
+        `  AWS_SECRET_ACCESS_KEY=${pair.secretAccessKey}`,
+        "",
+        `Use with: aws events put-partner-events --endpoint-url <relay URL> --region ${pair.region} --entries ...`,
+      ].join("\n"),
     );
   },
 };
@@ -84,14 +42,13 @@ const sigv4List: CommandSpec = {
   examples: ["sigv4 list acme"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const record = await loadTenant(ctx.kv, id);
-    const keys = record.sigv4Keys.map((k) => ({ accessKeyId: k.accessKeyId, createdAt: k.createdAt }));
-    ctx.out.result({ tenantId: id, sigv4Keys: keys }, () =>
-      keys.length === 0
+    const listed = await listSigV4Pairs(ctx.admin, id);
+    ctx.out.result(listed, () =>
+      listed.sigv4Keys.length === 0
         ? `tenant ${id} has no SigV4 key pairs; create one with \`sigv4 create ${id}\``
         : table(
             ["ACCESS KEY ID", "CREATED"],
-            keys.map((k) => [k.accessKeyId, k.createdAt]),
+            listed.sigv4Keys.map((k) => [k.accessKeyId, k.createdAt]),
           ),
     );
   },
@@ -110,33 +67,10 @@ const sigv4Revoke: CommandSpec = {
   examples: ["sigv4 revoke acme RLYABCDEFGHIJKLMNOPQ"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const accessKeyId = positionals[1]!;
-    if (!SIGV4_ACCESS_KEY_PATTERN.test(accessKeyId) && !/^\w{16,128}$/.test(accessKeyId)) {
-      throw usageError(`"${clip(accessKeyId)}" is not an access key id (RLY...; see \`sigv4 list ${id}\`)`);
-    }
-    assertRelayConfigured(ctx, bool(values, "skip-relay"));
-    const record = await loadTenant(ctx.kv, id);
-    if (!record.sigv4Keys.some((k) => k.accessKeyId === accessKeyId)) {
-      throw notFound(`tenant ${id} has no SigV4 key pair ${accessKeyId} (see \`sigv4 list ${id}\`)`);
-    }
-    const plan = await planRelay(ctx, bool(values, "skip-relay"));
-    const now = ctx.now();
-    const next = nextRevision(
-      record,
-      { sigv4Keys: record.sigv4Keys.filter((k) => k.accessKeyId !== accessKeyId) },
-      now,
-    );
-    await applyAccess(plan, id, {
-      revision: next.revision,
-      status: record.status,
-      revokeApiKeyIds: [],
-      revokeAccessKeyIds: [accessKeyId],
-    });
-    await ctx.kv.putMany([recordEntry(next)]);
-    await ctx.kv.deleteMany([KV.sigv4(accessKeyId)]);
+    const r = await revokeSigV4Pair(ctx.admin, id, positionals[1]!, { skipRelay: bool(values, "skip-relay") });
     ctx.out.result(
-      { tenantId: id, accessKeyId, revoked: true, revision: next.revision, relay: plan.outcome },
-      () => `revoked SigV4 key pair ${accessKeyId} of tenant ${id} (relay: ${plan.outcome})`,
+      { tenantId: r.tenantId, accessKeyId: r.accessKeyId, revoked: r.revoked, revision: r.revision, relay: r.relay },
+      () => `revoked SigV4 key pair ${r.accessKeyId} of tenant ${id} (relay: ${r.relay})`,
     );
   },
 };

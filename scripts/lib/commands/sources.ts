@@ -1,11 +1,10 @@
 /**
  * `source create|list|show|refresh|delete|import`: a tenant's partner event sources, held by its
- * Durable Object and managed through the relay's admin API (docs/sources.md). Thin: the calls
- * are src/admin/sources.ts; this parses, checks and prints. Every command needs the relay.
+ * Durable Object and managed through the relay's admin API (docs/sources.md). Thin: the library
+ * is src/admin/sources.ts; this parses and prints. Every command needs the relay.
  */
 import {
-  AdminApiError,
-  type AdminTarget,
+  assertSourceName,
   createSource,
   deleteSource,
   formatSource,
@@ -14,57 +13,11 @@ import {
   refreshSources,
   showSource,
 } from "../../../src/admin/sources.ts";
-import { SOURCE_PATTERN } from "../../../src/limits.ts";
+import { assertTenantId } from "../../../src/admin/store.ts";
 import type { SourceView } from "../../../src/sources/view.ts";
-import { type CommandSpec, clip, str } from "../args.ts";
-import { type Context, readDevVars } from "../context.ts";
-import { CliError, EXIT, usageError } from "../errors.ts";
+import { type CommandSpec, str } from "../args.ts";
+import { usageError } from "../errors.ts";
 import { fields, table } from "../output.ts";
-import { assertTenantId, loadTenant } from "../tenant-store.ts";
-
-const ACCOUNT_PATTERN = /^\d{12}$/;
-
-function sourceName(raw: string | undefined, what = "--name"): string {
-  if (!raw)
-    throw usageError(`${what} is required: the partner event source name (aws.partner/<partner>/<namespace>/<name>)`);
-  if (raw.length > 256 || !SOURCE_PATTERN.test(raw)) {
-    throw usageError(
-      `${what} "${clip(raw)}" is not a partner event source name (aws.partner/<partner>/<namespace>/<name>)`,
-    );
-  }
-  return raw;
-}
-
-/** The relay's admin API as the library needs it: the URL and token the other relay commands use. */
-function target(ctx: Context): AdminTarget {
-  const client = ctx.relay(); // checks --url / RELAY_URL / --remote settings (CliError when missing)
-  const token =
-    ctx.env.RELAY_ADMIN_TOKEN || (ctx.mode === "local" ? readDevVars(ctx.devVarsPath).ADMIN_TOKEN : undefined) || "";
-  return { url: client.baseUrl, token };
-}
-
-/** Runs one library call; an unreachable relay and the admin API's refusals become CLI errors. */
-async function call<T>(ctx: Context, id: string, fn: (t: AdminTarget) => Promise<T>): Promise<T> {
-  const t = target(ctx);
-  await loadTenant(ctx.kv, id);
-  try {
-    return await fn(t);
-  } catch (e) {
-    if (e instanceof AdminApiError) {
-      const exit = e.status === 404 ? EXIT.notFound : e.status === 400 || e.status === 403 ? EXIT.usage : EXIT.failure;
-      throw new CliError(`the relay refused (${e.status} ${e.code}): ${e.message}`, exit);
-    }
-    if (e instanceof TypeError) {
-      throw new CliError(
-        ctx.mode === "local"
-          ? `this command needs the relay, and none answers at ${t.url}: start it with \`npm start\` (or pass --url / set RELAY_URL).`
-          : `this command needs the relay, and ${t.url} does not answer. Check RELAY_URL and the deployment.`,
-        EXIT.failure,
-      );
-    }
-    throw e;
-  }
-}
 
 function detail(s: SourceView): string {
   return fields([
@@ -102,11 +55,11 @@ const create: CommandSpec = {
   examples: ["source create acme --name aws.partner/acme.com/cust-42/orders --account 123456789012"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const name = sourceName(str(values, "name"));
+    const name = str(values, "name");
     const account = str(values, "account");
-    if (!account || !ACCOUNT_PATTERN.test(account))
-      throw usageError("--account is the customer's 12-digit AWS account id");
-    const out = await call(ctx, id, (t) => createSource(t, id, name, account));
+    if (!name) throw usageError("--name is required: the partner event source name");
+    if (!account) throw usageError("--account is required: the customer's 12-digit AWS account id");
+    const out = await createSource(ctx.admin, id, assertSourceName(name, "--name"), account);
     ctx.out.result(
       { tenantId: id, ...out },
       () => `${out.created ? "created" : "adopted"}: ${formatSource(out.source)}`,
@@ -124,7 +77,7 @@ const list: CommandSpec = {
   examples: ["source list acme", "source list acme --json"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const sources = await call(ctx, id, (t) => listSources(t, id));
+    const sources = await listSources(ctx.admin, id);
     ctx.out.result({ tenantId: id, sources }, () =>
       sources.length === 0
         ? `tenant ${id} has no partner event sources (source create / source import)`
@@ -153,8 +106,7 @@ const show: CommandSpec = {
   examples: ["source show acme aws.partner/acme.com/cust-42/orders"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const name = sourceName(positionals[1], "<source>");
-    const s = await call(ctx, id, (t) => showSource(t, id, name));
+    const s = await showSource(ctx.admin, id, assertSourceName(positionals[1], "<source>"));
     ctx.out.result({ tenantId: id, source: s }, () => detail(s));
   },
 };
@@ -169,8 +121,8 @@ const refresh: CommandSpec = {
   examples: ["source refresh acme aws.partner/acme.com/cust-42/orders", "source refresh acme"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const name = positionals[1] === undefined ? null : sourceName(positionals[1], "<source>");
-    const sources = await call(ctx, id, (t) => refreshSources(t, id, name));
+    const name = positionals[1] === undefined ? null : assertSourceName(positionals[1], "<source>");
+    const sources = await refreshSources(ctx.admin, id, name);
     ctx.out.result({ tenantId: id, sources }, () =>
       sources.length === 0 ? `tenant ${id} has no source to read` : sources.map(formatSource).join("\n"),
     );
@@ -187,8 +139,7 @@ const remove: CommandSpec = {
   examples: ["source delete acme aws.partner/acme.com/cust-42/orders"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const name = sourceName(positionals[1], "<source>");
-    const s = await call(ctx, id, (t) => deleteSource(t, id, name));
+    const s = await deleteSource(ctx.admin, id, assertSourceName(positionals[1], "<source>"));
     ctx.out.result({ tenantId: id, source: s }, () => `deleted: ${formatSource(s)}`);
   },
 };
@@ -205,7 +156,7 @@ const importCmd: CommandSpec = {
   examples: ["source import acme", "source import acme --json"],
   async run(ctx, { positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const out = await call(ctx, id, (t) => importSources(t, id));
+    const out = await importSources(ctx.admin, id);
     ctx.out.result(
       { tenantId: id, ...out },
       () =>

@@ -1,17 +1,27 @@
 /**
  * Tenant lifecycle: create, list, show, update, disable, enable, delete.
  */
+
+import { assertTenantId, firstIssue, isLive, publicView } from "../../../src/admin/store.ts";
+import {
+  createTenant,
+  deleteTenant,
+  disableTenant,
+  enableTenant,
+  hasChanges,
+  listAllTenants,
+  listView,
+  showTenant,
+  updateTenant,
+} from "../../../src/admin/tenants.ts";
 import { MAX_BURST, MAX_RATE_PER_SECOND } from "../../../src/limits.ts";
 import {
   endpointSchema,
-  KV,
   regionSchema,
   sourceRuleSchema,
-  TENANT_SCHEMA_VERSION,
   type TenantLimits,
   type TenantRecord,
 } from "../../../src/tenants/record.ts";
-import { applyAccess, assertRelayConfigured, planRelay } from "../access.ts";
 import {
   bool,
   type CommandSpec,
@@ -24,22 +34,8 @@ import {
   strs,
   type Values,
 } from "../args.ts";
-import { CliError, conflict, EXIT, notFound, usageError } from "../errors.ts";
+import { usageError } from "../errors.ts";
 import { dash, fields, table } from "../output.ts";
-import { RelayHttpError, RelayUnreachableError } from "../relay-client.ts";
-import {
-  assertTenantId,
-  firstIssue,
-  indexKeys,
-  isLive,
-  listTenants,
-  loadTenant,
-  loadTenantOrNull,
-  nextRevision,
-  publicView,
-  recordEntry,
-  validateRecord,
-} from "../tenant-store.ts";
 
 /** Longest tenant display name, in characters (record schema). */
 const MAX_NAME_CHARS = 200;
@@ -130,31 +126,6 @@ function parseTenantFlags(values: Values): TenantFlags {
   return flags;
 }
 
-/** True when some source could match both rules (exact names and `prefix*` rules). */
-export function rulesOverlap(a: string, b: string): boolean {
-  const pa = a.endsWith("*") ? a.slice(0, -1) : null;
-  const pb = b.endsWith("*") ? b.slice(0, -1) : null;
-  if (pa === null && pb === null) return a === b;
-  if (pa !== null && pb !== null) return pa.startsWith(pb) || pb.startsWith(pa);
-  if (pa !== null) return b.startsWith(pa);
-  return a.startsWith(pb!);
-}
-
-function assertNoSharedSources(id: string, sources: readonly string[], others: readonly TenantRecord[]): void {
-  for (const other of others) {
-    if (other.id === id) continue;
-    for (const mine of sources) {
-      const clash = other.sources.find((theirs) => rulesOverlap(mine, theirs));
-      if (clash) {
-        throw conflict(
-          `source "${mine}" overlaps tenant ${other.id}'s "${clash}": each partner event source should belong to one ` +
-            "tenant. Pass --allow-shared-source if both tenants really send as it.",
-        );
-      }
-    }
-  }
-}
-
 function describe(record: TenantRecord, now: Date): string {
   const v = publicView(record, now);
   const pairs: [string, string][] = [
@@ -228,46 +199,24 @@ const create: CommandSpec = {
       Boolean,
     );
     if (missing.length) throw usageError(`create needs ${missing.join(", ")}`);
-    const now = ctx.now();
-    const record = validateRecord({
-      schemaVersion: TENANT_SCHEMA_VERSION,
+    const record = await createTenant(ctx.admin, {
       id,
-      name: flags.name,
-      status: "active",
-      // Revisions start at the creation time in ms, so a re-created tenant outranks anything the
-      // relay's Durable Object still remembers about an earlier tenant with the same id.
-      revision: now.getTime(),
-      sources: flags.sources,
-      region: flags.region,
+      name: flags.name!,
+      sources: flags.sources!,
+      region: flags.region!,
       endpoint: flags.endpoint ?? null,
       limits: flags.limits,
-      credentials: null,
-      apiKeys: [],
-      sigv4Keys: [],
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
+      allowSharedSource: bool(values, "allow-shared-source"),
     });
-    const existing = await listTenants(ctx.kv);
-    if (existing.some((t) => t.id === id)) throw conflict(`tenant "${id}" already exists (see \`show ${id}\`)`);
-    if (!bool(values, "allow-shared-source")) {
-      assertNoSharedSources(
-        id,
-        record.sources,
-        existing.flatMap((t) => (t.record ? [t.record] : [])),
-      );
-    }
-    await ctx.kv.putMany([recordEntry(record)]);
-    if (record.endpoint && ctx.mode === "remote") {
-      ctx.out.note("the endpoint override is ignored unless the Worker runs with ALLOW_ENDPOINT_OVERRIDE=true");
-    }
+    const now = ctx.admin.now();
     ctx.out.result(publicView(record, now), () =>
       [
-        `created tenant ${id} (${ctx.mode})`,
+        `created tenant ${record.id} (${ctx.mode})`,
         "",
         describe(record, now),
         "",
-        `next: npm run tenant -- credentials set ${id} --access-key-id <AKIA...> --secret-access-key-stdin`,
-        `      npm run tenant -- key create ${id}`,
+        `next: npm run tenant -- credentials set ${record.id} --access-key-id <AKIA...> --secret-access-key-stdin`,
+        `      npm run tenant -- key create ${record.id}`,
       ].join("\n"),
     );
   },
@@ -284,32 +233,29 @@ const list: CommandSpec = {
   options: {},
   examples: ["list", "list --remote --json"],
   async run(ctx) {
-    const now = ctx.now();
-    const tenants = await listTenants(ctx.kv);
-    for (const t of tenants) if (t.problem) ctx.out.warn(`tenant:${t.id}: ${t.problem}`);
-    ctx.out.result(
-      { tenants: tenants.map((t) => (t.record ? publicView(t.record, now) : { id: t.id, invalid: t.problem })) },
-      () =>
-        tenants.length === 0
-          ? `no tenants (${ctx.mode}); create one with \`npm run tenant -- create <id> ...\``
-          : table(
-              ["ID", "NAME", "STATUS", "REGION", "SOURCES", "KEYS", "SIGV4", "CREDENTIALS", "UPDATED"],
-              tenants.map((t) => {
-                const r = t.record;
-                if (!r) return [t.id, "-", "INVALID", "-", "-", "-", "-", "-", "-"];
-                return [
-                  r.id,
-                  r.name,
-                  r.status,
-                  r.region,
-                  r.sources.length === 1 ? r.sources[0]! : `${r.sources[0]} (+${r.sources.length - 1})`,
-                  String(r.apiKeys.filter((k) => isLive(k.expiresAt, now)).length),
-                  String(r.sigv4Keys.length),
-                  r.credentials ? "yes" : "no",
-                  r.updatedAt,
-                ];
-              }),
-            ),
+    const now = ctx.admin.now();
+    const tenants = await listAllTenants(ctx.admin);
+    ctx.out.result(listView(tenants, now), () =>
+      tenants.length === 0
+        ? `no tenants (${ctx.mode}); create one with \`npm run tenant -- create <id> ...\``
+        : table(
+            ["ID", "NAME", "STATUS", "REGION", "SOURCES", "KEYS", "SIGV4", "CREDENTIALS", "UPDATED"],
+            tenants.map((t) => {
+              const r = t.record;
+              if (!r) return [t.id, "-", "INVALID", "-", "-", "-", "-", "-", "-"];
+              return [
+                r.id,
+                r.name,
+                r.status,
+                r.region,
+                r.sources.length === 1 ? r.sources[0]! : `${r.sources[0]} (+${r.sources.length - 1})`,
+                String(r.apiKeys.filter((k) => isLive(k.expiresAt, now)).length),
+                String(r.sigv4Keys.length),
+                r.credentials ? "yes" : "no",
+                r.updatedAt,
+              ];
+            }),
+          ),
     );
   },
 };
@@ -323,9 +269,8 @@ const show: CommandSpec = {
   options: {},
   examples: ["show acme", "show acme --json"],
   async run(ctx, { positionals }) {
-    const id = assertTenantId(positionals[0]!);
-    const record = await loadTenant(ctx.kv, id);
-    const now = ctx.now();
+    const record = await showTenant(ctx.admin, assertTenantId(positionals[0]!));
+    const now = ctx.admin.now();
     ctx.out.result(publicView(record, now), () => describe(record, now));
   },
 };
@@ -351,45 +296,10 @@ const update: CommandSpec = {
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
     const flags = parseTenantFlags(values);
-    const changed =
-      flags.name !== undefined ||
-      flags.sources !== undefined ||
-      flags.region !== undefined ||
-      flags.endpoint !== undefined ||
-      Object.keys(flags.limits).length > 0;
-    if (!changed) throw usageError("update: nothing to change (give at least one of the flags below)");
-    let record: TenantRecord;
-    if (flags.sources && !bool(values, "allow-shared-source")) {
-      // One listing gives the record and everyone else's sources (2 wrangler calls).
-      const all = await listTenants(ctx.kv);
-      const mine = all.find((t) => t.id === id);
-      if (!mine) throw notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
-      if (!mine.record) throw new CliError(mine.problem ?? `tenant:${id} is unreadable`);
-      record = mine.record;
-      assertNoSharedSources(
-        id,
-        flags.sources,
-        all.flatMap((t) => (t.record ? [t.record] : [])),
-      );
-    } else {
-      record = await loadTenant(ctx.kv, id);
-    }
-    const now = ctx.now();
-    const next = nextRevision(
-      record,
-      {
-        ...(flags.name !== undefined ? { name: flags.name } : {}),
-        ...(flags.sources !== undefined ? { sources: flags.sources } : {}),
-        ...(flags.region !== undefined ? { region: flags.region } : {}),
-        ...(flags.endpoint !== undefined ? { endpoint: flags.endpoint } : {}),
-        limits: { ...record.limits, ...flags.limits },
-      },
-      now,
-    );
-    await ctx.kv.putMany([recordEntry(next)]);
-    if (flags.endpoint && ctx.mode === "remote") {
-      ctx.out.note("the endpoint override is ignored unless the Worker runs with ALLOW_ENDPOINT_OVERRIDE=true");
-    }
+    const changes = { ...flags, allowSharedSource: bool(values, "allow-shared-source") };
+    if (!hasChanges(changes)) throw usageError("update: nothing to change (give at least one of the flags below)");
+    const next = await updateTenant(ctx.admin, id, changes);
+    const now = ctx.admin.now();
     ctx.out.result(
       publicView(next, now),
       () => `updated tenant ${id} (revision ${next.revision})\n\n${describe(next, now)}`,
@@ -411,22 +321,8 @@ const disable: CommandSpec = {
   examples: ["disable acme", "disable acme --remote"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    assertRelayConfigured(ctx, bool(values, "skip-relay"));
-    const record = await loadTenant(ctx.kv, id);
-    const plan = await planRelay(ctx, bool(values, "skip-relay"));
-    const now = ctx.now();
-    const next = nextRevision(record, { status: "disabled" }, now);
-    await applyAccess(plan, id, {
-      revision: next.revision,
-      status: "disabled",
-      revokeApiKeyIds: [],
-      revokeAccessKeyIds: [],
-    });
-    await ctx.kv.putMany([recordEntry(next)]);
-    ctx.out.result(
-      { tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome },
-      () => `disabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
-    );
+    const r = await disableTenant(ctx.admin, id, { skipRelay: bool(values, "skip-relay") });
+    ctx.out.result(r, () => `disabled tenant ${id} (revision ${r.revision}; relay: ${r.relay})`);
   },
 };
 
@@ -443,22 +339,8 @@ const enable: CommandSpec = {
   examples: ["enable acme"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    assertRelayConfigured(ctx, bool(values, "skip-relay"));
-    const record = await loadTenant(ctx.kv, id);
-    const plan = await planRelay(ctx, bool(values, "skip-relay"));
-    const now = ctx.now();
-    const next = nextRevision(record, { status: "active" }, now);
-    await ctx.kv.putMany([recordEntry(next)]);
-    await applyAccess(
-      plan,
-      id,
-      { revision: next.revision, status: "active", revokeApiKeyIds: [], revokeAccessKeyIds: [] },
-      true,
-    );
-    ctx.out.result(
-      { tenantId: id, status: next.status, revision: next.revision, relay: plan.outcome },
-      () => `enabled tenant ${id} (revision ${next.revision}; relay: ${plan.outcome})`,
-    );
+    const r = await enableTenant(ctx.admin, id, { skipRelay: bool(values, "skip-relay") });
+    ctx.out.result(r, () => `enabled tenant ${id} (revision ${r.revision}; relay: ${r.relay})`);
   },
 };
 
@@ -485,80 +367,22 @@ const remove: CommandSpec = {
   examples: ["delete acme", "delete acme --force"],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
-    const force = bool(values, "force");
-    assertRelayConfigured(ctx, bool(values, "skip-relay"));
-    const record = await loadTenantOrNull(ctx.kv, id);
-    if (!record && !force) throw notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
-    const plan = await planRelay(ctx, bool(values, "skip-relay"));
-    if (plan.client && !force) {
-      let queued = 0;
-      try {
-        const status = await plan.client.status(id);
-        queued = Number(status.queued ?? 0);
-      } catch (e) {
-        if (!(e instanceof RelayHttpError && e.status === 404)) throw e;
-      }
-      if (queued > 0) {
-        throw conflict(
-          `tenant ${id} still has ${queued} queued event(s) the relay has accepted but not delivered. Wait for them ` +
-            "(`status " +
-            id +
-            "`), or pass --force to drop them. Nothing was changed.",
-        );
-      }
-    }
-    // Without a record (an earlier delete stopped after step 3), the ids are unknown, but a
-    // disabled status at the current time still outranks any record a cache may hold.
-    const tombstone = record
-      ? {
-          revision: record.revision + 1,
-          status: "disabled" as const,
-          revokeApiKeyIds: record.apiKeys.map((k) => k.id),
-          revokeAccessKeyIds: record.sigv4Keys.map((k) => k.accessKeyId),
-        }
-      : { revision: ctx.now().getTime(), status: "disabled" as const, revokeApiKeyIds: [], revokeAccessKeyIds: [] };
-    if (record) {
-      await applyAccess(plan, id, tombstone);
-      // (2) then (3), in one call: the index entries first, the record last.
-      await ctx.kv.deleteMany([...indexKeys(record), KV.tenant(id)]);
-    } else {
-      ctx.out.note(`no record tenant:${id} in KV; purging the relay state only`);
-    }
-    let purged: "purged" | "skipped" = "skipped";
-    if (plan.client) {
-      try {
-        await plan.client.purge(id, force);
-        purged = "purged";
-        // (5) The purge also wiped the revocations and the disabled status, while Worker isolates
-        // and KV edge caches may still hold the old record for a minute: leave a tombstone.
-        await applyAccess(plan, id, tombstone);
-      } catch (e) {
-        if (e instanceof RelayHttpError && e.status === 404) purged = "purged";
-        else if (e instanceof RelayHttpError && e.status === 409) {
-          throw new CliError(
-            `tenant ${id} is deleted from KV and disabled in the relay, but events were queued meanwhile and the relay kept ` +
-              `its state: run \`delete ${id} --force\` to drop them.`,
-            EXIT.conflict,
-          );
-        } else if (e instanceof RelayUnreachableError) {
-          throw new CliError(
-            `tenant ${id} is deleted from KV and disabled in the relay, but the final purge failed (${e.message}): run \`delete ${id} --force\` again.`,
-          );
-        } else throw e;
-      }
-    }
+    const r = await deleteTenant(ctx.admin, id, {
+      force: bool(values, "force"),
+      skipRelay: bool(values, "skip-relay"),
+    });
     ctx.out.result(
       {
-        tenantId: id,
-        deleted: record !== null,
-        indexEntriesDeleted: record ? indexKeys(record).length : 0,
-        relay: plan.outcome,
-        relayState: purged,
+        tenantId: r.tenantId,
+        deleted: r.deleted,
+        indexEntriesDeleted: r.indexEntriesDeleted,
+        relay: r.relay,
+        relayState: r.relayState,
       },
       () =>
         `deleted tenant ${id}` +
-        (record ? ` (${record.apiKeys.length} API key(s), ${record.sigv4Keys.length} SigV4 pair(s))` : "") +
-        `; relay: ${plan.outcome}${plan.client ? ", state purged" : ""}`,
+        (r.deleted ? ` (${r.apiKeys} API key(s), ${r.sigv4Keys} SigV4 pair(s))` : "") +
+        `; relay: ${r.relay}${r.relay === "applied" ? ", state purged" : ""}`,
     );
   },
 };

@@ -1,7 +1,10 @@
 /**
- * Runs the real admin CLI (`node scripts/tenant.ts ...`) as a child process against a temporary
- * local state directory, and keeps a transcript of everything it printed so a test can prove no
- * secret was printed except where it was minted.
+ * Runs the admin CLI in-process (scripts/lib/cli.ts `main`, the function `npm run tenant` calls)
+ * against a temporary local state directory, with its own stdout, stderr, stdin and environment,
+ * and one TENANTS namespace opened on that state (Miniflare, as the CLI opens it) shared by every
+ * invocation and by the test's own reads. Keeps a transcript of everything printed so a test can
+ * prove no secret was printed except where it was minted. `runProcess` runs the real CLI as a
+ * child for the smoke tests.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,10 +12,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nodeForWrangler } from "../../../scripts/lib/local-relay.ts";
+import { main } from "../../../scripts/lib/cli.ts";
+import { type OpenedKv, openTenantsKv } from "../../../scripts/lib/kv.ts";
+import type { TenantsKv } from "../../../src/admin/store.ts";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const CLI = join(ROOT, "scripts", "tenant.ts");
 
 /** base64 of 32 bytes; the same value goes to the local relay as SEALING_KEY. */
 export const TEST_SEALING_KEY = "Y2xpLXRlc3Qtc2VhbGluZy1rZXktMzItYnl0ZXMhISE=";
@@ -30,11 +34,17 @@ export interface TranscriptEntry extends CliResult {
   minted: string[];
 }
 
+export interface RunOptions {
+  stdin?: string;
+  env?: Record<string, string | undefined>;
+}
+
 export class CliHarness {
   readonly dir: string;
   readonly stateDir: string;
   readonly transcript: TranscriptEntry[] = [];
   env: Record<string, string>;
+  #opened: OpenedKv | undefined;
 
   constructor(relayUrl: string) {
     this.dir = mkdtempSync(join(tmpdir(), "tenant-cli-test-"));
@@ -49,43 +59,58 @@ export class CliHarness {
     };
   }
 
-  /** Runs `tenant.ts args...`; `minted` is filled in by the caller when the output holds a new secret. */
-  async run(
-    args: string[],
-    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
-  ): Promise<TranscriptEntry> {
+  /** The local TENANTS namespace on this state, as the CLI opens it (opened once, on first use). */
+  async kv(): Promise<TenantsKv> {
+    this.#opened ??= await openTenantsKv({ root: ROOT, mode: "local", persistTo: this.stateDir });
+    return this.#opened.kv;
+  }
+
+  /** The environment a run sees: the test's process env, minus what could point it elsewhere. */
+  envFor(opts: RunOptions = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env };
     for (const k of ["INIT_CWD", "PORT", "CLOUDFLARE_API_TOKEN"]) delete env[k];
     for (const [k, v] of Object.entries(opts.env ?? {})) {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    const result = await runProcess(nodeForWrangler(ROOT), [CLI, ...args], env, opts.stdin);
-    const entry: TranscriptEntry = { ...result, args, minted: [] };
+    return env;
+  }
+
+  /** Runs `tenant args...` in-process; `minted` is filled in by the caller when the output holds a new secret. */
+  async run(args: string[], opts: RunOptions = {}): Promise<TranscriptEntry> {
+    let stdout = "";
+    let stderr = "";
+    const code = await main(args, {
+      env: this.envFor(opts),
+      root: ROOT,
+      io: {
+        stdout: (s) => void (stdout += s),
+        stderr: (s) => void (stderr += s),
+        readStdin: async () => opts.stdin ?? "",
+        kv: await this.kv(),
+      },
+    });
+    const entry: TranscriptEntry = { code, stdout, stderr, args, minted: [] };
     this.transcript.push(entry);
     return entry;
   }
 
   /** Runs and expects exit 0; returns stdout parsed as JSON when `--json` is among the args. */
-  async ok(
-    args: string[],
-    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
-  ): Promise<TranscriptEntry> {
+  async ok(args: string[], opts: RunOptions = {}): Promise<TranscriptEntry> {
     const r = await this.run(args, opts);
     if (r.code !== 0) throw new Error(`tenant ${args.join(" ")} exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
     return r;
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: parsed JSON; the tests assert the fields they use
-  async json<T = any>(
-    args: string[],
-    opts: { stdin?: string; env?: Record<string, string | undefined> } = {},
-  ): Promise<{ data: T; entry: TranscriptEntry }> {
+  async json<T = any>(args: string[], opts: RunOptions = {}): Promise<{ data: T; entry: TranscriptEntry }> {
     const entry = await this.ok([...args, "--json"], opts);
     return { data: JSON.parse(entry.stdout) as T, entry };
   }
 
-  cleanup(): void {
+  async cleanup(): Promise<void> {
+    await this.#opened?.dispose();
+    this.#opened = undefined;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

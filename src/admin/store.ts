@@ -1,7 +1,11 @@
 /**
- * Tenant records in KV, read and written only through src/tenants/record.ts: every write is
- * validated with tenantRecordSchema, bumps `revision` and sets `updatedAt`. Key layout: `tenant:<id>`,
- * `apikey:<sha256 hex>` → {tenantId, keyId}, `sigv4:<accessKeyId>` → {tenantId} (docs/storage.md).
+ * Tenant records in the TENANTS KV namespace, read and written only through src/tenants/record.ts:
+ * every write is validated with tenantRecordSchema, bumps `revision` and sets `updatedAt`. Key
+ * layout: `tenant:<id>`, `apikey:<sha256 hex>` → {tenantId, keyId}, `sigv4:<accessKeyId>` →
+ * {tenantId} (docs/storage.md).
+ *
+ * `TenantsKv` is the part of a Workers `KVNamespace` these functions use, so they run over the
+ * Worker's binding, wrangler's `getPlatformProxy` (local state or remote), or Miniflare alike.
  */
 import type { z } from "zod";
 import {
@@ -11,16 +15,30 @@ import {
   type TenantRecord,
   tenantIdSchema,
   tenantRecordSchema,
-} from "../../src/tenants/record.ts";
-import { clip } from "./args.ts";
-import { CliError, notFound, usageError } from "./errors.ts";
-import type { KvEntry, WranglerKv } from "./kv.ts";
+} from "../tenants/record.ts";
+import { AdminError, clip, invalidInput, notFound } from "./errors.ts";
+
+/** The subset of `KVNamespace` tenant administration needs (a KVNamespace satisfies it). */
+export interface TenantsKv {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(options: {
+    prefix?: string | null;
+    cursor?: string | null;
+  }): Promise<{ keys: { name: string }[]; list_complete: boolean; cursor?: string }>;
+}
+
+export interface KvEntry {
+  key: string;
+  value: string;
+}
 
 export const TENANT_PREFIX = "tenant:";
 
 export function assertTenantId(id: string): string {
   const r = tenantIdSchema.safeParse(id);
-  if (!r.success) throw usageError(`invalid tenant id "${clip(id, 70)}": ${firstIssue(r.error)}`);
+  if (!r.success) throw invalidInput(`invalid tenant id "${clip(id, 70)}": ${firstIssue(r.error)}`);
   return id;
 }
 
@@ -31,31 +49,63 @@ export function firstIssue(error: z.ZodError): string {
   return path + issue.message;
 }
 
+/** Reads keys; a missing key maps to null. */
+export async function getMany(kv: TenantsKv, keys: readonly string[]): Promise<Map<string, string | null>> {
+  const values = await Promise.all(keys.map((k) => kv.get(k)));
+  return new Map(keys.map((k, i) => [k, values[i] ?? null]));
+}
+
+/** Writes entries in order (each put completes before the next starts). */
+export async function putInOrder(kv: TenantsKv, entries: readonly KvEntry[]): Promise<void> {
+  for (const e of entries) await kv.put(e.key, e.value);
+}
+
+/** Deletes keys in order; deleting a missing key is not an error. */
+export async function deleteInOrder(kv: TenantsKv, keys: readonly string[]): Promise<void> {
+  for (const k of keys) await kv.delete(k);
+}
+
+/** Every key name under a prefix, following the list cursor. */
+export async function listKeys(kv: TenantsKv, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await kv.list({ prefix, cursor: cursor ?? null });
+    for (const k of page.keys) names.push(k.name);
+    if (page.list_complete || !page.cursor) return names;
+    cursor = page.cursor;
+  }
+}
+
 /** Parses a stored record; a record the Worker could not read is an error, never guessed at. */
 export function parseRecord(id: string, raw: string): TenantRecord {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    throw new CliError(`the stored record tenant:${id} is not JSON; the relay refuses it too. Fix or delete it.`);
+    throw new AdminError(`the stored record tenant:${id} is not JSON; the relay refuses it too. Fix or delete it.`);
   }
   const r = tenantRecordSchema.safeParse(json);
   if (!r.success) {
-    throw new CliError(
+    throw new AdminError(
       `the stored record tenant:${id} does not match the tenant schema (${firstIssue(r.error)}); the relay refuses it too.`,
     );
   }
   return r.data;
 }
 
-/** The record, or a not-found CliError (exit 3). */
-export async function loadTenant(kv: WranglerKv, id: string): Promise<TenantRecord> {
-  const raw = await kv.get(KV.tenant(id));
-  if (raw === null) throw notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
-  return parseRecord(id, raw);
+export function unknownTenant(id: string): AdminError {
+  return notFound(`unknown tenant "${id}" (see \`npm run tenant -- list\`)`);
 }
 
-export async function loadTenantOrNull(kv: WranglerKv, id: string): Promise<TenantRecord | null> {
+/** The record, or a not_found AdminError. */
+export async function loadTenant(kv: TenantsKv, id: string): Promise<TenantRecord> {
+  const record = await loadTenantOrNull(kv, id);
+  if (!record) throw unknownTenant(id);
+  return record;
+}
+
+export async function loadTenantOrNull(kv: TenantsKv, id: string): Promise<TenantRecord | null> {
   const raw = await kv.get(KV.tenant(id));
   return raw === null ? null : parseRecord(id, raw);
 }
@@ -67,11 +117,11 @@ export interface ListedTenant {
   problem?: string;
 }
 
-/** Every tenant record (two wrangler calls for up to 100 tenants). */
-export async function listTenants(kv: WranglerKv): Promise<ListedTenant[]> {
-  const keys = (await kv.list(TENANT_PREFIX)).filter((k) => k.startsWith(TENANT_PREFIX)).sort();
+/** Every tenant record, sorted by id; unreadable ones are listed with the reason. */
+export async function listTenants(kv: TenantsKv): Promise<ListedTenant[]> {
+  const keys = (await listKeys(kv, TENANT_PREFIX)).filter((k) => k.startsWith(TENANT_PREFIX)).sort();
   if (keys.length === 0) return [];
-  const values = await kv.getMany(keys);
+  const values = await getMany(kv, keys);
   return keys.map((key) => {
     const id = key.slice(TENANT_PREFIX.length);
     const raw = values.get(key) ?? null;
@@ -86,7 +136,7 @@ export async function listTenants(kv: WranglerKv): Promise<ListedTenant[]> {
 
 /**
  * The next revision of a record: `changes` applied, revision + 1, updatedAt now, validated with
- * the schema. A change that breaks the schema is a usage error naming the field.
+ * the schema. A change that breaks the schema is an invalid-input error naming the field.
  */
 export function nextRevision(record: TenantRecord, changes: Partial<TenantRecord>, now: Date): TenantRecord {
   return validateRecord({ ...record, ...changes, revision: record.revision + 1, updatedAt: now.toISOString() });
@@ -94,7 +144,7 @@ export function nextRevision(record: TenantRecord, changes: Partial<TenantRecord
 
 export function validateRecord(candidate: unknown): TenantRecord {
   const r = tenantRecordSchema.safeParse(candidate);
-  if (!r.success) throw usageError(`the tenant record would be invalid: ${firstIssue(r.error)}`);
+  if (!r.success) throw invalidInput(`the tenant record would be invalid: ${firstIssue(r.error)}`);
   return r.data;
 }
 
