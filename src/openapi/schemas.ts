@@ -84,6 +84,13 @@ function build() {
       limit: z.int().optional().meta({ description: "batch_too_large: the limit, in bytes." }),
       upstreamCode: z.string().optional().meta({ description: "upstream_*: EventBridge's error code." }),
       upstreamRequestId: z.string().optional().meta({ description: "upstream_*: EventBridge's request id." }),
+      upstreamService: z
+        .literal("sts")
+        .optional()
+        .meta({
+          description:
+            "upstream_*: present when AWS STS failed (the tenant's role could not be assumed); upstreamCode is then STS's.",
+        }),
     })
     .meta({ id: "Problem", description: "RFC 9457 problem details." });
 
