@@ -27,6 +27,7 @@ import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { z } from "zod";
 import { PartnerSources, type UnknownSourceMode } from "./sources.ts";
+import { FakeSts, type FakeStsOptions, isStsQuery, stsAuthError, stsError } from "./sts.ts";
 
 // ---- Public types ------------------------------------------------------------------------------
 
@@ -36,10 +37,15 @@ export interface FakeCredential {
   sessionToken?: string;
   /** The AWS account the key belongs to (partner or customer; default FAKE_DEFAULT_ACCOUNT): sources.ts. */
   account?: string;
+  /** Epoch ms after which the credential is refused with ExpiredTokenException (STS-issued ones). */
+  expiresAt?: number;
 }
 
 /** The account of a credential that names none. */
 export const FAKE_DEFAULT_ACCOUNT = "111122223333";
+
+/** The account in a role ARN (arn:aws:iam::<account>:role/...). */
+const ROLE_ACCOUNT = /^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role\//;
 
 export type Fault =
   /** Whole call: HTTP 400 {"__type":"ThrottlingException","message":"Rate exceeded"}. */
@@ -125,6 +131,8 @@ export interface FakeEventBridgeOptions {
   sourceExpiryMs?: number;
   /** Events for a source the emulator never saw created: "deliver" (default, as before) or "drop". */
   unknownSources?: UnknownSourceMode;
+  /** Roles the STS AssumeRole at the same origin knows (emulator/sts.ts). */
+  sts?: FakeStsOptions;
 }
 
 /** Called after every PutPartnerEvents call is recorded, with the events it accepted. */
@@ -220,6 +228,7 @@ const credentialSchema = z.object({
     .string()
     .regex(/^\d{12}$/)
     .optional(),
+  expiresAt: z.number().optional(),
 });
 
 // ---- The fake ----------------------------------------------------------------------------------
@@ -259,6 +268,8 @@ export class FakeEventBridge {
   readonly calls: CallRecord[] = [];
   /** Partner event sources and the customer's buses (sources.ts), and the events they dropped. */
   readonly sources: PartnerSources;
+  /** STS AssumeRole at the same origin: roles, issued credentials, its calls (emulator/sts.ts). */
+  readonly sts: FakeSts;
 
   #credentials = new Map<string, FakeCredential>();
   #faults: Fault[] = [];
@@ -286,6 +297,16 @@ export class FakeEventBridge {
       ...(opts.sourceExpiryMs !== undefined ? { expiryMs: opts.sourceExpiryMs } : {}),
       ...(opts.unknownSources !== undefined ? { unknownSources: opts.unknownSources } : {}),
     });
+    // An issued session belongs to the role's account (its control-plane calls act for that account).
+    this.sts = new FakeSts(opts.sts ?? {}, this.#now, (c) =>
+      this.addCredential({
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        sessionToken: c.sessionToken,
+        expiresAt: c.expiresAt,
+        ...(ROLE_ACCOUNT.exec(c.roleArn)?.[1] ? { account: ROLE_ACCOUNT.exec(c.roleArn)![1]! } : {}),
+      }),
+    );
   }
 
   addCredential(c: FakeCredential): void {
@@ -323,6 +344,7 @@ export class FakeEventBridge {
     this.#rates = null;
     this.#random = mulberry32(this.#seed);
     this.sources.reset();
+    this.sts.reset();
   }
 
   /** PutPartnerEvents at `POST /`; control routes under `/_fake/`. */
@@ -331,6 +353,7 @@ export class FakeEventBridge {
     if (url.pathname === "/_fake" || url.pathname.startsWith("/_fake/")) {
       return this.#control(request, url);
     }
+    if (isStsQuery(request, url)) return this.#sts(request, url);
     return this.#putPartnerEvents(request, url);
   }
 
@@ -361,7 +384,7 @@ export class FakeEventBridge {
       const target = request.headers.get("x-amz-target");
       if (target !== TARGET && PartnerSources.handles(target)) {
         const account = this.#credentials.get(call.accessKeyId)?.account ?? FAKE_DEFAULT_ACCOUNT;
-        const ctx = { account, region: call.region, requestId };
+        const ctx = { account, accessKeyId: call.accessKeyId, region: call.region, requestId };
         return this.sources.handle(target!, request.headers.get("content-type") ?? "", body, ctx);
       }
       if (target !== TARGET) {
@@ -505,9 +528,40 @@ export class FakeEventBridge {
     return undefined;
   }
 
+  // ---- STS (emulator/sts.ts): the caller's SigV4 for service sts, then the Query API ------------
+
+  async #sts(request: Request, url: URL): Promise<Response> {
+    const requestId = crypto.randomUUID();
+    const body = new Uint8Array(await request.arrayBuffer());
+    const call: CallRecord = {
+      requestId,
+      at: this.#now(),
+      region: "",
+      accessKeyId: "",
+      signedHeaders: [],
+      entryCount: 0,
+      outcome: "rejected",
+      status: 0,
+    };
+    try {
+      await this.#authenticate(request, url, body, call, "sts");
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      const { status, code } = stsAuthError(err.type);
+      return stsError(status, code, err.message, requestId);
+    }
+    return this.sts.handle(body, call.accessKeyId, requestId);
+  }
+
   // ---- SigV4 -----------------------------------------------------------------------------------
 
-  async #authenticate(request: Request, url: URL, body: Uint8Array, call: CallRecord): Promise<void> {
+  async #authenticate(
+    request: Request,
+    url: URL,
+    body: Uint8Array,
+    call: CallRecord,
+    service = SERVICE,
+  ): Promise<void> {
     const header = request.headers.get("authorization");
     if (!this.#verify) {
       const parsed = header ? tryParseAuthorization(header) : undefined;
@@ -527,11 +581,11 @@ export class FakeEventBridge {
 
     const credential = this.#credentials.get(auth.accessKeyId);
     if (!credential) throw new AwsError(400, "UnrecognizedClientException", INVALID_TOKEN);
-    if (auth.service !== SERVICE) {
+    if (auth.service !== service) {
       throw new AwsError(
         400,
         "InvalidSignatureException",
-        `Credential should be scoped to correct service: '${SERVICE}'.`,
+        `Credential should be scoped to correct service: '${service}'.`,
       );
     }
     if (this.#region !== undefined && auth.region !== this.#region) {
@@ -599,6 +653,9 @@ export class FakeEventBridge {
     } else if (token !== null) {
       // A token for a long-term key is a mix-up the relay must not make.
       throw new AwsError(400, "UnrecognizedClientException", INVALID_TOKEN);
+    }
+    if (credential.expiresAt !== undefined && now >= credential.expiresAt) {
+      throw new AwsError(400, "ExpiredTokenException", "The security token included in the request is expired");
     }
 
     // Trap: a signed x-amz-content-sha256 replaces the body in the signature. Check it is the body.
@@ -715,7 +772,7 @@ export class FakeEventBridge {
           this.reset();
           return new Response(null, { status: 204 });
         default:
-          return controlError(404, `no control route ${route}`);
+          return (await this.sts.control(request, route)) ?? controlError(404, `no control route ${route}`);
       }
     } catch (err) {
       if (err instanceof z.ZodError) return controlError(400, z.prettifyError(err));

@@ -19,6 +19,7 @@ import {
   LostResponseError,
   type ReceivedEvent,
 } from "./eventbridge.ts";
+import { demoRole, FAKE_RELAY_IDENTITY } from "./sts.ts";
 
 /** The only address the fake listens on: it accepts any request signed with a test key. */
 const LOOPBACK = "127.0.0.1";
@@ -28,7 +29,7 @@ export interface FakeEventBridgeServerOptions {
   host?: string;
   /** 0 (default) picks a free port. */
   port?: number;
-  /** Default: a new fake that knows FAKE_DEFAULT_CREDENTIAL. */
+  /** Default: a new fake that knows FAKE_DEFAULT_CREDENTIAL, and FAKE_RELAY_IDENTITY with the demo role (STS). */
   fake?: FakeEventBridge;
   /** One line per received event and per rejected or faulted call. */
   log?: (line: string) => void;
@@ -46,7 +47,12 @@ export async function startFakeEventBridgeServer(
 ): Promise<FakeEventBridgeServer> {
   const host = opts.host ?? LOOPBACK;
   if (host !== LOOPBACK) throw new Error(`the fake EventBridge binds ${LOOPBACK} only, not ${host}`);
-  const fake = opts.fake ?? new FakeEventBridge({ credentials: [FAKE_DEFAULT_CREDENTIAL] });
+  const fake =
+    opts.fake ??
+    new FakeEventBridge({
+      credentials: [FAKE_DEFAULT_CREDENTIAL, { ...FAKE_RELAY_IDENTITY }],
+      sts: { roles: [demoRole()] },
+    });
   const log = opts.log;
   const unsubscribe = log ? fake.onCall((call, accepted) => logCall(log, call, accepted)) : () => {};
 

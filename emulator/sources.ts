@@ -93,6 +93,8 @@ export interface ControlCall {
   at: number;
   operation: string;
   account: string;
+  /** The access key id that signed the call (an STS session's ASIA… id for a role tenant). */
+  accessKeyId: string;
   status: number;
   errorType?: string;
 }
@@ -113,6 +115,7 @@ export interface PartnerSourcesOptions {
 /** Who is calling, as eventbridge.ts authenticated it. */
 export interface CallerContext {
   account: string;
+  accessKeyId: string;
   region: string;
   requestId: string;
 }
@@ -235,6 +238,7 @@ export class PartnerSources {
       at: this.#now(),
       operation,
       account: caller.account,
+      accessKeyId: caller.accessKeyId,
       status: 200,
     };
     this.calls.push(call);

@@ -18,6 +18,7 @@
  */
 import { relative } from "node:path";
 import { type FakeEventBridgeServer, startFakeEventBridgeServer } from "../emulator/server.ts";
+import { demoRole, FAKE_DEMO_EXTERNAL_ID, FAKE_DEMO_ROLE_ARN } from "../emulator/sts.ts";
 import { type DemoResult, ensureDemoTenant } from "./dev/demo-tenant.ts";
 import { ensureDevVars, relayVars } from "./dev/dev-vars.ts";
 import { awsCliCommand, curlCommand, faultCommand } from "./dev/examples.ts";
@@ -128,6 +129,17 @@ async function main(): Promise<void> {
     throw e;
   }
   out(`${EMULATOR_TAG} local EventBridge on ${emulator.url} (verifies SigV4; events at ${emulator.url}/_fake/)`);
+  // STS at the same origin: the demo role trusts the relay's local identity (docs/credentials.md, "Locally").
+  if (vars.RELAY_AWS_ACCESS_KEY_ID && vars.RELAY_AWS_SECRET_ACCESS_KEY && vars.RELAY_AWS_ACCESS_KEY_ID !== "none") {
+    emulator.fake.addCredential({
+      accessKeyId: vars.RELAY_AWS_ACCESS_KEY_ID,
+      secretAccessKey: vars.RELAY_AWS_SECRET_ACCESS_KEY,
+    });
+    emulator.fake.sts.addRole(demoRole(vars.RELAY_AWS_ACCESS_KEY_ID));
+    out(
+      `${EMULATOR_TAG} STS AssumeRole too: role ${FAKE_DEMO_ROLE_ARN} (external id ${FAKE_DEMO_EXTERNAL_ID}) trusts the relay's identity ${vars.RELAY_AWS_ACCESS_KEY_ID}`,
+    );
+  }
   out(`${RELAY_TAG} starting wrangler dev on http://${LOOPBACK}:${s.relayPort || "<any port>"} …`);
   if (stopping !== undefined) return;
 

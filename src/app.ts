@@ -13,6 +13,7 @@ import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
 import { sourcesApi } from "./ingest/sources-api.ts";
 import { log } from "./log.ts";
+import { openApiHandler } from "./openapi/document.ts";
 
 export const app = new Hono<RelayEnv>();
 
@@ -34,6 +35,7 @@ app.use(async function requestIdHeader(c, next) {
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }, 200, { "cache-control": "no-store" }));
+app.get("/openapi.json", openApiHandler);
 
 app.route("/", jsonApi);
 app.route("/", awsApi);
@@ -46,6 +48,7 @@ const ALLOWED: Record<string, string> = {
   "/healthz": "GET",
   "/": "POST",
   "/v1/sources": "GET, POST",
+  "/openapi.json": "GET",
 };
 
 app.notFound((c) => {

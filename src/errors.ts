@@ -261,10 +261,21 @@ export interface UpstreamFailure {
   status: number;
   requestId: string | null;
   outcomeUnknown: boolean;
+  /** "sts": nothing was sent; assuming the tenant's role failed and `code` is STS's (src/credentials/). */
+  via?: "sts";
 }
 
 function upstreamExtra(u: UpstreamFailure): Record<string, unknown> {
-  return { upstreamCode: u.code, ...(u.requestId ? { upstreamRequestId: u.requestId } : {}) };
+  return {
+    upstreamCode: u.code,
+    ...(u.requestId ? { upstreamRequestId: u.requestId } : {}),
+    ...(u.via ? { upstreamService: u.via } : {}),
+  };
+}
+
+/** Who failed: EventBridge, or STS when the tenant's role could not be assumed. */
+function upstreamName(u: UpstreamFailure): string {
+  return u.via === "sts" ? "AWS STS (assuming this tenant's role)" : "EventBridge";
 }
 
 const SIGNATURE_MISMATCH =
@@ -474,14 +485,14 @@ export const errors = {
   upstreamThrottled(u: UpstreamFailure): RelayError {
     return make(
       "upstream_throttled",
-      `EventBridge throttled the request (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+      `${upstreamName(u)} throttled the request (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
       { headers: { "retry-after": "1" }, extra: upstreamExtra(u) },
     );
   },
   upstreamTimeout(u: UpstreamFailure): RelayError {
     return make(
       "upstream_timeout",
-      `${u.message}. The relay's buffer is full, so the entries were not accepted; they may have reached EventBridge. Retry later.`,
+      `${u.message}. The relay's buffer is full, so the entries were not accepted${u.via === "sts" ? "" : "; they may have reached EventBridge"}. Retry later.`,
       { extra: upstreamExtra(u) },
     );
   },
@@ -495,7 +506,7 @@ export const errors = {
       "upstream_unavailable",
       u.outcomeUnknown
         ? `EventBridge failed (${u.code}${u.status ? `, HTTP ${u.status}` : ""}) and the relay's buffer is full, so the entries were not accepted; they may have reached EventBridge before it failed, so a resend may deliver them twice. Retry later.`
-        : `EventBridge failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
+        : `${upstreamName(u)} failed (${u.code}) and the relay's buffer is full. Nothing was accepted; retry later.`,
       {
         aws: {
           type: u.code === "NetworkError" ? CATALOG.upstream_unavailable.aws.type : u.code,
@@ -508,7 +519,9 @@ export const errors = {
   upstreamAuthFailed(u: UpstreamFailure): RelayError {
     return make(
       "upstream_auth_failed",
-      `EventBridge refused this tenant's AWS credentials (${u.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
+      u.via === "sts"
+        ? `AWS STS refused to let the relay assume this tenant's role (${u.code}): ${u.message}. Nothing was accepted; the role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`
+        : `EventBridge refused this tenant's AWS credentials (${u.code}). Nothing was accepted; the relay's operator must fix the tenant's credentials.`,
       { extra: upstreamExtra(u) },
     );
   },

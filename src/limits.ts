@@ -91,3 +91,18 @@ export const EVENT_STATUS_TTL_MS = 7 * 24 * 3600_000;
 
 /** Inbound SigV4: accepted clock skew for X-Amz-Date, in ms (AWS: 5 minutes). */
 export const SIGV4_MAX_SKEW_MS = 5 * 60_000;
+
+/** A relay event id, as the buffer mints them (`relay-<uuid v4>`); GET /v1/events/{id} takes only these. */
+export const RELAY_EVENT_ID_PATTERN = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** STS AssumeRole session length asked for when a role sets none, in s (STS: 900-43,200; default 1 h). */
+export const STS_DEFAULT_DURATION_S = 3_600;
+/** Assumed-role credentials are refreshed this long before they expire, in ms (what the AWS SDKs do: 5 min). */
+export const STS_REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
+/** Credentials this close to expiry are never used to sign, in ms (a signature is checked on arrival). */
+export const STS_EXPIRY_MARGIN_MS = 30_000;
+/** A failed AssumeRole is remembered this long per tenant before STS is asked again, in ms. */
+export const STS_FAILURE_CACHE_MS = 5_000;
+/** The largest STS answer read, in bytes (an AssumeRole answer with a session token is ~3 KB). */
+export const STS_MAX_RESPONSE_BYTES = 65_536;
+/** Assumed-role credentials kept per isolate before the oldest are dropped (one per role tenant). */
+export const STS_CACHE_MAX_ENTRIES = 1_000;

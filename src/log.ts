@@ -28,3 +28,8 @@ export const log = {
   warn: (msg: string, fields?: Fields) => emit("warn", msg, fields),
   error: (msg: string, fields?: Fields) => emit("error", msg, fields),
 };
+
+/** Whether a level is written now: lets a caller skip building fields nobody will read. */
+export function logEnabled(level: LogLevel): boolean {
+  return RANK[level] >= threshold;
+}

@@ -21,6 +21,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import { dirname } from "node:path";
 import { z } from "zod";
 import { FAKE_DEFAULT_CREDENTIAL } from "../../emulator/eventbridge.ts";
+import { FAKE_DEMO_EXTERNAL_ID, FAKE_DEMO_ROLE_ARN } from "../../emulator/sts.ts";
 import { SECRET_ACCESS_KEY_FIELD, sealCredentials } from "../../src/admin/credentials.ts";
 import { newApiKeyEntry } from "../../src/admin/keys.ts";
 import { newSigV4Entry, sigv4SecretField } from "../../src/admin/sigv4.ts";
@@ -153,7 +154,12 @@ export async function ensureDemoTenant(opts: DemoOptions): Promise<DemoResult> {
       changes.endpoint = opts.endpoint;
       actions.push(`endpoint ${record.endpoint ?? "(AWS default)"} → ${opts.endpoint}`);
     }
-    if (!(await opensToFakeCredentials(opts.sealingKey, record))) {
+    // Put on the emulator's demo role (`credentials set demo --role-arn ...`, docs/credentials.md): kept.
+    const onDemoRole =
+      record.credentials?.kind === "role" &&
+      record.credentials.roleArn === FAKE_DEMO_ROLE_ARN &&
+      record.credentials.externalId === FAKE_DEMO_EXTERNAL_ID;
+    if (!onDemoRole && !(await opensToFakeCredentials(opts.sealingKey, record))) {
       changes.credentials = await sealedFakeCredentials(opts.sealingKey);
       // Another pair, another secret, or sealed under another SEALING_KEY: the emulator's pair again.
       actions.push(record.credentials ? "credentials reset to the local EventBridge's key pair" : "credentials set");
@@ -248,7 +254,7 @@ function sealedFakeCredentials(key: CryptoKey): Promise<NonNullable<TenantRecord
 /** True when the record signs with the local EventBridge's key pair and this SEALING_KEY opens it. */
 async function opensToFakeCredentials(key: CryptoKey, record: TenantRecord): Promise<boolean> {
   const c = record.credentials;
-  if (!c || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
+  if (!c || c.kind === "role" || c.accessKeyId !== FAKE_DEFAULT_CREDENTIAL.accessKeyId || c.sessionToken) return false;
   try {
     return (
       (await unseal(key, DEMO_TENANT_ID, SECRET_ACCESS_KEY_FIELD, c.secretAccessKey)) ===

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { FAKE_RELAY_IDENTITY } from "../../emulator/sts.ts";
 import { importSealingKey } from "../../src/tenants/sealed.ts";
 import { readDevVars } from "../lib/context.ts";
 import { DevError } from "./settings.ts";
@@ -65,5 +66,11 @@ export async function relayVars(path: string): Promise<Record<string, string>> {
     if (/[\r\n']/.test(v))
       throw new DevError(`${k} in ${path} holds a newline or a single quote, which the local relay cannot pass on`);
   }
-  return { ...vars, ...FORCED_LOCAL_VARS };
+  // The relay's AWS identity for role tenants: the emulator's, unless the file sets one.
+  return {
+    RELAY_AWS_ACCESS_KEY_ID: FAKE_RELAY_IDENTITY.accessKeyId,
+    RELAY_AWS_SECRET_ACCESS_KEY: FAKE_RELAY_IDENTITY.secretAccessKey,
+    ...vars,
+    ...FORCED_LOCAL_VARS,
+  };
 }

@@ -10,6 +10,7 @@ import { AdminError } from "../../src/admin/errors.ts";
 import { type CommandSpec, commandUsage, programUsage, resolveCommand } from "./args.ts";
 import { credentialsCommands } from "./commands/credentials.ts";
 import { keyCommands } from "./commands/keys.ts";
+import { metricsCommands } from "./commands/metrics.ts";
 import { relayStateCommands } from "./commands/relay-state.ts";
 import { sigv4Commands } from "./commands/sigv4.ts";
 import { sourceCommands } from "./commands/sources.ts";
@@ -24,6 +25,7 @@ export const COMMANDS: CommandSpec[] = [
   ...sigv4Commands,
   ...relayStateCommands,
   ...sourceCommands,
+  ...metricsCommands,
 ];
 
 export interface MainOptions {

@@ -12,6 +12,7 @@ export * from "./credentials.ts";
 export * from "./errors.ts";
 export * from "./keys.ts";
 export * from "./relay-state.ts";
+export * from "./role.ts";
 export * from "./sigv4.ts";
 export * from "./sources.ts";
 export * from "./store.ts";

@@ -184,13 +184,7 @@ export function publicView(record: TenantRecord, now: Date) {
     region: record.region,
     endpoint: record.endpoint,
     limits: record.limits,
-    credentials: record.credentials
-      ? {
-          accessKeyId: record.credentials.accessKeyId,
-          secretAccessKey: "sealed",
-          sessionToken: record.credentials.sessionToken ? "sealed" : null,
-        }
-      : null,
+    credentials: credentialsView(record.credentials),
     apiKeys: record.apiKeys.map((k) => ({
       keyId: k.id,
       createdAt: k.createdAt,
@@ -204,3 +198,16 @@ export function publicView(record: TenantRecord, now: Date) {
 }
 
 export type PublicTenant = ReturnType<typeof publicView>;
+
+/** Static keys: the key id and that the secret is sealed. A role: its ARN and external id (neither is a secret). */
+function credentialsView(c: TenantRecord["credentials"]) {
+  if (!c) return null;
+  if (c.kind === "role") {
+    return { kind: "role" as const, roleArn: c.roleArn, externalId: c.externalId, durationSeconds: c.durationSeconds };
+  }
+  return {
+    accessKeyId: c.accessKeyId,
+    secretAccessKey: "sealed" as const,
+    sessionToken: c.sessionToken ? "sealed" : null,
+  };
+}

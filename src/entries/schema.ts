@@ -135,7 +135,7 @@ export const entrySchema = z.strictObject(
   },
 );
 
-const requestSchema = z.strictObject(
+export const requestSchema = z.strictObject(
   {
     Entries: z
       .array(z.unknown(), {

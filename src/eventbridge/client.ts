@@ -22,9 +22,12 @@ export type PutResult =
       requestId: string | null;
       /** true when the events may have been accepted even though no answer arrived. */
       outcomeUnknown: boolean;
+      /** "sts": the call never left: assuming the tenant's role failed (src/credentials/), `code` is STS's. */
+      via?: "sts";
     };
 
 export interface PutOptions {
+  /** The tenant's static keys, or its assumed-role credentials with their session token (src/credentials/). */
   client: AwsClient;
   endpoint: string;
   region: string;

@@ -9,14 +9,14 @@ import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors } from "../errors.ts";
-import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
+import { MAX_IDEMPOTENCY_KEY_CHARS, RELAY_EVENT_ID_PATTERN } from "../limits.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { deniedError, type IngestResult, ingest, type Rendered, rateLimitHeaders } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
-const RELAY_ID = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const RELAY_ID = RELAY_EVENT_ID_PATTERN;
 
 /** EventBridge's output shape; queued entries carry RelayEventId instead of EventId. */
 export function renderJson(r: IngestResult): Rendered {

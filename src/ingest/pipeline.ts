@@ -9,11 +9,13 @@ import type { AwsClient } from "aws4fetch";
 import { SigV4Errors } from "../auth/sigv4.ts";
 import { relayConfig } from "../config.ts";
 import type { Caller } from "../context.ts";
+import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import { type Slot, validateBatch, type WireEntry } from "../entries/schema.ts";
 import { errors, type RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
+import { type IngestStats, recordIngestRequest } from "../metrics.ts";
 import { applySourceVerdicts, sourceCounts } from "../sources/ingest.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
@@ -25,7 +27,7 @@ import {
   type RateInfo,
 } from "../tenant-gate/protocol.ts";
 import { ownsSource, upstreamEndpoint } from "../tenants/record.ts";
-import { awsClientFor, invalidateTenant, TenantRecordError } from "../tenants/store.ts";
+import { invalidateTenant, TenantRecordError } from "../tenants/store.ts";
 
 export type EntryOutcome =
   | { kind: "delivered"; eventId: string | null }
@@ -74,6 +76,20 @@ function toResponse(r: Rendered, extra: Record<string, string> = {}): Response {
 }
 
 export async function ingest(args: IngestArgs): Promise<Response> {
+  const started = Date.now();
+  const stats: IngestStats = { entries: 0, bytes: 0, result: null, status: 0, replayed: false, throttled: false };
+  let error: unknown = null;
+  try {
+    return await ingestOnce(args, stats);
+  } catch (e) {
+    error = e;
+    throw e;
+  } finally {
+    recordIngestRequest(args.env, args.caller, stats, error, Date.now() - started);
+  }
+}
+
+async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Response> {
   const { env, caller, requestId } = args;
   const cfg = relayConfig(env);
   const tenant = caller.tenant;
@@ -97,6 +113,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
       validBytes += s.bytes;
     }
   });
+  stats.entries = slots.length;
+  stats.bytes = validBytes;
 
   const gate = gateFor(env, tenant.id);
   const admit: AdmitOutput = await gateCall(
@@ -122,6 +140,8 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     case "denied":
       throw deniedError(caller, admit.reason);
     case "replay":
+      stats.replayed = true;
+      stats.status = admit.status;
       return toResponse(
         { status: admit.status, body: admit.body, contentType: admit.contentType },
         { "idempotent-replayed": "true" },
@@ -179,7 +199,10 @@ export async function ingest(args: IngestArgs): Promise<Response> {
     queued: entries.filter((o) => o.kind === "queued").length,
     rate,
   };
+  stats.result = result;
+  stats.throttled = finish.upstreamThrottled;
   const rendered = args.render(result);
+  stats.status = rendered.status;
   if (finish.idempotency && rendered.status < 500) {
     finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
     // The stored response must exist before a retry can arrive: wait for it.
@@ -209,24 +232,29 @@ async function forward(
   const { env, caller, requestId } = args;
   const tenant = caller.tenant;
   const cfg = relayConfig(env);
-  let client: AwsClient;
+  let client: AwsClient | PutResult;
   try {
-    client = await awsClientFor(tenant, env.SEALING_KEY);
+    client = await credentialsFor(tenant, env);
   } catch (e) {
     if (e instanceof TenantRecordError) {
       log.error("tenant_credentials_unusable", { requestId, tenantId: tenant.id, reason: e.message });
       throw errors.tenantMisconfigured(e.message);
     }
-    throw e;
+    if (!(e instanceof AssumeRoleError)) throw e;
+    // Nothing was sent: the entries are queued (throttled, 5xx, no answer) or refused (denied).
+    client = { ...e.failure, outcomeUnknown: false, via: "sts" };
   }
   const entries: WireEntry[] = valid.map((i) => (scoped[i] as Extract<Slot, { ok: true }>).entry);
-  const result: PutResult = await putPartnerEvents({
-    client,
-    endpoint: upstreamEndpoint(tenant, cfg.allowEndpointOverride),
-    region: tenant.region,
-    entries,
-    timeoutMs: cfg.upstreamTimeoutMs,
-  });
+  const result: PutResult =
+    "kind" in client
+      ? client
+      : await putPartnerEvents({
+          client,
+          endpoint: upstreamEndpoint(tenant, cfg.allowEndpointOverride),
+          region: tenant.region,
+          entries,
+          timeoutMs: cfg.upstreamTimeoutMs,
+        });
 
   const retry: { i: number; slot: Extract<Slot, { ok: true }>; code: string; message: string; unknown: boolean }[] = [];
   if (result.kind === "ok") {
@@ -253,15 +281,21 @@ async function forward(
   } else {
     finish.lastUpstreamError = { code: result.code, message: result.message };
     finish.upstreamThrottled = result.errorClass === "throttled";
-    log.warn("upstream_call_failed", {
+    log.warn(result.via === "sts" ? "assume_role_failed" : "upstream_call_failed", {
       requestId,
       tenantId: tenant.id,
       code: result.code,
       status: result.status,
       upstreamRequestId: result.requestId,
     });
-    if (result.errorClass === "credentials") invalidateTenant(tenant.id);
-    if (!QUEUEABLE.has(result.errorClass)) throw upstreamError(result);
+    // A role session EventBridge no longer takes (expired early, revoked) is dropped: the entries
+    // are queued and the drain sends them with a fresh session.
+    let sessionDropped = false;
+    if (result.errorClass === "credentials") {
+      invalidateTenant(tenant.id);
+      sessionDropped = result.via !== "sts" && forgetCredentials(tenant.id, result.code);
+    }
+    if (!QUEUEABLE.has(result.errorClass) && !sessionDropped) throw upstreamError(result);
     for (const i of valid) {
       retry.push({
         i,

@@ -10,6 +10,7 @@
  */
 import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
+import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import {
   type ControlPlane,
   ControlPlaneError,
@@ -22,7 +23,7 @@ import { log } from "../log.ts";
 import { TokenBucket } from "../tenant-gate/bucket.ts";
 import type { HeldRow, SourceTable } from "../tenant-gate/sources.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
-import { awsClientFor, getTenant } from "../tenants/store.ts";
+import { getTenant } from "../tenants/store.ts";
 import {
   applyRead,
   CODES,
@@ -532,10 +533,13 @@ export class SourceManager {
       outcome = readFromAccounts(accounts, before.account);
     } catch (e) {
       if (!(e instanceof ControlPlaneError)) throw e;
+      // A role session EventBridge no longer takes (expired, unknown) is dropped and the read is
+      // tried again with a fresh one; it says nothing about the tenant's IAM.
+      const sessionDropped = e.kind === "denied" && forgetCredentials(this.#h.tenantId() ?? "", e.code);
       outcome =
         e.kind === "not-found"
           ? { kind: "not-found" }
-          : e.kind === "denied" || e.kind === "not-implemented"
+          : !sessionDropped && (e.kind === "denied" || e.kind === "not-implemented")
             ? { kind: "unverifiable", why: e.kind, code: e.code }
             : { kind: "error", code: e.code, throttled: e.kind === "throttled" };
       if (e.kind === "throttled") this.#throttled();
@@ -619,8 +623,10 @@ export class SourceManager {
     if (!record) return err(404, "tenant_not_found", tenantId);
     let client: AwsClient;
     try {
-      client = await awsClientFor(record, this.#h.env.SEALING_KEY);
+      // Static keys, or a role's session assumed with STS (src/credentials/): as PutPartnerEvents.
+      client = await credentialsFor(record, this.#h.env);
     } catch (e) {
+      if (e instanceof AssumeRoleError) return this.#stsError(e);
       return err(503, "tenant_misconfigured", `the tenant's AWS credentials are unusable: ${(e as Error).message}`);
     }
     void now;
@@ -636,6 +642,26 @@ export class SourceManager {
     };
   }
 
+  /** STS would not give this role tenant a session: nothing was called; the codes the control plane's own failures use. */
+  #stsError(e: AssumeRoleError): SourceOpError {
+    const f = e.failure;
+    const upstream = `AWS STS answered AssumeRole for this tenant's role with ${f.code}${f.message ? `: ${f.message}` : ""}`;
+    switch (f.errorClass) {
+      case "throttled":
+        this.#throttled();
+        return err(429, "control_plane_throttled", `${upstream}. Retry later.`, 30);
+      case "credentials":
+      case "rejected":
+        return err(
+          502,
+          "control_plane_denied",
+          `${upstream}. The role's trust policy, its external id or the relay's AWS identity must be fixed (docs/credentials.md).`,
+        );
+      default:
+        return err(502, "control_plane_unavailable", `${upstream}. Retry later.`);
+    }
+  }
+
   #opError(e: ControlPlaneError, operation: string, now: number): SourceOpError {
     void now;
     const upstream = `EventBridge answered ${operation} with ${e.code}${e.message ? `: ${e.message}` : ""}`;
@@ -644,6 +670,9 @@ export class SourceManager {
         this.#throttled();
         return err(429, "control_plane_throttled", `${upstream}. Retry later.`, 30);
       case "denied":
+        if (forgetCredentials(this.#h.tenantId() ?? "", e.code)) {
+          return err(502, "control_plane_unavailable", `${upstream}. The role's session was dropped; retry.`);
+        }
         return err(
           502,
           "control_plane_denied",

@@ -8,11 +8,13 @@
  */
 import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
+import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { DRAIN_CONCURRENCY, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
 import { log } from "../log.ts";
+import { recordDrainCall } from "../metrics.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
-import { awsClientFor, getTenant, invalidateTenant } from "../tenants/store.ts";
+import { getTenant, invalidateTenant } from "../tenants/store.ts";
 import type { Admission } from "./admission.ts";
 import type { ClaimedBatch, EntryBuffer } from "./buffer.ts";
 import type { Counters } from "./counters.ts";
@@ -78,9 +80,22 @@ export class Drain {
     const cfg = relayConfig(env);
     let client: AwsClient;
     try {
-      client = await awsClientFor(record, env.SEALING_KEY);
+      client = await credentialsFor(record, env);
     } catch (e) {
       invalidateTenant(record.id);
+      if (e instanceof AssumeRoleError) {
+        // The role cannot be assumed: nothing is sent and no entry spends an attempt; the drain
+        // waits, backing off by the failures in a row, and the entries go once it is fixed.
+        counters.setLastError(e.failure.code, `STS AssumeRole: ${e.failure.message}`, started);
+        log.warn("assume_role_failed", {
+          tenantId,
+          code: e.failure.code,
+          status: e.failure.status,
+          upstreamRequestId: e.failure.requestId,
+          queued: buffer.queuedEntries,
+        });
+        return started + backoffMs(cfg.retry, e.consecutive, Math.random());
+      }
       counters.setLastError("TenantCredentialsUnusable", (e as Error).message, started);
       return started + CONFIG_RETRY_MS;
     }
@@ -141,6 +156,7 @@ export class Drain {
 
   async #send(batch: ClaimedBatch, up: Upstream): Promise<void> {
     let result: PutResult;
+    const sentAt = Date.now();
     try {
       result = await putPartnerEvents({
         client: up.client,
@@ -164,7 +180,10 @@ export class Drain {
     if (result.kind === "error") {
       this.#p.counters.setLastError(result.code, result.message, now);
       if (result.errorClass === "throttled") this.pauseAfterThrottle(now);
-      if (result.errorClass === "credentials") invalidateTenant(up.tenantId);
+      if (result.errorClass === "credentials") {
+        invalidateTenant(up.tenantId);
+        forgetCredentials(up.tenantId, result.code);
+      }
       log.warn("drain_batch_failed", {
         tenantId: up.tenantId,
         entries: batch.rows.length,
@@ -174,6 +193,7 @@ export class Drain {
       });
     }
     const actions = planBatchOutcome(relayConfig(this.#p.env).retry, batch.rows, result, now, Math.random);
+    recordDrainCall(this.#p.env, up.tenantId, batch.json, result, actions, now - sentAt);
     this.#apply(actions, batch.json, now, result.kind === "error" && result.outcomeUnknown);
   }
 

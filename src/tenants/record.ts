@@ -89,13 +89,45 @@ export const sigv4KeyEntrySchema = z.object({
   createdAt: isoDate,
 });
 
-export const credentialsSchema = z.object({
+/** Long-lived keys of the partner's account, sealed. A record without `kind` is this kind. */
+export const staticCredentialsSchema = z.object({
+  kind: z.literal("static").optional(),
   accessKeyId: z.string().min(16).max(128),
   /** sealed (AES-GCM) secret access key */
   secretAccessKey: z.string().startsWith("v1."),
   /** sealed session token, for temporary credentials */
   sessionToken: z.string().startsWith("v1.").nullable().default(null),
 });
+
+/** An IAM role ARN (IAM: arn:<partition>:iam::<12-digit account>:role/<path><name>, 20-2048 chars). */
+export const ROLE_ARN_PATTERN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+/** STS ExternalId: 2-1224 characters of [\w+=,.@:/-] (STS API reference, AssumeRole). */
+export const EXTERNAL_ID_PATTERN = /^[\w+=,.@:/-]{2,1224}$/;
+/** STS DurationSeconds: 900 s up to the role's maximum, at most 43,200 s (12 h). */
+export const MIN_ROLE_DURATION_S = 900;
+export const MAX_ROLE_DURATION_S = 43_200;
+
+/**
+ * A role in the partner's account that trusts the relay's own AWS identity on condition of the
+ * external id (docs/credentials.md). Nothing here is a secret: the relay assumes the role with
+ * STS for short-lived credentials, cached in memory only (src/credentials/).
+ */
+export const roleCredentialsSchema = z.object({
+  kind: z.literal("role"),
+  roleArn: z.string().max(2048).regex(ROLE_ARN_PATTERN, {
+    error: "a role ARN looks like arn:aws:iam::<12-digit account>:role/<name>",
+  }),
+  externalId: z.string().regex(EXTERNAL_ID_PATTERN, {
+    error: "an external id is 2-1224 characters of letters, digits and + = , . @ : / - _",
+  }),
+  /** Session length asked of STS, in seconds; null: STS_DEFAULT_DURATION_S (src/limits.ts). */
+  durationSeconds: z.number().int().min(MIN_ROLE_DURATION_S).max(MAX_ROLE_DURATION_S).nullable().default(null),
+});
+
+/** Static keys (the default when `kind` is absent, as every record before roles) or a role. */
+export const credentialsSchema = z.discriminatedUnion("kind", [roleCredentialsSchema, staticCredentialsSchema]);
+export type StaticCredentials = z.infer<typeof staticCredentialsSchema>;
+export type RoleCredentials = z.infer<typeof roleCredentialsSchema>;
 
 export const tenantRecordSchema = z.object({
   schemaVersion: z.literal(TENANT_SCHEMA_VERSION),
@@ -147,6 +179,11 @@ export function ownsSource(rules: readonly string[], source: string): boolean {
     if (rule.endsWith("*") ? source.startsWith(rule.slice(0, -1)) : source === rule) return true;
   }
   return false;
+}
+
+/** True when the tenant's credentials are a role to assume (not static keys). */
+export function isRoleCredentials(c: TenantRecord["credentials"]): c is RoleCredentials {
+  return c !== null && c.kind === "role";
 }
 
 /** The EventBridge endpoint for the tenant (the override only when the Worker allows it). */

@@ -112,6 +112,8 @@ export function awsClientFor(record: TenantRecord, sealingKey: string): Promise<
     client = (async () => {
       const creds = record.credentials;
       if (!creds) throw new TenantRecordError(`tenant ${record.id} has no AWS credentials`);
+      // A role is assumed with STS, not opened here: src/credentials/ resolves both kinds.
+      if (creds.kind === "role") throw new TenantRecordError(`tenant ${record.id} signs with a role, not static keys`);
       let key: CryptoKey;
       try {
         key = await importSealingKey(sealingKey);

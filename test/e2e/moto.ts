@@ -16,19 +16,38 @@
  * while the credentials were wrong stays queued (status, GET /v1/events/{id}) until the admin
  * fixes them, then arrives.
  *
+ * Role credentials (issue 14): tenant motorole is set with `credentials set --role-arn`; the relay
+ * assumes that role in the partner account with its own identity (a moto IAM user in a third
+ * account, sts:AssumeRole only; moto checks its signature) and signs PutPartnerEvents with the
+ * session credentials and token (moto checks the token and the role's policy). moto does not
+ * evaluate trust policies, so a wrong external id is tested against the emulator (workerd tests).
+ *
  * Run: `npm run e2e -- moto` (or `node test/e2e/moto.ts` with Node 22). Skips when moto_server is
  * not on PATH.
  */
 import assert from "node:assert/strict";
 import { EventBridgeClient, PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
 import { eventually, runSuite, show, sleep } from "./lib/harness.ts";
-import { type AwsKey, createIamKey, IAM_SETUP_CALLS, MotoClient, motoMissing, startMoto } from "./lib/moto.ts";
+import {
+  type AwsKey,
+  createIamKey,
+  createRole,
+  IAM_SETUP_CALLS,
+  MotoClient,
+  motoMissing,
+  ROLE_SETUP_CALLS,
+  startMoto,
+} from "./lib/moto.ts";
 import { type E2eRelay, startRelay } from "./lib/relay.ts";
 
 const PARTNER_ACCOUNT = "111111111111";
 const CUSTOMER_ACCOUNT = "222222222222";
 const GOOD = "motoco";
 const BAD = "motobad";
+/** A tenant on a role in the partner account, assumed by the relay's own identity (issue 14). */
+const ROLE = "motorole";
+const RELAY_ACCOUNT = "333333333333";
+const EXTERNAL_ID = "e2e-external-id-7d1c";
 const src = (tenant: string, name: string) => `aws.partner/example.com/${tenant}/${name}`;
 /** 2024-01-02T03:04:05Z */
 const T = 1_704_164_645;
@@ -49,12 +68,15 @@ await runSuite({
   prerequisites: () => motoMissing(),
   async body(s) {
     // ---- moto: two accounts, a partner event source, a rule on the customer's default bus → SQS
-    const moto = await startMoto(s, 2 * IAM_SETUP_CALLS);
+    // Free calls: an IAM key in the partner and customer accounts, the relay's identity, the role.
+    const moto = await startMoto(s, 3 * IAM_SETUP_CALLS + ROLE_SETUP_CALLS);
     s.log(`moto_server ${moto.url}`);
     let partnerKey: AwsKey = { accessKeyId: "", secretAccessKey: "" };
     let customer!: MotoClient;
     let partner!: MotoClient;
     let queueUrl = "";
+    let relayKey: AwsKey = { accessKeyId: "", secretAccessKey: "" };
+    let roleArn = "";
 
     await s.check(
       "moto set-up: IAM keys in the partner and customer accounts, partner event sources, customer rule → SQS",
@@ -64,10 +86,20 @@ await runSuite({
           "events:CreatePartnerEventSource",
         ]);
         const customerKey = await createIamKey(moto.url, CUSTOMER_ACCOUNT, "customer", ["events:*", "sqs:*"]);
+        // The relay's own identity (its account, sts:AssumeRole only) and the partner's role trusting it.
+        relayKey = await createIamKey(moto.url, RELAY_ACCOUNT, "relay", ["sts:AssumeRole"]);
+        roleArn = await createRole(
+          moto.url,
+          PARTNER_ACCOUNT,
+          "eventbridge-relay",
+          `arn:aws:iam::${RELAY_ACCOUNT}:user/relay`,
+          EXTERNAL_ID,
+          ["events:PutPartnerEvents"],
+        );
         // From here on moto checks every signature; no x-moto-account-id: the key's owner is the account.
         partner = new MotoClient(moto.url, partnerKey);
         customer = new MotoClient(moto.url, customerKey);
-        for (const name of [src(GOOD, "orders"), src(BAD, "orders")]) {
+        for (const name of [src(GOOD, "orders"), src(BAD, "orders"), src(ROLE, "orders")]) {
           assert.deepEqual(
             await partner.events("CreatePartnerEventSource", { Name: name, Account: CUSTOMER_ACCOUNT }),
             {},
@@ -159,10 +191,13 @@ await runSuite({
       DRAIN_BACKOFF_BASE_MS: "200",
       DRAIN_BACKOFF_CAP_MS: "1000",
       DRAIN_MAX_ATTEMPTS: "1000",
+      RELAY_AWS_ACCESS_KEY_ID: relayKey.accessKeyId,
+      RELAY_AWS_SECRET_ACCESS_KEY: relayKey.secretAccessKey,
     });
     s.log(`relay ${relay.url}`);
     let goodKey = "";
     let badKey = "";
+    let roleKey = "";
     let pair = { accessKeyId: "", secretAccessKey: "" };
 
     // Keys and pairs are minted before the first request (the Worker caches tenant records).
@@ -207,6 +242,32 @@ await runSuite({
           secretAccessKey: flip(partnerKey.secretAccessKey),
         });
         badKey = (await relay.tenantJson(["key", "create", BAD])).key;
+        await relay.tenantJson([
+          "create",
+          ROLE,
+          "--name",
+          "moto role",
+          "--source",
+          `aws.partner/example.com/${ROLE}/*`,
+          "--region",
+          "us-east-1",
+          "--endpoint",
+          moto.url,
+        ]);
+        const set = await relay.tenantJson([
+          "credentials",
+          "set",
+          ROLE,
+          "--role-arn",
+          roleArn,
+          "--external-id",
+          EXTERNAL_ID,
+          "--relay-principal",
+          `arn:aws:iam::${RELAY_ACCOUNT}:user/relay`,
+        ]);
+        assert.equal(set.externalId, EXTERNAL_ID, JSON.stringify(set));
+        assert.deepEqual(set.trustPolicy.Statement[0].Condition, { StringEquals: { "sts:ExternalId": EXTERNAL_ID } });
+        roleKey = (await relay.tenantJson(["key", "create", ROLE])).key;
       },
     );
     if (s.failures > 0) throw new Error("relay set-up failed; nothing else can run");
@@ -329,6 +390,30 @@ await runSuite({
           10_000,
         );
         assert.ok(delivered.attempts >= 2, JSON.stringify(delivered));
+      },
+    );
+
+    await s.check(
+      `tenant ${ROLE} (a role): the relay assumes it with STS (moto checks the relay identity's signature), signs PutPartnerEvents with the session credentials, and the events reach SQS`,
+      async () => {
+        const entries = [1, 2, 3].map((n) => ({
+          Source: src(ROLE, "orders"),
+          DetailType: `Role Order ${n}`,
+          Detail: JSON.stringify({ n, via: "assumed role" }),
+        }));
+        // Two requests: the second reuses the assumed credentials.
+        for (const batch of [entries.slice(0, 2), entries.slice(2)]) {
+          const res = await post(roleKey, batch);
+          const text = await res.text();
+          assert.equal(res.status, 200, text);
+          assert.equal(JSON.parse(text).FailedEntryCount, 0, text);
+        }
+        const got = await arrived(entries.map((e) => e.DetailType));
+        got.forEach((e, i) => assertEvent(e, entries[i]!));
+        const status = await relay.tenantJson(["status", ROLE]);
+        assert.equal(status.delivered, 3, JSON.stringify(status));
+        const show = await relay.tenantJson(["show", ROLE]);
+        assert.deepEqual(show.credentials, { kind: "role", roleArn, externalId: EXTERNAL_ID, durationSeconds: null });
       },
     );
 
@@ -475,13 +560,23 @@ await runSuite({
         "Order Paid",
         "Order Shipped",
         "Return Opened",
+        "Role Order 1",
+        "Role Order 2",
+        "Role Order 3",
         "Signed Up",
       ]);
     });
 
     await s.check("no secret in the relay's log", () => {
       const log = relay.log.join("\n");
-      for (const secret of [partnerKey.secretAccessKey, pair.secretAccessKey, goodKey, badKey])
+      for (const secret of [
+        partnerKey.secretAccessKey,
+        pair.secretAccessKey,
+        goodKey,
+        badKey,
+        roleKey,
+        relayKey.secretAccessKey,
+      ])
         assert.ok(!log.includes(secret), "a secret appears in wrangler dev's output");
     });
   },

@@ -7,6 +7,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { FakeEventBridge } from "../../emulator/eventbridge.ts";
+import type { StaticCredentials } from "../../src/tenants/record.ts";
 import { clearTenantCaches } from "../../src/tenants/store.ts";
 import { admin, adminStatus, drain, gateStub } from "../helpers/drain.ts";
 import { entry, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
@@ -189,10 +190,12 @@ describe("the drain", () => {
     const fake = installFakeUpstream({ credentials: [t.aws] });
     fake.inject({ type: "throttle" });
     expect((await post(t, tagged(t, "f", 2))).status).toBe(202);
-    const good = t.record.credentials!;
+    const good = t.record.credentials as StaticCredentials;
     // A ciphertext sealed for another tenant: it fails to open under this tenant's id.
     const other = await seedTenant();
-    await updateTenant(t, { credentials: { ...good, secretAccessKey: other.record.credentials!.secretAccessKey } });
+    await updateTenant(t, {
+      credentials: { ...good, secretAccessKey: (other.record.credentials as StaticCredentials).secretAccessKey },
+    });
     clearTenantCaches();
     const stub = gateStub(t.record.id);
     expect(await runDurableObjectAlarm(stub)).toBe(true);

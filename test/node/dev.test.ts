@@ -22,7 +22,7 @@ import { type DemoResult, ensureDemoTenant, readDemoFile } from "../../scripts/d
 import { nodeForWrangler } from "../../scripts/lib/local-relay.ts";
 import type { KvEntry, TenantsKv } from "../../src/admin/store.ts";
 import { hashApiKey } from "../../src/auth/api-key.ts";
-import { KV, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
+import { KV, type StaticCredentials, type TenantRecord, tenantRecordSchema } from "../../src/tenants/record.ts";
 import { importSealingKey, unseal } from "../../src/tenants/sealed.ts";
 import { ROOT, runProcess } from "./helpers/tenant-cli.ts";
 
@@ -370,9 +370,9 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
       sources: ["aws.partner/example.com/demo/*"],
     });
     const key = await importSealingKey(KEY_A);
-    expect(await unseal(key, "demo", "secretAccessKey", record.credentials!.secretAccessKey)).toBe(
-      "fakeEventBridgeSecretKey0000000000000000",
-    );
+    expect(
+      await unseal(key, "demo", "secretAccessKey", (record.credentials as StaticCredentials).secretAccessKey),
+    ).toBe("fakeEventBridgeSecretKey0000000000000000");
     const { apiKey, sigv4 } = first.credentials;
     expect(record.apiKeys).toEqual([
       expect.objectContaining({ id: apiKey!.keyId, hash: await hashApiKey(apiKey!.key), expiresAt: null }),
@@ -432,7 +432,12 @@ describe("ensureDemoTenant (scripts/dev/demo-tenant.ts)", () => {
     expect(r.credentials.sigv4!.accessKeyId).not.toBe(old.sigv4!.accessKeyId);
     const record = kv.record();
     expect(
-      await unseal(await importSealingKey(KEY_B), "demo", "secretAccessKey", record.credentials!.secretAccessKey),
+      await unseal(
+        await importSealingKey(KEY_B),
+        "demo",
+        "secretAccessKey",
+        (record.credentials as StaticCredentials).secretAccessKey,
+      ),
     ).toBe("fakeEventBridgeSecretKey0000000000000000");
   });
 

@@ -21,6 +21,7 @@ import { MAX_API_KEYS_PER_TENANT, TENANT_CACHE_TTL_MS } from "../../src/limits.t
 import {
   apiKeyIndexSchema,
   KV,
+  type StaticCredentials,
   sigv4IndexSchema,
   type TenantRecord,
   tenantRecordSchema,
@@ -198,11 +199,13 @@ describe("tenant CLI on local KV (no relay running)", () => {
 
     const key = await importSealingKey(TEST_SEALING_KEY);
     const stored = (await readRecord(h, "acme"))!;
-    expect(stored.credentials!.secretAccessKey).toMatch(/^v1\./);
-    expect(await unseal(key, "acme", "secretAccessKey", stored.credentials!.secretAccessKey)).toBe(AWS_SECRET);
-    await expect(unseal(key, "other", "secretAccessKey", stored.credentials!.secretAccessKey)).rejects.toThrow(
-      /failed to decrypt/,
-    );
+    expect((stored.credentials as StaticCredentials).secretAccessKey).toMatch(/^v1\./);
+    expect(
+      await unseal(key, "acme", "secretAccessKey", (stored.credentials as StaticCredentials).secretAccessKey),
+    ).toBe(AWS_SECRET);
+    await expect(
+      unseal(key, "other", "secretAccessKey", (stored.credentials as StaticCredentials).secretAccessKey),
+    ).rejects.toThrow(/failed to decrypt/);
 
     const flagged = await h.ok(
       [
@@ -219,7 +222,9 @@ describe("tenant CLI on local KV (no relay running)", () => {
     );
     expect(flagged.stderr).toMatch(/shell history/);
     const withToken = (await readRecord(h, "acme"))!;
-    expect(await unseal(key, "acme", "sessionToken", withToken.credentials!.sessionToken!)).toBe(AWS_SESSION_TOKEN);
+    expect(await unseal(key, "acme", "sessionToken", (withToken.credentials as StaticCredentials).sessionToken!)).toBe(
+      AWS_SESSION_TOKEN,
+    );
     const human = await h.ok(["show", "acme"]);
     expect(human.stdout).toMatch(/access key id AKIAIOSFODNN7EXAMPLE, secret sealed, session token sealed/);
 

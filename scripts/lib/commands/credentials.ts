@@ -8,13 +8,16 @@ import {
   clearCredentials,
   setCredentials,
 } from "../../../src/admin/credentials.ts";
+import { setRoleCredentials } from "../../../src/admin/role.ts";
 import { assertTenantId } from "../../../src/admin/store.ts";
-import { bool, type CommandSpec, str } from "../args.ts";
+import { MAX_ROLE_DURATION_S, MIN_ROLE_DURATION_S } from "../../../src/tenants/record.ts";
+import { bool, type CommandSpec, parseIntFlag, str, type Values } from "../args.ts";
+import type { Context } from "../context.ts";
 import { usageError } from "../errors.ts";
 
 const credentialsSet: CommandSpec = {
   name: "credentials set",
-  summary: "store the AWS credentials the relay signs PutPartnerEvents with (sealed)",
+  summary: "store the AWS credentials the relay signs PutPartnerEvents with: static keys (sealed) or a role to assume",
   args: "<id>",
   minPositionals: 1,
   maxPositionals: 1,
@@ -31,6 +34,26 @@ const credentialsSet: CommandSpec = {
       type: "boolean",
       help: "read the session token from stdin (the line after the secret when both come from stdin)",
     },
+    "role-arn": {
+      type: "string",
+      value: "<arn>",
+      help: "instead of keys: a role in the partner's account the relay assumes with STS (docs/credentials.md)",
+    },
+    "external-id": {
+      type: "string",
+      value: "<id>",
+      help: "with --role-arn: the external id its trust policy requires (default: the tenant's current one, else a new random one)",
+    },
+    "duration-seconds": {
+      type: "string",
+      value: "<s>",
+      help: `with --role-arn: the session length asked of STS, ${MIN_ROLE_DURATION_S}-${MAX_ROLE_DURATION_S} (default 3600)`,
+    },
+    "relay-principal": {
+      type: "string",
+      value: "<arn>",
+      help: "with --role-arn: the relay identity's IAM ARN for the printed trust policy (default: env RELAY_AWS_PRINCIPAL_ARN)",
+    },
   },
   details:
     "The secret is sealed with the sealing key (locally SEALING_KEY in .dev.vars, else RELAY_SEALING_KEY;\n" +
@@ -38,9 +61,14 @@ const credentialsSet: CommandSpec = {
   examples: [
     "credentials set acme --access-key-id AKIAIOSFODNN7EXAMPLE --secret-access-key-stdin < secret.txt",
     'printf \'%s\\n\' "$AWS_SECRET_ACCESS_KEY" | npm run tenant -- credentials set acme --access-key-id "$AWS_ACCESS_KEY_ID" --secret-access-key-stdin',
+    "credentials set acme --role-arn arn:aws:iam::210987654321:role/eventbridge-relay",
   ],
   async run(ctx, { values, positionals }) {
     const id = assertTenantId(positionals[0]!);
+    if (str(values, "role-arn") !== undefined) return setRole(ctx, id, values);
+    for (const flag of ["external-id", "duration-seconds", "relay-principal"]) {
+      if (str(values, flag) !== undefined) throw usageError(`--${flag} goes with --role-arn`);
+    }
     const accessKeyId = str(values, "access-key-id");
     const secretFlag = str(values, "secret-access-key");
     const secretStdin = bool(values, "secret-access-key-stdin");
@@ -104,3 +132,41 @@ const credentialsClear: CommandSpec = {
 };
 
 export const credentialsCommands: CommandSpec[] = [credentialsSet, credentialsClear];
+
+/** `credentials set <id> --role-arn ...`: the role and external id (no secret), and the policies to paste. */
+async function setRole(ctx: Context, id: string, values: Values): Promise<void> {
+  for (const flag of [
+    "access-key-id",
+    "secret-access-key",
+    "secret-access-key-stdin",
+    "session-token",
+    "session-token-stdin",
+  ]) {
+    if (values[flag] !== undefined) throw usageError(`give either --role-arn or --${flag}, not both`);
+  }
+  const durationRaw = str(values, "duration-seconds");
+  const r = await setRoleCredentials(ctx.admin, id, {
+    roleArn: str(values, "role-arn")!,
+    externalId: str(values, "external-id"),
+    durationSeconds:
+      durationRaw === undefined
+        ? undefined
+        : parseIntFlag("duration-seconds", durationRaw, MIN_ROLE_DURATION_S, MAX_ROLE_DURATION_S),
+    relayPrincipalArn: str(values, "relay-principal") ?? ctx.env.RELAY_AWS_PRINCIPAL_ARN,
+  });
+  const source =
+    r.externalIdSource === "generated" ? "generated" : r.externalIdSource === "kept" ? "kept from before" : "as given";
+  ctx.out.result(r, () =>
+    [
+      `tenant ${id} now signs with role ${r.roleArn}, assumed with STS (no keys stored)`,
+      `external id: ${r.externalId} (${source}; not a secret, but give it only to this partner)`,
+      "",
+      "The partner attaches this trust policy to the role:",
+      JSON.stringify(r.trustPolicy, null, 2),
+      "",
+      "and this permission policy (PutPartnerEvents has no resource type, hence *; the second statement",
+      "covers the partner-event-source calls, and may be left out if the partner manages its sources itself):",
+      JSON.stringify(r.permissionPolicy, null, 2),
+    ].join("\n"),
+  );
+}

@@ -140,9 +140,11 @@ function describe(record: TenantRecord, now: Date): string {
     ["buffer cap", `${v.limits.maxQueuedEntries} entries, ${v.limits.maxQueuedBytes} bytes`],
     [
       "credentials",
-      v.credentials
-        ? `access key id ${v.credentials.accessKeyId}, secret sealed${v.credentials.sessionToken ? ", session token sealed" : ""}`
-        : "none (set with `credentials set`)",
+      !v.credentials
+        ? "none (set with `credentials set`)"
+        : "roleArn" in v.credentials
+          ? `role ${v.credentials.roleArn}, external id ${v.credentials.externalId} (assumed with STS)`
+          : `access key id ${v.credentials.accessKeyId}, secret sealed${v.credentials.sessionToken ? ", session token sealed" : ""}`,
     ],
     ["created", v.createdAt],
     ["updated", v.updatedAt],

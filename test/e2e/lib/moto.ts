@@ -163,3 +163,51 @@ export async function createIamKey(url: string, account: string, user: string, a
 
 /** moto calls createIamKey spends. */
 export const IAM_SETUP_CALLS = 3;
+
+/**
+ * In `account` (free calls): a role that trusts `trustedPrincipal` on condition of `externalId`,
+ * with an inline policy allowing `actions`. Uses exactly ROLE_SETUP_CALLS of moto's free calls.
+ * moto 5.2.1 does not evaluate trust policies (any caller allowed sts:AssumeRole gets credentials,
+ * whatever the external id); it does check the caller's signature and policy, and the session
+ * token and the role's policy on every call made with the issued credentials.
+ */
+export async function createRole(
+  url: string,
+  account: string,
+  name: string,
+  trustedPrincipal: string,
+  externalId: string,
+  actions: string[],
+): Promise<string> {
+  const anon = new MotoClient(
+    url,
+    { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "not-checked-during-the-free-calls" },
+    account,
+  );
+  const xml = await anon.iam("CreateRole", {
+    RoleName: name,
+    AssumeRolePolicyDocument: JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Effect: "Allow",
+          Principal: { AWS: trustedPrincipal },
+          Action: "sts:AssumeRole",
+          Condition: { StringEquals: { "sts:ExternalId": externalId } },
+        },
+      ],
+    }),
+  });
+  await anon.iam("PutRolePolicy", {
+    RoleName: name,
+    PolicyName: "e2e",
+    PolicyDocument: JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Action: actions, Resource: "*" }],
+    }),
+  });
+  return xmlValue(xml, "Arn");
+}
+
+/** moto calls createRole spends. */
+export const ROLE_SETUP_CALLS = 2;
