@@ -7,3 +7,8 @@
 // biome-ignore lint/suspicious/noExplicitAny: a stand-in; the Worker's Env is checked by tsconfig.json
 type Env = Record<string, any>;
 type DurableObjectId = unknown;
+// The admin routes reach the shard routing (src/tenant-gate/client.ts) and the record store.
+// biome-ignore lint/suspicious/noExplicitAny: a stand-in, as above
+type DurableObjectNamespace = any;
+// biome-ignore lint/suspicious/noExplicitAny: a stand-in, as above
+type KVNamespace = any;

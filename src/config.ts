@@ -17,6 +17,8 @@ export interface RelayConfig {
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   retry: RetryPolicy;
+  /** Read refused bodies to their end before answering 413 (local runs: src/ingest/body.ts). */
+  drainRefusedBodies: boolean;
 }
 
 /** How the drain retries an entry before dead-lettering it. */
@@ -69,6 +71,7 @@ export function relayConfig(env: Env): RelayConfig {
         maxAttempts: intVar("DRAIN_MAX_ATTEMPTS", env.DRAIN_MAX_ATTEMPTS, DRAIN_MAX_ATTEMPTS, 1, 1000),
         maxAgeMs: intVar("DRAIN_MAX_AGE_MS", env.DRAIN_MAX_AGE_MS, DRAIN_MAX_AGE_MS, 1000, 30 * 86_400_000),
       },
+      drainRefusedBodies: env.LOCAL_DRAIN_REFUSED_BODIES === "true",
     };
     cache.set(env, c);
   }

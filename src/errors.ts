@@ -203,6 +203,7 @@ const CATALOG = {
   invalid_admin_token: { status: 401, aws: UNRECOGNIZED_CLIENT, doors: ADMIN_ONLY },
   invalid_tenant_id: { status: 400, aws: VALIDATION, doors: ADMIN_ONLY },
   events_queued: { status: 409, aws: VALIDATION, doors: ADMIN_ONLY },
+  fan_out_incomplete: { status: 503, aws: INTERNAL_FAILURE, doors: ADMIN_ONLY },
   // A bug
   internal_error: { status: 500, aws: INTERNAL_FAILURE, doors: ALL_DOORS },
   // Partner event sources (/v1/sources, /admin/v1/tenants/{id}/sources; docs/sources.md)
@@ -554,6 +555,14 @@ export const errors = {
       "events_queued",
       `Tenant ${tenantId} still has ${queued} queued events; wait for them to drain or pass force=true to drop them.`,
       { extra: { queued } },
+    );
+  },
+  /** An admin change recorded by the tenant's control object that some shards have not confirmed yet. */
+  fanOutIncomplete(pendingShards: readonly number[]): RelayError {
+    return make(
+      "fan_out_incomplete",
+      `The change is recorded, but shard(s) ${pendingShards.join(", ")} have not confirmed it yet. It is retried automatically; re-run the command to finish it now.`,
+      { headers: { "retry-after": "1" }, extra: { pendingShards: [...pendingShards] } },
     );
   },
 

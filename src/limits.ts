@@ -92,7 +92,58 @@ export const EVENT_STATUS_TTL_MS = 7 * 24 * 3600_000;
 /** Inbound SigV4: accepted clock skew for X-Amz-Date, in ms (AWS: 5 minutes). */
 export const SIGV4_MAX_SKEW_MS = 5 * 60_000;
 
-/** A relay event id, as the buffer mints them (`relay-<uuid v4>`); GET /v1/events/{id} takes only these. */
+/**
+ * Data shards (TenantGate objects) one tenant may be spread over (docs/scaling.md). A shard is
+ * one Durable Object: Cloudflare's guidance is ~1,000 simple requests/s per object and 200-500/s
+ * with storage writes (platform.md, "Durable Objects at scale"); 64 shards is well past what the
+ * AWS partner quota (MAX_RATE_PER_SECOND) needs.
+ */
+export const DEFAULT_SHARDS = 1;
+export const MAX_SHARDS = 64;
+
+/**
+ * Requests per second one shard is sized for, for the relay's suggestion of `limits.shards`
+ * (docs/scaling.md): the low end of Cloudflare's 200-500 requests/s for an object that writes
+ * storage on every request (platform.md), since a burst buffers, and a buffered request writes.
+ */
+export const SHARD_TARGET_REQUESTS_PER_SECOND = 200;
+
+/**
+ * Durable Object `locationHint` for a tenant's AWS region: its objects are created near the
+ * region their drain sends to, since an object never moves after its first `get()` (platform.md).
+ * First matching prefix wins. Sources: AWS's list of Regions (docs.aws.amazon.com, "Regions and
+ * Zones": the city of each region) and Cloudflare's Durable Objects docs ("Data location":
+ * wnam, enam, sam, weur, eeur, apac, oc, afr, me). A region that matches nothing gets no hint
+ * (the object is created near the first request, as before).
+ */
+export type LocationHint = "wnam" | "enam" | "sam" | "weur" | "eeur" | "apac" | "oc" | "afr" | "me";
+export const REGION_LOCATION_HINTS: readonly (readonly [prefix: string, hint: LocationHint])[] = [
+  ["us-east-", "enam"], // N. Virginia, Ohio
+  ["us-west-", "wnam"], // N. California, Oregon
+  ["us-gov-east-", "enam"], // Ohio
+  ["us-gov-west-", "wnam"], // Oregon
+  ["ca-central-", "enam"], // Montreal
+  ["ca-west-", "wnam"], // Calgary
+  ["mx-", "wnam"], // Querétaro: nearer western North America's Cloudflare region than South America's
+  ["sa-", "sam"], // São Paulo
+  ["eu-", "weur"], // Ireland, London, Paris, Frankfurt, Zurich, Milan, Spain, Stockholm
+  ["il-", "me"], // Tel Aviv
+  ["me-", "me"], // Bahrain, UAE
+  ["af-", "afr"], // Cape Town
+  ["ap-southeast-2", "oc"], // Sydney
+  ["ap-southeast-4", "oc"], // Melbourne
+  ["ap-southeast-6", "oc"], // New Zealand
+  ["ap-", "apac"], // Tokyo, Seoul, Osaka, Singapore, Jakarta, Mumbai, Hyderabad, Hong Kong, ...
+  ["cn-", "apac"], // Beijing, Ningxia
+];
+
+/** The locationHint for an AWS region, or undefined when the table has none. */
+export function locationHintFor(region: string): LocationHint | undefined {
+  for (const [prefix, hint] of REGION_LOCATION_HINTS) if (region.startsWith(prefix)) return hint;
+  return undefined;
+}
+
+/** A relay event id, as the buffer mints them (`relay-<uuid>`: since shards a version 8 layout naming the shard, tenant-gate/protocol.ts); GET /v1/events/{id} takes only these. */
 export const RELAY_EVENT_ID_PATTERN = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** STS AssumeRole session length asked for when a role sets none, in s (STS: 900-43,200; default 1 h). */
 export const STS_DEFAULT_DURATION_S = 3_600;

@@ -20,6 +20,12 @@ export const DIRECT_RATE = 1_400;
 export const DIRECT_BURST = 3_600;
 /** Buffered-path tenants' burst, in requests. */
 export const BUFFERED_BURST = 5;
+/**
+ * The sharded scenario's tenants: the same rate and burst, spread over 1 and over 4 shards, so
+ * the same burst shows what N changes (CPU per request, rate held in total, batches, nothing lost).
+ */
+export const SHARDED_RATE = 40;
+export const SHARDED_BURST = 8;
 
 // ---- The upstream child process ------------------------------------------------------------------
 
@@ -150,7 +156,13 @@ export interface Setup {
   up: Upstream;
   relay: RunningWorker;
   baseline: RunningWorker | null;
-  tenants: { direct: BenchTenant; bufferedSmall: BenchTenant; bufferedMax: BenchTenant };
+  tenants: {
+    direct: BenchTenant;
+    bufferedSmall: BenchTenant;
+    bufferedMax: BenchTenant;
+    shards1: BenchTenant;
+    shards4: BenchTenant;
+  };
   cleanup(): Promise<void>;
 }
 
@@ -187,7 +199,7 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
       name: "relay",
       bundle: relayBundle,
       kv: ["TENANTS"],
-      durableObjects: { TENANT_GATE: "TenantGate" },
+      durableObjects: { TENANT_GATE: "TenantGate", TENANT_CONTROL: "TenantControl" },
       text: {
         SEALING_KEY: sealingKey,
         ADMIN_TOKEN: `bench-${crypto.randomUUID()}`,
@@ -227,6 +239,20 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
       ratePerSecond: o.bufferedRates.max,
       burst: BUFFERED_BURST,
     });
+    const shards1 = await seedTenant(kv, sealingKey, {
+      id: "bench-shards-1",
+      endpoint: up.url,
+      ratePerSecond: SHARDED_RATE,
+      burst: SHARDED_BURST,
+      shards: 1,
+    });
+    const shards4 = await seedTenant(kv, sealingKey, {
+      id: "bench-shards-4",
+      endpoint: up.url,
+      ratePerSecond: SHARDED_RATE,
+      burst: SHARDED_BURST,
+      shards: 4,
+    });
     say(
       `workerd: relay pid ${relay.pid} at ${relay.url.host}` +
         (baseline ? `, baseline pid ${baseline.pid} at ${baseline.url.host}` : "") +
@@ -239,7 +265,7 @@ export async function setup(o: SetupOptions, say: (line: string) => void): Promi
       up,
       relay,
       baseline,
-      tenants: { direct, bufferedSmall, bufferedMax },
+      tenants: { direct, bufferedSmall, bufferedMax, shards1, shards4 },
       cleanup,
     };
   } catch (e) {

@@ -266,3 +266,165 @@ export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): strin
   out.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
   return [...out, ...(notes.length ? ["", ...notes] : [])].join("\n");
 }
+
+// ---- Issue 12's targets: against the floor rows of the same run -----------------------------------
+
+export interface FloorCheck {
+  name: string;
+  value: number;
+  limit: number;
+  /** "max": value ≤ limit passes; "min": value ≥ limit passes. */
+  bound: "max" | "min";
+  pass: boolean | null;
+  detail: string;
+}
+
+export interface FloorResult {
+  checks: FloorCheck[];
+  /** The printed estimate of shards a tenant at `tenantRequestsPerSecond` needs. */
+  shardEstimate: {
+    requestsPerSecond: number;
+    cpuUsPerBufferedRequest: number | null;
+    perShardByCpu: number | null;
+    shardsByCpu: number | null;
+    shardsByGuidance: [number, number];
+    suggested: number;
+  };
+  sharded: {
+    name: string;
+    cpuUsPerRequest: number;
+    fullShare: number;
+    entriesPerSecond: number;
+    ceiling: number;
+    lost: boolean;
+  }[];
+}
+
+/** Cloudflare's guidance per object with a storage write per request (platform.md), requests/s. */
+const WRITES_PER_OBJECT: [number, number] = [200, 500];
+/** The relay's suggestion per shard (src/limits.ts, SHARD_TARGET_REQUESTS_PER_SECOND). */
+const SHARD_TARGET = 200;
+
+export function floorTargets(
+  rows: ScenarioSummary[],
+  t: {
+    directSmallVsRpcForward: number;
+    directMaxVsForward: number;
+    addedP50UsSmallVsRpcForward: number;
+    bufferedVsDirect: number;
+    drainFullShareMin: number;
+    tenantRequestsPerSecond: number;
+  },
+): FloorResult {
+  const row = (name: string) => rows.find((r) => r.name === name);
+  const cpu = (name: string) => row(name)?.relay.cpuUsPerRequest ?? NaN;
+  const checks: FloorCheck[] = [];
+  const add = (name: string, value: number, limit: number, bound: "max" | "min", detail: string) =>
+    checks.push({
+      name,
+      value,
+      limit,
+      bound,
+      pass: Number.isFinite(value) ? (bound === "max" ? value <= limit : value >= limit) : null,
+      detail,
+    });
+  add(
+    "direct small CPU vs floor: rpc + forward small",
+    cpu("direct small") / cpu("floor: rpc + forward small"),
+    t.directSmallVsRpcForward,
+    "max",
+    `${fmt(cpu("direct small"))} / ${fmt(cpu("floor: rpc + forward small"))} µs`,
+  );
+  add(
+    "direct max CPU vs floor: forward max",
+    cpu("direct max") / cpu("floor: forward max"),
+    t.directMaxVsForward,
+    "max",
+    `${fmt(cpu("direct max"))} / ${fmt(cpu("floor: forward max"))} µs (vs rpc + forward max: ${fmt(cpu("direct max") / cpu("floor: rpc + forward max"), 2)}x)`,
+  );
+  const p50 = (name: string) => row(name)?.relay.p50Us ?? NaN;
+  add(
+    "direct small added p50 over floor: rpc + forward small (µs)",
+    p50("direct small") - p50("floor: rpc + forward small"),
+    t.addedP50UsSmallVsRpcForward,
+    "max",
+    `${fmt(p50("direct small"))} - ${fmt(p50("floor: rpc + forward small"))} µs`,
+  );
+  for (const size of ["small", "max"] as const)
+    add(
+      `buffered ${size} CPU (ingest + drain) vs direct ${size}`,
+      cpu(`buffered ${size}`) / cpu(`direct ${size}`),
+      t.bufferedVsDirect,
+      "max",
+      `${fmt(cpu(`buffered ${size}`))} / ${fmt(cpu(`direct ${size}`))} µs`,
+    );
+  for (const r of rows.filter((x) => x.drain))
+    add(
+      `${r.name} drained batches full`,
+      r.drain!.fullShare,
+      t.drainFullShareMin,
+      "min",
+      `${fmt(r.drain!.entriesPerDrainCall, 1)} entries/call${r.drain!.timedOut ? ", DRAIN TIMED OUT" : ""}`,
+    );
+  const sharded = rows
+    .filter((r) => r.kind === "sharded" && r.drain)
+    .map((r) => ({
+      name: r.name,
+      cpuUsPerRequest: r.relay.cpuUsPerRequest,
+      fullShare: r.drain!.fullShare,
+      entriesPerSecond: r.drain!.drainEntriesPerSecond,
+      ceiling: r.drain!.ceilingEntriesPerSecond,
+      lost: r.drain!.timedOut,
+    }));
+  for (const s of sharded)
+    add(
+      `${s.name}: drain rate within the tenant's (entries/s)`,
+      s.entriesPerSecond,
+      s.ceiling * 1.05,
+      "max",
+      `${fmt(s.entriesPerSecond)} of ${fmt(s.ceiling)} entries/s${s.lost ? ", NOT ALL DELIVERED" : ", all delivered"}`,
+    );
+  const buffered = cpu("buffered small");
+  const perShardByCpu = Number.isFinite(buffered) ? 1e6 / buffered : null;
+  const need = t.tenantRequestsPerSecond;
+  return {
+    checks,
+    shardEstimate: {
+      requestsPerSecond: need,
+      cpuUsPerBufferedRequest: Number.isFinite(buffered) ? buffered : null,
+      perShardByCpu,
+      shardsByCpu: perShardByCpu ? Math.ceil(need / perShardByCpu) : null,
+      shardsByGuidance: [Math.ceil(need / WRITES_PER_OBJECT[1]), Math.ceil(need / WRITES_PER_OBJECT[0])],
+      suggested: Math.ceil(need / SHARD_TARGET),
+    },
+    sharded,
+  };
+}
+
+export function formatFloorTargets(f: FloorResult): string {
+  const lines = ["targets (issue 12, ratios to rows of this run):"];
+  const w = Math.max(...f.checks.map((c) => c.name.length));
+  for (const c of f.checks) {
+    const v = c.limit >= 10 || c.value >= 10 ? fmt(c.value) : `${fmt(c.value, 2)}${c.bound === "min" ? "" : "x"}`;
+    const lim = c.limit >= 10 ? fmt(c.limit) : `${fmt(c.limit, 2)}${c.bound === "min" ? "" : "x"}`;
+    const verdict = c.pass === null ? "n/a (row not run)" : c.pass ? "pass" : "FAIL";
+    lines.push(
+      `  ${c.name.padEnd(w)}  ${v.padStart(8)}  ${c.bound === "max" ? "≤" : "≥"} ${lim.padEnd(6)}  ${verdict.padEnd(4)}  ${c.detail}`,
+    );
+  }
+  if (f.sharded.length === 2) {
+    const [a, b] = f.sharded;
+    lines.push(
+      `  sharded: CPU per request ${fmt(a!.cpuUsPerRequest)} µs on 1 shard, ${fmt(b!.cpuUsPerRequest)} µs on 4 (${fmt(b!.cpuUsPerRequest / a!.cpuUsPerRequest, 2)}x)`,
+    );
+  }
+  const e = f.shardEstimate;
+  lines.push(
+    `  shards for ${fmt(e.requestsPerSecond)} req/s: ` +
+      (e.shardsByCpu
+        ? `${e.shardsByCpu} by this run's CPU per buffered request (${fmt(e.cpuUsPerBufferedRequest ?? 0)} µs, all counted against one shard's thread: ≤ ${fmt(e.perShardByCpu ?? 0)} req/s per shard); `
+        : "") +
+      `${e.shardsByGuidance[0]}-${e.shardsByGuidance[1]} by Cloudflare's ${WRITES_PER_OBJECT[0]}-${WRITES_PER_OBJECT[1]} requests/s per object with writes; the relay suggests ${e.suggested} (⌈${fmt(e.requestsPerSecond)} / ${SHARD_TARGET}⌉, docs/scaling.md)`,
+  );
+  return lines.join("\n");
+}

@@ -11,18 +11,18 @@
  * Flags: --rounds 3 --window-ms 1500 --concurrency 8 --latency-requests 300 --latency-ms 1000
  *        --buffered-requests-small 150 --buffered-rate-small 50 --buffered-requests-max 60
  *        --buffered-rate-max 5 --verify true|false --only direct,buffered-max,...
- *        --budget-s 285 --wait-quiet-s 30 --out bench/results/latest.json
+ *        --budget-s 480 --wait-quiet-s 30 --out bench/results/latest.json
  *        --profile (run scripts/bench/profile.ts instead: where the relay's CPU goes)
  * See docs/bench.md for what the columns mean.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { type CallRow, machine, ROOT, setup, type Upstream } from "./harness.ts";
+import { type CallRow, machine, ROOT, SHARDED_RATE, setup, type Upstream } from "./harness.ts";
 import { runLoad, type Target, target } from "./load.ts";
 import { invalidBatch, oversizeBatch, type Payload, type Size, validBatch } from "./payloads.ts";
 import { cpuUs, ForeignLoad, readStat } from "./proc.ts";
-import { formatTable, judge, type ScenarioSummary, summarise } from "./report.ts";
+import { floorTargets, formatFloorTargets, formatTable, judge, type ScenarioSummary, summarise } from "./report.ts";
 import type { BenchTenant } from "./seed.ts";
 import type { RunningWorker } from "./workers.ts";
 
@@ -33,6 +33,21 @@ export const TARGETS = {
   rpsRatioMin: 0.2,
   addedP50UsSmall: 500,
   drainFullShareMin: 0.95,
+} as const;
+
+/**
+ * Targets from issue 12, as ratios to rows of the same run: the direct path against the floor
+ * rows (what any forwarding Worker pays in this harness), the buffered path against the direct
+ * path at the same size, drained batches' fullness.
+ */
+export const FLOOR_TARGETS = {
+  directSmallVsRpcForward: 1.6,
+  directMaxVsForward: 2.5,
+  addedP50UsSmallVsRpcForward: 500,
+  bufferedVsDirect: 2,
+  drainFullShareMin: 0.95,
+  /** AWS's sustained PutPartnerEvents quota per partner account and region, for the shard estimate. */
+  tenantRequestsPerSecond: 1_400,
 } as const;
 
 /** Set once the Workers are running: other processes' CPU use during each window. */
@@ -61,10 +76,12 @@ const FORWARD_RPC_PATH = "/v1/forward-rpc";
 
 /** Largest number of requests one closed-loop window may send (a bound besides time). */
 const MAX_WINDOW_REQUESTS = 200_000;
+/** Requests in the sharded scenario's burst (20 small entries each). */
+const SHARDED_REQUESTS = 200;
 /** Longest a buffered backlog may take to drain before the run gives up on it, in ms. */
 const DRAIN_TIMEOUT_MS = 60_000;
 
-type Kind = "direct" | "invalid" | "oversize" | "buffered" | "floor";
+type Kind = "direct" | "invalid" | "oversize" | "buffered" | "floor" | "sharded";
 
 interface Scenario {
   kind: Kind;
@@ -76,6 +93,10 @@ interface Scenario {
   expect: number[];
   /** The baseline Worker's route for the floor rows. */
   path?: string;
+  /** The tenant's rate, when not the buffered tenants' (`--buffered-rate-*`). */
+  rate?: number;
+  /** Requests in the burst, when not `--buffered-requests-*`. */
+  requests?: number;
 }
 
 export interface Window {
@@ -151,7 +172,7 @@ function options(): Options {
       "buffered-rate-max": { type: "string", default: "5" },
       verify: { type: "string", default: "true" },
       only: { type: "string" },
-      "budget-s": { type: "string", default: "285" },
+      "budget-s": { type: "string", default: "480" },
       "wait-quiet-s": { type: "string", default: "30" },
       out: { type: "string", default: "bench/results/latest.json" },
     },
@@ -348,7 +369,7 @@ async function bufferedWindow(
       fullShare: drainCalls ? Math.max(0, full) / drainCalls : 0,
       drainSeconds,
       drainEntriesPerSecond: drainSeconds ? drainEntries / drainSeconds : 0,
-      ceilingEntriesPerSecond: o.buffered[s.size].rate * s.payload.entries,
+      ceilingEntriesPerSecond: (s.rate ?? o.buffered[s.size].rate) * s.payload.entries,
       timedOut,
       upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
     },
@@ -375,6 +396,7 @@ async function main(): Promise<void> {
   const baseline = h.baseline!;
   const directTenant = h.tenants.direct;
   const bufferedTenants: Record<Size, BenchTenant> = { small: h.tenants.bufferedSmall, max: h.tenants.bufferedMax };
+  const shardedTenants = { 1: h.tenants.shards1, 4: h.tenants.shards4 };
   foreign = new ForeignLoad(() => [relay.pid, baseline.pid, up.child.pid ?? 0]);
 
   try {
@@ -470,6 +492,26 @@ async function main(): Promise<void> {
         expect: [200],
         path: FORWARD_RPC_PATH,
       },
+      {
+        kind: "floor",
+        size: "max",
+        label: "floor: rpc + forward",
+        payload: validBatch(directTenant.id, "max"),
+        tenant: directTenant,
+        expect: [200],
+        path: FORWARD_RPC_PATH,
+      },
+      // The same burst against a tenant on 1 shard and on 4 (same rate and burst in total).
+      ...([1, 4] as const).map((n) => ({
+        kind: "sharded" as const,
+        size: "small" as const,
+        label: `sharded ${n}`,
+        payload: validBatch(shardedTenants[n].id, "small"),
+        tenant: shardedTenants[n],
+        expect: [202, 200, 429],
+        rate: SHARDED_RATE,
+        requests: SHARDED_REQUESTS,
+      })),
     ].filter((s) => !o.only || o.only.has(s.kind) || o.only.has(`${s.kind}-${s.size}`)) as Scenario[];
 
     const relayTarget = target(relay.url, o.concurrency);
@@ -480,7 +522,8 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       const name = `${s.label} ${s.size}`;
       // Rough cost of one scenario's remaining rounds, to stop cleanly inside the budget.
-      const perRound = (o.windowMs + o.latencyMs) * 2 + (s.kind === "buffered" ? 8_000 : 0);
+      const buffered = s.kind === "buffered" || s.kind === "sharded";
+      const perRound = (o.windowMs + o.latencyMs) * 2 + (buffered ? 8_000 : 0);
       if (Date.now() + perRound * (o.rounds + 0.5) > deadline) {
         stoppedEarly = `budget of ${o.budgetS} s reached before "${name}"`;
         console.log(`skip ${name}: ${stoppedEarly}`);
@@ -493,14 +536,15 @@ async function main(): Promise<void> {
       );
       // Warm-up: JIT, connections, caches (tenant record, API key, AWS client), the DO.
       await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null, 0.3);
-      if (s.kind === "buffered") await bufferedWindow(relay, relayTarget, up, s, o, 30);
+      if (buffered) await bufferedWindow(relay, relayTarget, up, s, o, 30);
       else if (s.kind === "floor")
         await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, up, 0.3, s.path ?? FORWARD_PATH);
       else await closedLoopWindow(relay, relayTarget, s.payload, headers, o, up, 0.3);
       for (let i = 0; i < o.rounds; i++) {
         const b = await closedLoopWindow(baseline, baselineTarget, s.payload, headers, o, null);
-        if (s.kind === "buffered") {
-          const { window, drain } = await bufferedWindow(relay, relayTarget, up, s, o, o.buffered[s.size].requests);
+        if (buffered) {
+          const requests = s.requests ?? o.buffered[s.size].requests;
+          const { window, drain } = await bufferedWindow(relay, relayTarget, up, s, o, requests);
           rounds.push({ baseline: b, relay: window, drain });
         } else {
           const w =
@@ -517,7 +561,8 @@ async function main(): Promise<void> {
     }
 
     const verdicts = summaries.map((s) => judge(s, TARGETS));
-    const table = formatTable(summaries, verdicts);
+    const floors = floorTargets(summaries, FLOOR_TARGETS);
+    const table = `${formatTable(summaries, verdicts)}\n\n${formatFloorTargets(floors)}`;
     console.log("");
     console.log(table);
     const unexpected = summaries.filter((s) => s.unexpectedStatuses > 0);
@@ -542,6 +587,7 @@ async function main(): Promise<void> {
       options: { ...o, only: o.only ? [...o.only] : null, out: undefined },
       upstream: { signaturesVerified: up.verifySignatures, process: "child" },
       targets: TARGETS,
+      floorTargets: { targets: FLOOR_TARGETS, ...floors },
       stoppedEarly,
       otherProcessesAtStart: quiet,
       relayLogs: { info: relay.logs.info, warn: relay.logs.warn, error: relay.logs.error, samples: relay.logs.samples },

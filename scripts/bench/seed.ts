@@ -20,6 +20,8 @@ export interface TenantSpec {
   endpoint: string;
   ratePerSecond: number;
   burst: number;
+  /** limits.shards (default 1). */
+  shards?: number;
 }
 
 /** What seeding needs from a KV namespace (workers.ts gives one per KV binding). */
@@ -47,7 +49,7 @@ export async function seedTenant(kv: KvWriter, sealingKey: string, spec: TenantS
     sources: [`aws.partner/example.com/${spec.id}/*`],
     region: "us-east-1",
     endpoint: spec.endpoint,
-    limits: { ratePerSecond: spec.ratePerSecond, burst: spec.burst },
+    limits: { ratePerSecond: spec.ratePerSecond, burst: spec.burst, shards: spec.shards ?? 1 },
     credentials: {
       accessKeyId: FAKE_DEFAULT_CREDENTIAL.accessKeyId,
       secretAccessKey: await seal(key, spec.id, "secretAccessKey", FAKE_DEFAULT_CREDENTIAL.secretAccessKey),

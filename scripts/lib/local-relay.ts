@@ -8,10 +8,15 @@
  * Why a `wrangler dev` child process rather than wrangler's in-process `unstable_startWorker`:
  * - It is exactly what developers run (`wrangler dev` reading wrangler.toml), so the tests prove
  *   the path admins use, through a stable CLI instead of an API marked unstable.
- * - Isolation: workerd, esbuild and wrangler's watchers live in their own process group under a
- *   small supervisor; stop() (or the caller dying, even by SIGKILL) ends the group, so nothing
- *   leaks into the test runner or dev.ts, and the state directory's SQLite files are closed
- *   before the next `wrangler kv` process opens them.
+ * - Isolation: a small supervisor leaves the caller's process group (detached) and runs wrangler
+ *   (and so workerd and esbuild) inside that new group. stop(), or the caller dying in any way,
+ *   ends the whole group: the caller's end closes the supervisor's stdin (also on SIGKILL of the
+ *   caller alone or of the caller's whole group, e.g. `kill -9 -<npm start's pgid>`), and the
+ *   supervisor then kills its own group. Nothing leaks into the test runner or dev.ts, nothing
+ *   keeps the port, and the state directory's SQLite files are closed before the next
+ *   `wrangler kv` process opens them. (Before: the supervisor stayed in the caller's group while
+ *   wrangler was detached, so a SIGKILL of the caller's group killed only the supervisor and left
+ *   wrangler and workerd serving: issue 11.) `pgid` names the group, for crash tests (soak).
  * - Wrangler needs Node 22; the child runs on it whatever Node the caller runs on.
  * The price is a few seconds of start-up, and that wrangler dev watches the sources (an edit
  * reloads the Worker; the persisted state survives).
@@ -44,12 +49,18 @@ export interface LocalRelayOptions {
   root?: string;
   /** How long to wait for /healthz, in ms (default 90 s: the first bundle and workerd start are slow). */
   startTimeoutMs?: number;
+  /** wrangler dev's inspector port on 127.0.0.1 (default 0: any free one); soak and fuzz read the Worker's heap there. */
+  inspectorPort?: number;
 }
 
 export interface LocalRelay {
   url: string;
   port: number;
+  /** The process group of the supervisor, wrangler and workerd (a crash test kills -pgid). */
+  pgid: number;
   stop(): Promise<void>;
+  /** SIGKILL of the whole group at once (no grace, no shutdown): a hard crash. Resolves on exit. */
+  crash(): Promise<void>;
 }
 
 /** Default wait for a cold start (bundle + workerd), in ms. */
@@ -62,31 +73,40 @@ const TAIL_LINES = 40;
 const READY = /Ready on (https?:\/\/[^\s]+)/;
 
 /**
- * A tiny supervisor between the caller and wrangler (run with `node -e`): it starts wrangler in a
- * process group of its own and ends that group when its stdin closes, which also happens when the
- * caller is killed outright (a test runner's timeout, kill -9), so no wrangler or workerd is left
- * holding the port and the state directory.
+ * A tiny supervisor between the caller and wrangler (run with `node -e`). It is started detached
+ * (the leader of a new process group) and starts wrangler in that same group, so one
+ * `kill(-pgid)` reaches supervisor, wrangler, esbuild and workerd. Its stdin is a pipe from the
+ * caller: when it closes (stop(), or the caller's death however it happens, SIGKILL included), it
+ * ends the group: SIGTERM to the others, then SIGKILL to all. When wrangler exits by itself, the
+ * rest of the group (a workerd wrangler left behind) is killed too.
  */
 const SUPERVISOR = `
 const { spawn } = require("node:child_process");
 const [cmd, ...args] = process.argv.slice(1);
-const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], detached: true });
+const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"] });
+const group = -process.pid;
 let ending = false;
+function killGroup() { try { process.kill(group, "SIGKILL"); } catch {} process.exit(0); }
 function end() {
   if (ending) return;
   ending = true;
-  try { process.kill(-child.pid, "SIGTERM"); } catch {}
-  setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} process.exit(0); }, ${STOP_GRACE_MS}).unref();
+  // SIGTERM to the group reaches this process too: ignored from now on (ending is set).
+  try { process.kill(group, "SIGTERM"); } catch {}
+  setTimeout(killGroup, ${STOP_GRACE_MS}).unref();
+  child.once("exit", () => setTimeout(killGroup, 200));
 }
 child.on("exit", (code) => {
-  try { process.kill(-child.pid, "SIGKILL"); } catch {}
+  if (ending) return;
+  try { process.kill(group, "SIGKILL"); } catch {}
   process.exit(code ?? 1);
 });
 process.stdin.on("end", end);
 process.stdin.on("error", end);
+process.stdin.on("close", end);
 process.stdin.resume();
 process.on("SIGTERM", end);
 process.on("SIGINT", end);
+process.on("SIGHUP", end);
 `;
 
 /** The Node binary to run wrangler with: this one if it is 22+, else the `node` devDependency. */
@@ -108,33 +128,37 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     "--port",
     String(opts.port ?? 0),
     "--inspector-port",
-    "0",
+    String(opts.inspectorPort ?? 0),
     "--persist-to",
     persistTo,
     "--show-interactive-dev-session=false",
   ];
   const env = wranglerEnv(root, process.env);
   let secretsDir: string | undefined;
-  if (opts.vars) {
+  // Local runs read a refused body to its end before the 413 (src/ingest/body.ts explains why).
+  const vars = opts.vars ? { LOCAL_DRAIN_REFUSED_BODIES: "true", ...opts.vars } : undefined;
+  if (vars) {
     secretsDir = mkdtempSync(join(tmpdir(), "relay-dev-vars-"));
     const file = join(secretsDir, ".env");
     writeFileSync(
       file,
-      Object.entries(opts.vars)
+      Object.entries(vars)
         .map(([k, v]) => `${k}=${quoteEnv(v)}`)
         .join("\n") + "\n",
       { mode: 0o600 },
     );
     args.push("--env-file", file);
-    Object.assign(env, opts.vars);
+    Object.assign(env, vars);
   }
 
   const node = nodeForWrangler(root);
   const child = spawn(node, ["-e", SUPERVISOR, node, ...args], {
     cwd: root,
     env,
-    // stdin is the supervisor's lifeline: it ends wrangler's process group when stdin closes.
+    // stdin is the supervisor's lifeline: it ends its process group when stdin closes.
     stdio: ["pipe", "pipe", "pipe"],
+    // Out of the caller's group, so a SIGKILL of that group still leaves the supervisor to clean up.
+    detached: true,
   });
   const tail: string[] = [];
   let readyUrl: string | undefined;
@@ -176,13 +200,26 @@ export async function startLocalRelay(opts: LocalRelayOptions = {}): Promise<Loc
     cleanup();
   };
 
+  const pgid = child.pid!;
+  const crash = async (): Promise<void> => {
+    if (!exited) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await exitPromise;
+    }
+    cleanup();
+  };
+
   const deadline = Date.now() + (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
   try {
     while (Date.now() < deadline) {
       if (exited) throw new Error(`wrangler dev exited during start-up:\n${tail.join("\n")}`);
       if (readyUrl && (await healthy(readyUrl))) {
         const url = readyUrl;
-        return { url, port: Number(new URL(url).port), stop };
+        return { url, port: Number(new URL(url).port), pgid, stop, crash };
       }
       await sleep(200);
     }

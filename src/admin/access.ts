@@ -68,6 +68,16 @@ export async function planRelay(
   );
 }
 
+/**
+ * Tells the tenant's control object its new shard count (docs/scaling.md): new shards are
+ * seeded with the access state, retired ones keep draining. Before the record with the new
+ * `limits.shards` is written, so no request reaches an unseeded shard.
+ */
+export async function applyShards(plan: RelayPlan, tenantId: string, shards: number, region: string): Promise<void> {
+  if (!plan.client) return;
+  await plan.client.putShards(tenantId, { shards, region });
+}
+
 /** Sends the access update and checks the Durable Object now holds it. */
 export async function applyAccess(
   plan: RelayPlan,

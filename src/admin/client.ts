@@ -129,6 +129,15 @@ export class AdminClient {
     return this.#json<AccessState>(res, "the access update");
   }
 
+  /** Sets the tenant's shard count (before the record with it is written: docs/scaling.md). */
+  async putShards(
+    tenantId: string,
+    body: { shards: number; region?: string },
+  ): Promise<{ shards: number; senders: number; known: number }> {
+    const res = await this.#api.admin.v1.tenants[":id"].shards.$put({ param: { id: tenantId }, json: body });
+    return this.#json<{ shards: number; senders: number; known: number }>(res, "the shard change");
+  }
+
   async status(tenantId: string): Promise<TenantStatus> {
     const res = await this.#api.admin.v1.tenants[":id"].status.$get({ param: { id: tenantId } });
     return this.#json<TenantStatus>(res, "the status request");

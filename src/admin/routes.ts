@@ -1,6 +1,8 @@
 /**
  * The admin API (/admin/v1), for tenant administration (src/admin/, `npm run tenant`): what only
- * the tenant's Durable Object holds (access authority, counters, dead letters). Tenant records
+ * the tenant's Durable Objects hold (access authority, shard directory, counters, dead letters), all
+ * through the tenant's control object (control.ts), which fans changes out to every shard and sums
+ * their reads. Tenant records
  * themselves are written to KV by the library (src/admin/store.ts). Bearer ADMIN_TOKEN (a Worker
  * secret, RFC 6750 token characters), checked by Hono's bearerAuth in constant time; inputs are
  * checked by Hono's validator with zod. The routes are chained so `AdminApi` (their type) gives
@@ -15,10 +17,37 @@ import { z } from "zod";
 import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors, type RelayError } from "../errors.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
-import { tenantIdSchema } from "../tenants/record.ts";
+import { MAX_SHARDS } from "../limits.ts";
+import { controlFor, gateCall } from "../tenant-gate/client.ts";
+import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
+import { regionSchema, tenantIdSchema } from "../tenants/record.ts";
+import { getTenant } from "../tenants/store.ts";
 import { adminSourcesApi } from "./sources-routes.ts";
+
+/**
+ * The tenant's region, to place its control object near it when its record is readable (an
+ * object is created near its first `get()`, and this may be the first: docs/scaling.md).
+ */
+async function regionOf(env: Env, tenantId: string): Promise<string> {
+  const record = await getTenant(env.TENANTS, tenantId).catch(() => null);
+  return record?.region ?? "";
+}
+
+/**
+ * A change recorded by the control object that has not reached every shard yet: 503, so the
+ * caller stops before its next step (docs/scaling.md). The control object's alarm keeps retrying;
+ * re-running the command sends it again at once.
+ */
+function fannedOut<T>(out: FanOutResult<T>): T {
+  if (out.kind === "ok") return out.value;
+  throw errors.fanOutIncomplete(out.pendingShards);
+}
+
+const shardsSchema = z.strictObject({
+  shards: z.number().int().min(1).max(MAX_SHARDS),
+  /** The tenant's region, for placing new shards when its record may not have reached KV yet. */
+  region: regionSchema.optional(),
+});
 
 const REALM = "eventbridge-relay-admin";
 const CHALLENGE = `Bearer realm="${REALM}"`;
@@ -120,9 +149,14 @@ function first(v: string | string[] | undefined): string | undefined {
 
 const deadLetterQuery = validator("query", (value: { limit?: string; after?: string }) => {
   const limit = Number(first(value.limit) ?? 100);
-  const afterRaw = first(value.after);
-  const after = afterRaw === undefined ? null : Number(afterRaw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || (after !== null && !Number.isInteger(after))) {
+  // A cursor is `<shard>:<seq>` from a previous page (a bare number: one from before shards).
+  const after = first(value.after) ?? null;
+  if (
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > 1000 ||
+    (after !== null && !/^(\d{1,2}:)?\d{1,15}$/.test(after))
+  ) {
     throw errors.invalidRequest("limit is 1-1000 and after is a cursor from a previous page.");
   }
   return { limit, after };
@@ -140,16 +174,39 @@ export const adminApi = new Hono<RelayEnv>()
   .put("/admin/v1/tenants/:id/access", tenantParam, jsonBody(accessSchema), async function putAccess(c) {
     const { id: tenantId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const out = await gateCall(() => gateFor(c.env, tenantId).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }), {
-      retry: true,
-    });
-    return c.json(out);
+    const region = await regionOf(c.env, tenantId);
+    const out = await gateCall(
+      () => controlFor(c.env, tenantId, region).setAccess({ v: GATE_PROTOCOL, tenantId, ...body }),
+      { retry: true },
+    );
+    return c.json(fannedOut(out));
+  })
+  /**
+   * Sets how many shards the tenant is spread over. Call it BEFORE writing the tenant record with
+   * the new `limits.shards`: new shards are seeded with the access state first (docs/scaling.md).
+   */
+  .put("/admin/v1/tenants/:id/shards", tenantParam, jsonBody(shardsSchema), async function putShards(c) {
+    const { id: tenantId } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const region = body.region ?? (await regionOf(c.env, tenantId));
+    const out = await gateCall(
+      () =>
+        controlFor(c.env, tenantId, region).setShards({
+          v: GATE_PROTOCOL,
+          tenantId,
+          shards: body.shards,
+          ...(region ? { region } : {}),
+        }),
+      { retry: true },
+    );
+    return c.json(fannedOut(out));
   })
   .get("/admin/v1/tenants/:id/status", tenantParam, async function getStatus(c) {
     const { id: tenantId } = c.req.valid("param");
+    const region = await regionOf(c.env, tenantId);
     const out = await gateCall(
       () =>
-        gateFor(c.env, tenantId).status({
+        controlFor(c.env, tenantId, region).status({
           v: GATE_PROTOCOL,
           tenantId,
           principal: null,
@@ -162,6 +219,7 @@ export const adminApi = new Hono<RelayEnv>()
     const s = out.status;
     return c.json({
       ...s,
+      shards: out.shards,
       lastUpstreamError: s.lastUpstreamError
         ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
         : null,
@@ -171,17 +229,21 @@ export const adminApi = new Hono<RelayEnv>()
   .get("/admin/v1/tenants/:id/dead-letters", tenantParam, deadLetterQuery, async function listDeadLetters(c) {
     const { id: tenantId } = c.req.valid("param");
     const { limit, after } = c.req.valid("query");
-    const out = await gateCall(() => gateFor(c.env, tenantId).deadLetters({ v: GATE_PROTOCOL, limit, after }), {
-      retry: true,
-    });
-    return c.json({ items: out.items, next: out.next === null ? null : String(out.next) });
+    const region = await regionOf(c.env, tenantId);
+    const out = await gateCall(
+      () => controlFor(c.env, tenantId, region).deadLetters({ v: GATE_PROTOCOL, tenantId, limit, after }),
+      { retry: true },
+    );
+    return c.json({ items: out.items, next: out.next });
   })
   .post("/admin/v1/tenants/:id/dead-letters/replay", tenantParam, jsonBody(replaySchema), async function replay(c) {
     const { id: tenantId } = c.req.valid("param");
     const body = c.req.valid("json");
+    const region = await regionOf(c.env, tenantId);
     const out = await gateCall(() =>
-      gateFor(c.env, tenantId).replay({
+      controlFor(c.env, tenantId, region).replay({
         v: GATE_PROTOCOL,
+        tenantId,
         all: "all" in body,
         relayEventIds: "relayEventIds" in body ? body.relayEventIds : [],
       }),
@@ -191,7 +253,8 @@ export const adminApi = new Hono<RelayEnv>()
   .delete("/admin/v1/tenants/:id", tenantParam, purgeQuery, async function purge(c) {
     const { id: tenantId } = c.req.valid("param");
     const { force } = c.req.valid("query");
-    const out = await gateCall(() => gateFor(c.env, tenantId).purge({ v: GATE_PROTOCOL, force }));
+    const region = await regionOf(c.env, tenantId);
+    const out = await gateCall(() => controlFor(c.env, tenantId, region).purge({ v: GATE_PROTOCOL, tenantId, force }));
     if (!out.purged) {
       throw errors.eventsQueued(tenantId, out.queued);
     }

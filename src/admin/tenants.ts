@@ -3,7 +3,7 @@
  * for shape by the caller (the CLI's flags); every record written goes through the tenant schema.
  */
 import { KV, TENANT_SCHEMA_VERSION, type TenantLimits, type TenantRecord } from "../tenants/record.ts";
-import { applyAccess, assertRelayConfigured, planRelay, type RelayOutcome } from "./access.ts";
+import { applyAccess, applyShards, assertRelayConfigured, planRelay, type RelayOutcome } from "./access.ts";
 import { RelayHttpError, RelayUnreachableError } from "./client.ts";
 import type { Admin } from "./context.ts";
 import { AdminError, conflict } from "./errors.ts";
@@ -97,6 +97,9 @@ export async function createTenant(admin: Admin, input: NewTenant): Promise<Tena
       existing.flatMap((t) => (t.record ? [t.record] : [])),
     );
   }
+  // Several shards: the control object learns them (and places them by the region) first.
+  if (record.limits.shards > 1)
+    await applyShards(await planRelay(admin, false), id, record.limits.shards, record.region);
   await putInOrder(admin.kv, [recordEntry(record)]);
   if (record.endpoint && admin.mode === "remote") admin.notices.note(ENDPOINT_IGNORED_NOTE);
   return record;
@@ -175,6 +178,10 @@ export async function updateTenant(admin: Admin, rawId: string, changes: TenantC
     },
     admin.now(),
   );
+  // A new shard count reaches the relay first: new shards are seeded with the access state
+  // before any Worker reads a record that routes to them (docs/scaling.md).
+  if (next.limits.shards !== record.limits.shards)
+    await applyShards(await planRelay(admin, false), id, next.limits.shards, next.region);
   await putInOrder(admin.kv, [recordEntry(next)]);
   if (changes.endpoint && admin.mode === "remote") admin.notices.note(ENDPOINT_IGNORED_NOTE);
   return next;

@@ -65,7 +65,7 @@ awsApi.post("/", async function putPartnerEvents(c) {
   }
   if (!tenant || secret === null) throw SigV4Errors.unknownAccessKey(parsed.accessKeyId);
 
-  const bytes = await readBodyCapped(req, cfg.maxBodyBytes);
+  const bytes = await readBodyCapped(req, cfg.maxBodyBytes, { drainRefused: cfg.drainRefusedBodies });
   const bodySha256Hex = await sha256Hex(bytes);
   await verifySigV4({
     method: req.method,

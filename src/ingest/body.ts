@@ -7,9 +7,50 @@
  */
 import { errors, RelayError } from "../errors.ts";
 
-export async function readBodyCapped(request: Request, limit: number): Promise<Uint8Array> {
+export interface ReadBodyOptions {
+  /**
+   * Read a refused (over-cap) body to its end, discarding it, before answering 413, instead of
+   * cancelling it. Local runs only (LOCAL_DRAIN_REFUSED_BODIES, set by scripts/lib/local-relay.ts
+   * for npm start, soak and fuzz): in front of the Worker, miniflare's entry Worker pumps the
+   * request body into the Worker and turns a body the Worker cancelled into a 500 with a stack
+   * trace or a reset, so an early 413 did not reach the client every time (issue 11). In
+   * production the platform handles an early answer and cancelling is cheaper. Bounded by
+   * MAX_DRAINED_BODY_BYTES: past that the stream is cancelled after all.
+   */
+  drainRefused?: boolean;
+}
+
+/** The most a refused body is read and discarded in local runs: the platform's request cap, 100 MB. */
+export const MAX_DRAINED_BODY_BYTES = 100 * 1024 * 1024;
+
+type BodyReader =
+  | { byob: ReadableStreamBYOBReader; plain?: undefined }
+  | { byob?: undefined; plain: ReadableStreamDefaultReader<Uint8Array> };
+
+/** Ends a refused body: cancels it, or (drainRefused) reads and discards it, up to MAX_DRAINED_BODY_BYTES. */
+async function refuse(reader: BodyReader | null, opts: ReadBodyOptions): Promise<void> {
+  if (!reader) return;
   try {
-    return await readCapped(request, limit);
+    if (opts.drainRefused) {
+      let seen = 0;
+      let view = new Uint8Array(65_536);
+      for (;;) {
+        const r = reader.byob ? await reader.byob.read(view) : await reader.plain!.read();
+        if (r.done) return;
+        seen += r.value.byteLength;
+        if (reader.byob) view = new Uint8Array(r.value.buffer as ArrayBuffer);
+        if (seen > MAX_DRAINED_BODY_BYTES) break;
+      }
+    }
+    await (reader.byob ?? reader.plain!).cancel();
+  } catch {
+    // the stream already failed: nothing to end
+  }
+}
+
+export async function readBodyCapped(request: Request, limit: number, opts: ReadBodyOptions = {}): Promise<Uint8Array> {
+  try {
+    return await readCapped(request, limit, opts);
   } catch (e) {
     if (e instanceof RelayError) throw e;
     // The stream itself failed: whatever arrived is not the request the client meant to send.
@@ -17,16 +58,16 @@ export async function readBodyCapped(request: Request, limit: number): Promise<U
   }
 }
 
-async function readCapped(request: Request, limit: number): Promise<Uint8Array> {
+async function readCapped(request: Request, limit: number, opts: ReadBodyOptions): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) {
-    // Refuse before reading a byte; cancel the stream so the runtime stops receiving it.
-    await request.body?.cancel().catch(() => {});
+    // Refuse before keeping a byte; cancel the stream (local runs: drain it) so the runtime stops receiving it.
+    await refuse(request.body ? { plain: request.body.getReader() } : null, opts);
     throw errors.payloadTooLarge(limit);
   }
   if (!request.body) return new Uint8Array(0);
-  if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request.body, Number(declared), limit);
-  return readChunks(request.body, limit, null);
+  if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request.body, Number(declared), limit, opts);
+  return readChunks(request.body, limit, null, opts);
 }
 
 /** Reads chunk by chunk, counting; `declared` (if any) must be met exactly. */
@@ -34,6 +75,7 @@ async function readChunks(
   body: ReadableStream<Uint8Array>,
   limit: number,
   declared: number | null,
+  opts: ReadBodyOptions,
 ): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -43,7 +85,7 @@ async function readChunks(
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel().catch(() => {});
+      await refuse({ plain: reader }, opts);
       throw errors.payloadTooLarge(limit);
     }
     chunks.push(value);
@@ -67,13 +109,18 @@ async function readChunks(
  * (a BYOB reader: no chunk list, no copy), so the cost stays a fraction of a chunked read while
  * memory stays bounded by the declaration even if the body were longer than it says.
  */
-async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, limit: number): Promise<Uint8Array> {
+async function readDeclared(
+  body: ReadableStream<Uint8Array>,
+  declared: number,
+  limit: number,
+  opts: ReadBodyOptions,
+): Promise<Uint8Array> {
   let reader: ReadableStreamBYOBReader;
   try {
     reader = body.getReader({ mode: "byob" });
   } catch {
     // A stream built in-process without byte support: count it chunk by chunk instead.
-    return readChunks(body, limit, declared);
+    return readChunks(body, limit, declared, opts);
   }
   let buffer = new ArrayBuffer(declared + 1);
   let filled = 0;
@@ -102,7 +149,7 @@ async function readDeclared(body: ReadableStream<Uint8Array>, declared: number, 
     total += r.value.byteLength;
     view = new Uint8Array(r.value.buffer);
     if (total > limit) {
-      await reader.cancel().catch(() => {});
+      await refuse({ byob: reader }, opts);
       throw errors.payloadTooLarge(limit);
     }
   }

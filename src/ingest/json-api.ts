@@ -9,14 +9,13 @@ import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import { relayConfig } from "../config.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors } from "../errors.ts";
-import { MAX_IDEMPOTENCY_KEY_CHARS, RELAY_EVENT_ID_PATTERN } from "../limits.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
+import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SHARDS } from "../limits.ts";
+import { controlFor, gateCall, shardOf } from "../tenant-gate/client.ts";
+import { GATE_PROTOCOL, relayIdShard } from "../tenant-gate/protocol.ts";
 import { parseJsonBody, readBodyCapped } from "./body.ts";
 import { deniedError, type IngestResult, ingest, type Rendered, rateLimitHeaders } from "./pipeline.ts";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
-const RELAY_ID = RELAY_EVENT_ID_PATTERN;
 
 /** EventBridge's output shape; queued entries carry RelayEventId instead of EventId. */
 export function renderJson(r: IngestResult): Rendered {
@@ -67,7 +66,7 @@ jsonApi.post(
   async function postEvents(c) {
     const cfg = relayConfig(c.env);
     const idempotencyKey = readIdempotencyKey(c.req.header("idempotency-key"));
-    const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes);
+    const bytes = await readBodyCapped(c.req.raw, cfg.maxBodyBytes, { drainRefused: cfg.drainRefusedBodies });
     const body = parseJsonBody(bytes);
     return ingest({
       env: c.env,
@@ -84,11 +83,13 @@ jsonApi.post(
 jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c) {
   const id = c.req.param("relayEventId");
   const notFound = errors.notFound("This tenant has no event with that RelayEventId (or its status has expired).");
-  if (!RELAY_ID.test(id)) throw notFound;
+  // The id names the shard that holds the event (protocol.ts; a relay-<uuid> from before shards is shard 0's).
+  const shard = relayIdShard(id);
   const { tenant, principal } = c.var.caller;
+  if (shard === null || shard >= MAX_SHARDS) throw notFound;
   const out = await gateCall(
     () =>
-      gateFor(c.env, tenant.id).eventStatus({
+      shardOf(c.env, tenant, shard).eventStatus({
         v: GATE_PROTOCOL,
         tenantId: tenant.id,
         principal,
@@ -142,9 +143,10 @@ jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c)
 
 jsonApi.get("/v1/status", apiKeyAuth(), async function getStatus(c) {
   const { tenant, principal } = c.var.caller;
+  // Every shard's counters, summed by the tenant's control object (a read, not the hot path).
   const out = await gateCall(
     () =>
-      gateFor(c.env, tenant.id).status({
+      controlFor(c.env, tenant.id, tenant.region).status({
         v: GATE_PROTOCOL,
         tenantId: tenant.id,
         principal,

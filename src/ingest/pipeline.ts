@@ -17,8 +17,8 @@ import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.
 import { log } from "../log.ts";
 import { type IngestStats, recordIngestRequest } from "../metrics.ts";
 import { applySourceVerdicts, sourceCounts } from "../sources/ingest.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { reportLater, reportNow } from "../tenant-gate/client-reports.ts";
+import { gateCall, shardFor, shardOf } from "../tenant-gate/client.ts";
+import { reportLater, reportNow, type ShardTarget } from "../tenant-gate/client-reports.ts";
 import {
   type AdmitOutput,
   type FinishInput,
@@ -116,7 +116,9 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
   stats.entries = slots.length;
   stats.bytes = validBytes;
 
-  const gate = gateFor(env, tenant.id);
+  // One shard of the tenant takes the whole request (docs/scaling.md); never the control object.
+  const { shard, gate } = shardFor(env, tenant, args.idempotency?.key ?? null);
+  const target: ShardTarget = { id: tenant.id, region: tenant.region, shard };
   const admit: AdmitOutput = await gateCall(
     () =>
       gate.admit({
@@ -131,6 +133,7 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
         idempotency: args.idempotency,
         sources: sourceCounts(valid, scoped),
         unmanagedSources: tenant.unmanagedSources,
+        shard,
       }),
     { retry: true },
   );
@@ -170,11 +173,20 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
   try {
     if (admit.kind === "full") throw errors.bufferFull(admit.retryAfterS, admit.rate);
     // Sources not ACTIVE: held or refused, not sent (src/sources/ingest.ts).
-    valid = await applySourceVerdicts({ env, tenant, verdicts: admit.sources, valid, scoped, outcomes, requestId });
+    valid = await applySourceVerdicts({
+      env,
+      gate,
+      tenant,
+      verdicts: admit.sources,
+      valid,
+      scoped,
+      outcomes,
+      requestId,
+    });
     if (valid.length > 0 && admit.kind === "queue") {
       const queued = await enqueue(
         env,
-        tenant.id,
+        target,
         tenant.limits,
         valid.map((i) => ({ i, slot: scoped[i]! as Extract<Slot, { ok: true }> })),
         null,
@@ -183,12 +195,12 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
       valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     } else if (valid.length > 0) {
       rate = admit.rate;
-      await forward(args, valid, scoped, outcomes, finish);
+      await forward(args, target, valid, scoped, outcomes, finish);
     }
   } catch (e) {
     // The relay accepted nothing: let a retry with the same Idempotency-Key run again. Entries
     // whose send had an unknown outcome are counted now: the partner's resend may duplicate them.
-    if (finish.idempotency || finish.duplicatesPossible) args.ctx.waitUntil(reportNow(env, tenant.id, finish));
+    if (finish.idempotency || finish.duplicatesPossible) args.ctx.waitUntil(reportNow(env, target, finish));
     throw e;
   }
 
@@ -206,13 +218,14 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
   if (finish.idempotency && rendered.status < 500) {
     finish.idempotency.response = { status: rendered.status, body: rendered.body, contentType: rendered.contentType };
     // The stored response must exist before a retry can arrive: wait for it.
-    await reportNow(env, tenant.id, finish);
+    await reportNow(env, target, finish);
   } else {
-    reportLater(env, args.ctx, tenant.id, finish);
+    reportLater(env, args.ctx, target, finish);
   }
   log.info("ingest", {
     requestId,
     tenantId: tenant.id,
+    shard,
     entries: entries.length,
     delivered: entries.filter((o) => o.kind === "delivered").length,
     queued: result.queued,
@@ -224,6 +237,7 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
 /** Sends the valid entries now; retryable failures go to the buffer instead of back to the partner. */
 async function forward(
   args: IngestArgs,
+  target: ShardTarget,
   valid: number[],
   scoped: Slot[],
   outcomes: (EntryOutcome | null)[],
@@ -308,7 +322,7 @@ async function forward(
   }
   if (retry.length === 0) return;
 
-  const queued = await enqueue(env, tenant.id, tenant.limits, retry, retry);
+  const queued = await enqueue(env, target, tenant.limits, retry, retry);
   if (queued.kind === "queued") {
     retry.forEach((r, k) => (outcomes[r.i] = { kind: "queued", relayEventId: queued.ids[k]! }));
     return;
@@ -333,7 +347,7 @@ const QUEUEABLE = new Set<CallErrorClass>(["throttled", "server", "timeout", "ne
 
 async function enqueue(
   env: Env,
-  tenantId: string,
+  target: ShardTarget,
   limits: Caller["tenant"]["limits"],
   items: { slot: Extract<Slot, { ok: true }> }[],
   failures: { code: string; message: string; unknown: boolean }[] | null,
@@ -346,7 +360,15 @@ async function enqueue(
     lastMessage: failures?.[k]?.message ?? null,
     outcomeUnknown: failures?.[k]?.unknown ?? false,
   }));
-  const out = await gateCall(() => gateFor(env, tenantId).enqueue({ v: GATE_PROTOCOL, tenantId, limits, entries }));
+  const out = await gateCall(() =>
+    shardOf(env, target, target.shard).enqueue({
+      v: GATE_PROTOCOL,
+      tenantId: target.id,
+      limits,
+      entries,
+      shard: target.shard,
+    }),
+  );
   return out.kind === "queued" ? { kind: "queued", ids: out.relayEventIds } : out;
 }
 

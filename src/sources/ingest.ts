@@ -7,8 +7,8 @@
 import type { Slot } from "../entries/schema.ts";
 import type { EntryOutcome } from "../ingest/pipeline.ts";
 import { log } from "../log.ts";
-import { gateCall, gateFor } from "../tenant-gate/client.ts";
-import { GATE_PROTOCOL, type SourceVerdicts } from "../tenant-gate/protocol.ts";
+import { gateCall } from "../tenant-gate/client.ts";
+import { GATE_PROTOCOL, type GateRpc, type SourceVerdicts } from "../tenant-gate/protocol.ts";
 import type { TenantRecord } from "../tenants/record.ts";
 
 type Ok = Extract<Slot, { ok: true }>;
@@ -28,10 +28,12 @@ export function sourceCounts(valid: readonly number[], scoped: readonly Slot[]) 
 
 /**
  * Carries out admit's verdicts: refused entries fail with the relay code, held ones are handed to
- * the gate's hold. Returns the indices still to send (all of them when there are no verdicts).
+ * the hold of the shard that gave the verdicts. Returns the indices still to send (all of them when there are no verdicts).
  */
 export async function applySourceVerdicts(args: {
   env: Env;
+  /** The shard that gave the verdicts (admit): it holds the entries and tracks their sources. */
+  gate: GateRpc;
   tenant: TenantRecord;
   verdicts: SourceVerdicts | undefined;
   valid: readonly number[];
@@ -60,7 +62,7 @@ export async function applySourceVerdicts(args: {
   if (hold.length === 0) return send;
   // Not retried: a second hold of the same entries would hold them twice.
   const out = await gateCall(() =>
-    gateFor(args.env, tenant.id).hold({
+    args.gate.hold({
       v: GATE_PROTOCOL,
       tenantId: tenant.id,
       limits: tenant.limits,

@@ -109,6 +109,37 @@ export class Access {
     return { revision: this.#revision, status: this.#status };
   }
 
+  /**
+   * Adopts a copy of the authority's state (the control object's fan-out, control.ts): every
+   * revocation in it is added (revocations are permanent: a union), and its status is taken when
+   * its revision is not older than this one's. Applying it twice, or an older copy after a newer
+   * one, changes nothing.
+   */
+  merge(state: AccessState, now: number): void {
+    const added = state.revoked.filter((r) => !this.#revoked.has(r.principal));
+    const adopt = state.revision >= this.#revision;
+    // Storage first, memory after the transaction commits: a failed write changes nothing.
+    this.#storage.transactionSync(() => {
+      if (state.tenantId && this.#tenantId !== state.tenantId) this.#setMeta("tenant_id", state.tenantId);
+      for (const r of added)
+        this.#sql.exec(
+          "INSERT OR IGNORE INTO revoked (principal, revoked_at) VALUES (?, ?)",
+          r.principal,
+          r.revoked_at || now,
+        );
+      if (adopt) {
+        this.#setMeta("revision", String(state.revision));
+        this.#setMeta("status", state.status);
+      }
+    });
+    if (state.tenantId) this.#tenantId = state.tenantId;
+    for (const r of added) this.#revoked.add(r.principal);
+    if (adopt) {
+      this.#revision = state.revision;
+      this.#status = state.status;
+    }
+  }
+
   /** The state to carry through a purge (read before the storage is cleared). */
   export(): AccessState {
     return {

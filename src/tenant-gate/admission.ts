@@ -37,13 +37,49 @@ export function decide(
   return { kind: "full", retryAfterS: buffer.retryAfterS(request.entries, limits) };
 }
 
+/**
+ * One shard's slice of the tenant's limits: rate, burst and buffer caps divided by the shards
+ * that may send (`divisor`), so the slices add up to the tenant's own. A slice's burst is at
+ * least 1 (a bucket that can never hold a whole token would never send): a tenant with fewer
+ * burst than shards may burst slightly above its burst, never above its sustained rate.
+ */
+export function shardSlice(limits: TenantLimits, divisor: number): TenantLimits {
+  const d = Math.max(1, divisor);
+  if (d === 1) return limits;
+  return {
+    ...limits,
+    ratePerSecond: limits.ratePerSecond / d,
+    burst: Math.max(1, limits.burst / d),
+    maxQueuedEntries: Math.ceil(limits.maxQueuedEntries / d),
+    maxQueuedBytes: Math.ceil(limits.maxQueuedBytes / d),
+  };
+}
+
 export class Admission {
   #bucket: TokenBucket | null = null;
+  #divisor = 1;
+  /** Shards that may send upstream by the fanned-out directory (1: none fanned out). */
+  readonly #senders: () => number;
 
-  /** The bucket at the tenant record's current limits (tokens already earned are kept). */
+  constructor(senders: () => number = () => 1) {
+    this.#senders = senders;
+  }
+
+  /**
+   * This shard's slice of the tenant record's limits: divided by the record's shard count or
+   * the directory's senders, whichever is larger (while N changes, the larger count keeps the sum
+   * at or below the tenant's rate).
+   */
+  slice(limits: TenantLimits): TenantLimits {
+    this.#divisor = Math.max(limits.shards ?? 1, this.#senders());
+    return shardSlice(limits, this.#divisor);
+  }
+
+  /** The bucket at this shard's slice of the tenant record's limits (tokens already earned are kept). */
   bucket(limits: TenantLimits, now: number): TokenBucket {
-    if (!this.#bucket) this.#bucket = new TokenBucket(limits.ratePerSecond, limits.burst, now);
-    else this.#bucket.configure(limits.ratePerSecond, limits.burst, now);
+    const l = this.slice(limits);
+    if (!this.#bucket) this.#bucket = new TokenBucket(l.ratePerSecond, l.burst, now);
+    else this.#bucket.configure(l.ratePerSecond, l.burst, now);
     return this.#bucket;
   }
 
@@ -52,13 +88,17 @@ export class Admission {
     return this.#bucket?.waitMs(now) ?? 0;
   }
 
-  /** The bucket as RateLimit header fields report it (zeros before the first request). */
+  /**
+   * The bucket as RateLimit header fields report it (zeros before the first request), scaled
+   * from this shard's slice to the tenant (the partner sees one tenant, not its shards).
+   */
   rate(now: number): RateInfo {
     const b = this.#bucket;
     if (!b) return { limit: 0, remaining: 0, resetS: 0, windowS: 1 };
+    const d = this.#divisor;
     return {
-      limit: b.burst,
-      remaining: b.remaining(now),
+      limit: Math.round(b.burst * d),
+      remaining: b.remaining(now) * d,
       resetS: Math.ceil(b.waitMs(now) / 1000),
       windowS: Math.max(1, Math.ceil(b.burst / b.rate)),
     };

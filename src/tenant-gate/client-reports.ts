@@ -1,13 +1,20 @@
 /**
  * The Worker side of the gate's `finish` RPC: direct-path outcomes for the tenant gate's counters,
  * coalesced per isolate: instead of one RPC per request, an isolate sends one aggregated report
- * per tenant every REPORT_FLUSH_MS. Counters are bookkeeping (GET /v1/status), so they may lag by
+ * per tenant shard every REPORT_FLUSH_MS. Counters are bookkeeping (GET /v1/status), so they may lag by
  * that much; an Idempotency-Key's stored response is never coalesced (a retry must find it), and
  * neither is anything events depend on.
  */
 import { log } from "../log.ts";
-import { gateFor } from "./client.ts";
+import { shardName, shardOf } from "./client.ts";
 import type { FinishInput } from "./protocol.ts";
+
+/** The shard a request was admitted by: its report (counters, idempotency record) goes back there. */
+export interface ShardTarget {
+  id: string;
+  region: string;
+  shard: number;
+}
 
 /** How long an isolate gathers direct-path outcomes before reporting them, in ms. */
 export const REPORT_FLUSH_MS = 100;
@@ -23,11 +30,15 @@ function merge(into: FinishInput, f: FinishInput): void {
 }
 
 /** Sends one report now (idempotent responses, releases) and waits for it. */
-export async function reportNow(env: Env, tenantId: string, finish: FinishInput): Promise<void> {
+export async function reportNow(env: Env, target: ShardTarget, finish: FinishInput): Promise<void> {
   try {
-    await gateFor(env, tenantId).finish(finish);
+    await shardOf(env, target, target.shard).finish(finish);
   } catch (e) {
-    log.error("gate_finish_failed", { tenantId, error: (e as Error)?.message ?? String(e) });
+    log.error("gate_finish_failed", {
+      tenantId: target.id,
+      shard: target.shard,
+      error: (e as Error)?.message ?? String(e),
+    });
   }
 }
 
@@ -35,7 +46,7 @@ export async function reportNow(env: Env, tenantId: string, finish: FinishInput)
 export function reportLater(
   env: Env,
   ctx: { waitUntil(p: Promise<unknown>): void },
-  tenantId: string,
+  target: ShardTarget,
   finish: FinishInput,
 ): void {
   if (
@@ -46,17 +57,18 @@ export function reportLater(
     !finish.duplicatesPossible
   )
     return;
-  const existing = pending.get(tenantId);
+  const key = shardName(target.id, target.shard);
+  const existing = pending.get(key);
   if (existing) {
     merge(existing, finish);
     return;
   }
-  pending.set(tenantId, { ...finish, idempotency: null });
+  pending.set(key, { ...finish, idempotency: null });
   ctx.waitUntil(
     new Promise((r) => setTimeout(r, finish.upstreamThrottled ? 0 : REPORT_FLUSH_MS)).then(() => {
-      const report = pending.get(tenantId);
-      pending.delete(tenantId);
-      return report ? reportNow(env, tenantId, report) : undefined;
+      const report = pending.get(key);
+      pending.delete(key);
+      return report ? reportNow(env, target, report) : undefined;
     }),
   );
 }

@@ -194,41 +194,33 @@ export class Drain {
     }
     const actions = planBatchOutcome(relayConfig(this.#p.env).retry, batch.rows, result, now, Math.random);
     recordDrainCall(this.#p.env, up.tenantId, batch.json, result, actions, now - sentAt);
-    this.#apply(actions, batch.json, now, result.kind === "error" && result.outcomeUnknown);
+    this.#apply(actions, batch, now, result.kind === "error" && result.outcomeUnknown);
   }
 
   /**
    * Records one batch's outcome in one transaction: a few set-based statements, not a round of
-   * them per row. `json[i]` is the stored entry of `actions[i]` (both in the claimed order).
+   * them per entry (buffer.settle: one UPDATE per touched request row; events: one INSERT for the
+   * delivered). `batch.slots[i]` is where `actions[i]` lives (both in the claimed order).
    */
-  #apply(actions: RowAction[], json: readonly string[], now: number, unknown: boolean): void {
+  #apply(actions: RowAction[], batch: ClaimedBatch, now: number, unknown: boolean): void {
     const { buffer, events, counters } = this.#p;
     this.#p.storage.transactionSync(() => {
       counters.add("upstreamCalls", 1);
       if (unknown) counters.add("duplicatesPossible", actions.filter((a) => a.action === "retry").length);
-      // Rows purged meanwhile are simply absent here and skipped below.
-      const present = buffer.present(actions.map((a) => a.relayId));
-      const finished: string[] = [];
-      let finishedBytes = 0;
-      actions.forEach((a, i) => {
-        const row = present.get(a.relayId);
-        if (!row) return;
-        if (a.action === "retry") {
-          buffer.retry(a);
-          return;
-        }
-        finished.push(a.relayId);
-        finishedBytes += row.bytes;
-        if (a.action === "delivered") {
-          counters.add("delivered", 1);
-          events.delivered(a, now);
+      // Entries purged meanwhile are simply absent from what settle returns.
+      const finished = buffer.settle(batch, actions);
+      const delivered: Extract<RowAction, { action: "delivered" }>[] = [];
+      for (const f of finished) {
+        if (f.action.action === "delivered") {
+          delivered.push(f.action);
         } else {
           counters.add("failed", 1);
           counters.add("deadLettered", 1);
-          events.deadLettered(a, { entry: json[i]!, bytes: row.bytes, acceptedAt: row.acceptedAt }, now);
+          events.deadLettered(f.action, { entry: f.entry, bytes: f.bytes, acceptedAt: f.acceptedAt }, now);
         }
-      });
-      buffer.remove(finished, finishedBytes);
+      }
+      counters.add("delivered", delivered.length);
+      events.deliveredMany(delivered, now);
       counters.flush();
     });
   }

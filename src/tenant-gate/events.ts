@@ -57,6 +57,21 @@ export class Events {
     };
   }
 
+  /**
+   * Delivered entries' statuses in one statement: the batch's (relay id, EventBridge id,
+   * attempts) bound as one JSON array and inserted with json_each (set-based, not one per entry).
+   */
+  deliveredMany(items: readonly Extract<RowAction, { action: "delivered" }>[], now: number): void {
+    if (items.length === 0) return;
+    this.#sql.exec(
+      `INSERT OR REPLACE INTO outcomes (relay_id, state, event_id, attempts, at)
+       SELECT json_extract(j.value, '$[0]'), 'delivered', json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), ?
+       FROM json_each(?) j`,
+      now,
+      JSON.stringify(items.map((a) => [a.relayId, a.eventId, a.attempts])),
+    );
+  }
+
   delivered(a: Extract<RowAction, { action: "delivered" }>, now: number): void {
     this.#sql.exec(
       "INSERT OR REPLACE INTO outcomes (relay_id, state, event_id, attempts, at) VALUES (?, 'delivered', ?, ?, ?)",

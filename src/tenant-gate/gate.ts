@@ -11,6 +11,12 @@
  * - counters.ts     counters and the last upstream error (the `stats` key)
  * - sources.ts      partner event sources and the entries held for them (sources, held);
  *                   the logic is src/sources/ (manager.ts, policy.ts), reached through #sources
+ * - shard.ts        which shard this is and the fanned-out directory (meta rows)
+ *
+ * One tenant has 1 to MAX_SHARDS of these (docs/scaling.md): shard 0 is named by the tenant id,
+ * shard i by `<tenantId>#<i>`; each takes its slice of the tenant's rate and buffer. The access
+ * state here is a copy the tenant's control object (control.ts) fans out (`applyState`), plus
+ * what the Worker's requests bring (a newer record revision).
  *
  * This class wires them, and each RPC method is the short composition of them one call needs.
  * Only the RPC methods below are callable; the modules sit in #private fields (TypeScript
@@ -30,26 +36,31 @@ import { CONFIG_RETRY_MS, Drain } from "./drain.ts";
 import { Events } from "./events.ts";
 import { Idempotency } from "./idempotency.ts";
 import type {
+  AccessExport,
   AccessInput,
   AdmitInput,
   AdmitOutput,
+  ApplyStateInput,
+  ApplyStateOutput,
   DeadLetter,
   Denied,
+  DirectoryState,
   EnqueueInput,
   EnqueueOutput,
   EventStatus,
   EventStatusInput,
   FinishInput,
   GATE_PROTOCOL,
-  GateRpc,
   GateStatus,
   HoldInput,
   HoldOutput,
+  ShardRpc,
   SourceCall,
   SourceCallInput,
   StatusInput,
 } from "./protocol.ts";
 import { migrate } from "./schema.ts";
+import { ShardInfo } from "./shard.ts";
 import { SourceTable } from "./sources.ts";
 
 /** Soonest housekeeping alarm when nothing but expiries remain, in ms. */
@@ -61,9 +72,10 @@ function earliest(a: number | null, b: number | null): number | null {
   return Math.min(a, b);
 }
 
-export class TenantGate extends DurableObject<Env> implements GateRpc {
+export class TenantGate extends DurableObject<Env> implements ShardRpc {
   readonly #access: Access;
-  readonly #admission = new Admission();
+  readonly #shard: ShardInfo;
+  readonly #admission: Admission;
   readonly #buffer: EntryBuffer;
   readonly #idempotency: Idempotency;
   readonly #events: Events;
@@ -78,6 +90,8 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const storage = ctx.storage;
     const tenantId = () => this.#access.tenantId;
     this.#access = new Access(storage);
+    this.#shard = new ShardInfo(storage);
+    this.#admission = new Admission(() => this.#shard.directory?.senders ?? 1);
     this.#buffer = new EntryBuffer(storage);
     this.#idempotency = new Idempotency(storage.sql);
     this.#events = new Events(storage.sql, tenantId);
@@ -111,9 +125,15 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
       migrate(storage);
       this.#sourceTable.load();
       this.#access.load();
+      this.#shard.load();
       this.#buffer.load();
       await this.#counters.load();
       this.#alarmAt = await storage.getAlarm();
+      // Entries with no alarm to drain them (a lost re-arm, or a migrated buffer): drain now.
+      if (this.#alarmAt === null && this.#buffer.queuedEntries > 0) {
+        this.#alarmAt = Date.now();
+        await storage.setAlarm(this.#alarmAt);
+      }
     });
   }
 
@@ -126,6 +146,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     access.learn(input.tenantId, input.revision, input.status);
     const denied = access.deny(input.principal);
     if (denied) return { kind: "denied", reason: denied, revision: access.revision };
+    this.#shard.learnIndex(input.shard);
     const bucket = this.#admission.bucket(input.limits, now);
     if (input.idempotency) {
       const verdict = this.#idempotency.claim(input.idempotency.key, input.idempotency.bodyHash, now);
@@ -138,7 +159,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     const sendable = sv ? { entries: input.entries - sv.withheld, bytes: input.bytes - sv.withheldBytes } : input;
     if (sv?.wake) await this.#ensureAlarm(now);
     const sources = sv && Object.keys(sv.verdicts).length > 0 ? { sources: sv.verdicts } : {};
-    const decision = decide(sendable, input.limits, now, bucket, this.#buffer);
+    const decision = decide(sendable, this.#admission.slice(input.limits), now, bucket, this.#buffer);
     const rate = this.#admission.rate(now);
     if (decision.kind === "full")
       return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate, ...sources };
@@ -149,17 +170,24 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
   async enqueue(input: EnqueueInput): Promise<EnqueueOutput> {
     const now = Date.now();
     this.#access.learn(input.tenantId, 0, "active");
+    this.#shard.learnIndex(input.shard);
     this.#admission.bucket(input.limits, now);
+    const limits = this.#admission.slice(input.limits);
     const entries = input.entries;
     const bytes = entries.reduce((n, e) => n + e.bytes, 0);
-    if (!this.#buffer.hasRoom(entries.length, bytes, input.limits)) {
+    if (!this.#buffer.hasRoom(entries.length, bytes, limits)) {
       return {
         kind: "full",
-        retryAfterS: this.#buffer.retryAfterS(entries.length, input.limits),
+        retryAfterS: this.#buffer.retryAfterS(entries.length, limits),
         rate: this.#admission.rate(now),
       };
     }
-    const { relayEventIds, earliest } = this.#buffer.enqueue(entries, now, relayConfig(this.env).retry);
+    const { relayEventIds, earliest } = this.#buffer.enqueue(
+      entries,
+      now,
+      relayConfig(this.env).retry,
+      this.#shard.index,
+    );
     this.#counters.add("accepted", entries.length);
     // A direct send with no answer may have reached EventBridge: delivering it again may duplicate it.
     this.#counters.add("duplicatesPossible", entries.filter((e) => e.outcomeUnknown).length);
@@ -286,8 +314,44 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
         rate: this.#admission.rate(now),
         nextDrainAt: this.#alarmAt,
         sources: { ...this.#sources.counts(), items: this.#sources.list().slice(0, 100) },
+        shard: this.#shard.index,
       },
     };
+  }
+
+  // ---- RPC: from the tenant's control object (control.ts) ---------------------------------------
+
+  /**
+   * Applies the control object's fanned-out state (each message the whole state of its kind):
+   * durable before the answer (the output gate), so an ack means the next request here sees it.
+   * A kind this code does not know is not acked: the control object keeps it and retries.
+   */
+  async applyState(input: ApplyStateInput): Promise<ApplyStateOutput> {
+    const now = Date.now();
+    const applied: string[] = [];
+    const unknown: string[] = [];
+    this.#shard.learnIndex(input.shard);
+    for (const m of input.states) {
+      switch (m.kind) {
+        case "access":
+          this.#access.merge(m.body as AccessExport, now);
+          applied.push(m.kind);
+          break;
+        case "directory":
+          this.#shard.setDirectory(m.body as DirectoryState);
+          applied.push(m.kind);
+          break;
+        default:
+          unknown.push(m.kind);
+      }
+    }
+    if (input.tenantId) this.#access.learn(input.tenantId, 0, "active");
+    return { applied, unknown };
+  }
+
+  /** This shard's access state (the control object adopts shard 0's when it is created after it). */
+  async exportAccess(_input: { v: typeof GATE_PROTOCOL }): Promise<AccessExport> {
+    return this.#access.export();
   }
 
   // ---- RPC: administration (reached only through the ADMIN_TOKEN-protected admin API) ----------
@@ -348,6 +412,7 @@ export class TenantGate extends DurableObject<Env> implements GateRpc {
     await this.ctx.storage.deleteAll();
     migrate(this.ctx.storage);
     this.#access.restore(kept);
+    this.#shard.restore();
     this.#buffer.reset();
     this.#counters.reset();
     this.#sources.reset();

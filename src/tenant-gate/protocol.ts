@@ -54,6 +54,8 @@ export interface AdmitInput {
   sources?: { source: string; entries: number; bytes: number }[];
   /** The tenant record's policy for sources the relay does not manage. Default "verify". */
   unmanagedSources?: UnmanagedPolicy;
+  /** Which of the tenant's shards this object is (0: the one named by the tenant id). Default 0. */
+  shard?: number;
 }
 
 /**
@@ -127,6 +129,8 @@ export interface EnqueueInput {
   tenantId: string;
   limits: TenantLimits;
   entries: QueuedEntryInput[];
+  /** Which of the tenant's shards this object is; it names the relay ids. Default 0. */
+  shard?: number;
 }
 
 export type EnqueueOutput =
@@ -177,6 +181,8 @@ export interface GateStatus {
   nextDrainAt: number | null;
   /** The tenant's partner event sources (absent from an object older than them). */
   sources?: SourceCounts & { items: SourceView[] };
+  /** This object's shard index (absent from objects deployed before shards: 0). */
+  shard?: number;
 }
 
 export interface AccessInput {
@@ -251,4 +257,143 @@ export interface StatusInput {
   principal: Principal | null;
   revision: number;
   status: "active" | "disabled";
+}
+
+/**
+ * A piece of per-tenant state the control object (control.ts) owns and fans out to every shard:
+ * the whole current state of that kind each time (so delivering it twice, or an older copy after
+ * a newer one, changes nothing), keyed by `kind`. Kinds today: `access` (AccessState: revision,
+ * status, every revoked principal) and `directory` ({shards, senders}: how many shards the
+ * tenant routes to, and how many may be sending upstream, which divides the tenant's rate).
+ * A new kind (issue 13: partner event source states) is one more case in the shard's
+ * `applyState` and one more producer in the control object.
+ */
+export interface ShardStateMessage {
+  kind: string;
+  body: unknown;
+}
+
+export interface DirectoryState {
+  /** Shards the Worker routes new requests to (the tenant record's limits.shards once written). */
+  shards: number;
+  /** Shards that may send upstream: the routed ones plus retired ones still draining a backlog. */
+  senders: number;
+}
+
+export interface ApplyStateInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  /** The receiving shard's index. */
+  shard: number;
+  states: ShardStateMessage[];
+}
+
+/** Kinds applied (durably, before this answer), and kinds this shard's code does not know. */
+export interface ApplyStateOutput {
+  applied: string[];
+  unknown: string[];
+}
+
+/** The shard-side calls the control object makes (TenantGate implements them). */
+export interface ShardRpc extends GateRpc {
+  applyState(input: ApplyStateInput): Promise<ApplyStateOutput>;
+  /** This shard's access state, for a control object created after the shard (an existing tenant). */
+  exportAccess(input: { v: typeof GATE_PROTOCOL }): Promise<AccessExport>;
+}
+
+export interface AccessExport {
+  tenantId: string | null;
+  revision: number;
+  status: "active" | "disabled";
+  revoked: { principal: string; revoked_at: number }[];
+}
+
+/** Admin answers of the control object: done on every shard, or not yet (re-run, or its alarm finishes). */
+export type FanOutResult<T> = { kind: "ok"; value: T } | { kind: "incomplete"; pendingShards: number[]; value: T };
+
+export interface ControlRpc {
+  setAccess(input: AccessInput): Promise<FanOutResult<{ revision: number; status: "active" | "disabled" }>>;
+  setShards(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    shards: number;
+    /** The tenant's AWS region, for placing new shards (default: the record's, read from KV). */
+    region?: string;
+  }): Promise<FanOutResult<DirectoryState & { known: number }>>;
+  /** Stores a state of another kind (issue 13: partner event source states) and fans it out like access. */
+  setState(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    kind: string;
+    body: unknown;
+  }): Promise<FanOutResult<null>>;
+  status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus; shards: ShardSummary[] }>;
+  deadLetters(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    limit: number;
+    after: string | null;
+  }): Promise<{ items: DeadLetter[]; next: string | null }>;
+  replay(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    all: boolean;
+    relayEventIds: string[];
+  }): Promise<{ replayed: number; notFound: string[] }>;
+  purge(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+    force: boolean;
+  }): Promise<{ purged: boolean; queued: number }>;
+}
+
+/** One shard's share of GET /v1/status (admin API only). */
+export interface ShardSummary {
+  shard: number;
+  routed: boolean;
+  queued: number;
+  deadLetters: number;
+  upstreamCalls: number;
+}
+
+/**
+ * A relay event id names its shard and keeps the format partners already know, `relay-<uuid>`
+ * (42 characters, within EventBridge's 64 for the AWS front door): since shards, the uuid is a
+ * version 8 ("custom") one laid out as `xxxxxxxx-xxxx-8SSS-vxxx-xxxxxxxxxxII`: SSS the shard
+ * (hex), II the entry's index in its request (hex), the rest random (100 bits). Everything but
+ * II names the committed request. Ids issued before shards are version 4 uuids: shard 0's.
+ */
+export const RELAY_ID_PATTERN = /^relay-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface RelayIdParts {
+  shard: number;
+  /** The committed request's id (the relay id without its index), or null for an id from before shards. */
+  request: string | null;
+  index: number;
+}
+
+export function parseRelayId(id: string): RelayIdParts | null {
+  if (!RELAY_ID_PATTERN.test(id)) return null;
+  if (id[20] !== "8") return { shard: 0, request: null, index: 0 };
+  return {
+    shard: Number.parseInt(id.slice(21, 24), 16),
+    request: id.slice(0, 40),
+    index: Number.parseInt(id.slice(40), 16),
+  };
+}
+
+export function relayIdShard(id: string): number | null {
+  return parseRelayId(id)?.shard ?? null;
+}
+
+/** A new request id for `shard` (40 characters); entry k's relay id is it plus k as two hex digits. */
+export function newRequestId(shard: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(13));
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const variant = (8 + (b[12]! & 3)).toString(16);
+  return `relay-${h.slice(0, 8)}-${h.slice(8, 12)}-8${shard.toString(16).padStart(3, "0")}-${variant}${h.slice(12, 15)}-${h.slice(15, 25)}`;
+}
+
+export function relayIdAt(request: string, index: number): string {
+  return request + index.toString(16).padStart(2, "0");
 }

@@ -273,7 +273,7 @@ export class SourceTable {
   }
 }
 
-/** Migration 2 (schema.ts): the tables above. */
+/** Part of migration 3 (schema.ts): the tables above, idempotent (the sources work once shipped them as 2). */
 export const SOURCES_MIGRATION = `
   CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,

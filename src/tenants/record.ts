@@ -10,8 +10,10 @@ import {
   DEFAULT_MAX_QUEUED_BYTES,
   DEFAULT_MAX_QUEUED_ENTRIES,
   DEFAULT_RATE_PER_SECOND,
+  DEFAULT_SHARDS,
   MAX_BURST,
   MAX_RATE_PER_SECOND,
+  MAX_SHARDS,
   MAX_SOURCE_CHARS,
   SOURCE_PATTERN,
 } from "../limits.ts";
@@ -72,6 +74,8 @@ export const limitsSchema = z.object({
   burst: z.number().int().min(1).max(MAX_BURST).default(DEFAULT_BURST),
   maxQueuedEntries: z.number().int().min(0).default(DEFAULT_MAX_QUEUED_ENTRIES),
   maxQueuedBytes: z.number().int().min(0).default(DEFAULT_MAX_QUEUED_BYTES),
+  /** Data shards (TenantGate objects) the tenant is spread over; each takes rate/N (docs/scaling.md). */
+  shards: z.number().int().min(1).max(MAX_SHARDS).default(DEFAULT_SHARDS),
 });
 
 export const apiKeyEntrySchema = z.object({

@@ -1,11 +1,18 @@
 /** Driving a tenant's gate from tests: the admin API, and running its alarm until the buffer is empty. */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { shardName } from "../../src/tenant-gate/client.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 
-export function gateStub(tenantId: string): DurableObjectStub {
-  return env.TENANT_GATE.getByName(tenantId);
+/** One of the tenant's gate shards (shard 0: the object named by the tenant id). */
+export function gateStub(tenantId: string, shard = 0): DurableObjectStub {
+  return env.TENANT_GATE.getByName(shardName(tenantId, shard));
+}
+
+/** The tenant's control object. */
+export function controlStub(tenantId: string): DurableObjectStub {
+  return env.TENANT_CONTROL.getByName(tenantId);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -19,6 +26,8 @@ export interface AdminStatus {
   duplicatesPossible: number;
   upstreamCalls: number;
   lastUpstreamError: { code: string; message: string } | null;
+  /** Per shard (the control object's view): which are routed, what each holds. */
+  shards: { shard: number; routed: boolean; queued: number; deadLetters: number; upstreamCalls: number }[];
 }
 
 export async function adminStatus(tenantId: string): Promise<AdminStatus> {
@@ -28,16 +37,18 @@ export async function adminStatus(tenantId: string): Promise<AdminStatus> {
 }
 
 /**
- * Runs the tenant's alarm (the drain) until nothing is queued. Bounded: throws after `maxRuns`.
- * Retries are scheduled a few ms ahead (test backoff), so it pauses briefly between runs.
+ * Runs the alarms (the drain) of every shard still holding entries, side by side as the platform
+ * would, until nothing is queued. Bounded: throws after `maxRuns`. Retries are scheduled a few ms
+ * ahead (test backoff), so it pauses briefly between runs.
  */
 export async function drain(tenantId: string, maxRuns = 2000): Promise<number> {
-  const stub = gateStub(tenantId);
+  let status = await adminStatus(tenantId);
   for (let runs = 0; runs < maxRuns; runs++) {
-    const ran = await runDurableObjectAlarm(stub);
-    const { queued } = await adminStatus(tenantId);
-    if (queued === 0) return runs;
-    await sleep(ran ? 1 : 5);
+    const busy = status.shards.filter((s) => s.queued > 0).map((s) => s.shard);
+    const ran = await Promise.all(busy.map((s) => runDurableObjectAlarm(gateStub(tenantId, s))));
+    status = await adminStatus(tenantId);
+    if (status.queued === 0) return runs;
+    await sleep(ran.some(Boolean) ? 1 : 5);
   }
   throw new Error(`tenant ${tenantId} still has queued events after ${maxRuns} alarm runs`);
 }

@@ -31,6 +31,8 @@ export interface SeedOptions {
   burst?: number;
   maxQueuedEntries?: number;
   maxQueuedBytes?: number;
+  /** limits.shards (default 1). */
+  shards?: number;
   aws?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
   keyExpiresAt?: string | null;
 }
@@ -67,6 +69,7 @@ export async function seedTenant(opts: SeedOptions = {}): Promise<SeededTenant> 
       burst: opts.burst ?? 1000,
       ...(opts.maxQueuedEntries !== undefined ? { maxQueuedEntries: opts.maxQueuedEntries } : {}),
       ...(opts.maxQueuedBytes !== undefined ? { maxQueuedBytes: opts.maxQueuedBytes } : {}),
+      ...(opts.shards !== undefined ? { shards: opts.shards } : {}),
     },
     credentials: aws
       ? {

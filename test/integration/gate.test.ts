@@ -35,12 +35,14 @@ function upstreamIds(fake: FakeEventBridge): string[] {
 
 describe("burst above the tenant's rate", () => {
   it("queues (202) until the buffer is full, answers 429 only then, and delivers every accepted event once in packed batches", async () => {
-    const t = await seedTenant({ rate: 40, burst: 2, maxQueuedEntries: 300 });
+    // A low rate, and requests until the first 429: the buffer fills however slowly a loaded
+    // machine sends (the real alarm drains meanwhile).
+    const t = await seedTenant({ rate: 5, burst: 2, maxQueuedEntries: 300 });
     const fake = installFakeUpstream({ credentials: [t.aws] });
     const accepted: string[] = [];
     const statuses: number[] = [];
     let queuedBefore429: number | null = null;
-    for (let k = 0; k < 40; k++) {
+    for (let k = 0; k < 200 && !statuses.includes(429); k++) {
       const entries = tagged(t, `r${k}`, 10);
       const res = await post(t, entries);
       statuses.push(res.status);
@@ -85,7 +87,7 @@ describe("burst above the tenant's rate", () => {
 
     // The drain keeps to the rate: n calls after the bucket's burst take at least (n - burst) / rate.
     const span = drained[drained.length - 1]!.at - drained[0]!.at;
-    expect(span).toBeGreaterThanOrEqual(((drained.length - 1 - 2) / 40) * 1000);
+    expect(span).toBeGreaterThanOrEqual(((drained.length - 1 - 2) / 5) * 1000);
 
     const s = await adminStatus(t.record.id);
     expect(s).toMatchObject({ queued: 0, failed: 0 });

@@ -827,7 +827,13 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
   });
 
   it("status and dlq read the tenant's Durable Object through the admin API", async () => {
-    const { data } = await h.json(["status", "live"]);
+    // The Worker reports a direct send's counters to the gate after answering (waitUntil), so
+    // the last request's report may still be on its way: read until it has landed (bounded).
+    let { data } = await h.json(["status", "live"]);
+    for (let i = 0; i < 50 && data.accepted !== accepted; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ({ data } = await h.json(["status", "live"]));
+    }
     expect(data.tenantId).toBe("live");
     expect(data.accepted).toBe(accepted);
     expect(data.delivered).toBe(accepted);
@@ -839,6 +845,26 @@ describe("tenant CLI through the Worker (wrangler dev on the same local state)",
     const replay = await h.run(["dlq", "replay", "live", "relay-00000000-0000-4000-8000-000000000000"]);
     expect(replay.code).toBe(3);
     expect(replay.stderr).toMatch(/not dead letters of tenant live/);
+  });
+
+  it("update --shards: the relay's control object is told first (new shards seeded), then the record; show suggests N", async () => {
+    const updated = await h.json(["update", "live", "--shards", "3"]);
+    expect(updated.data.limits.shards).toBe(3);
+    const { data } = await h.json(["status", "live"]);
+    expect(data.shards.map((s: { shard: number; routed: boolean }) => [s.shard, s.routed])).toEqual([
+      [0, true],
+      [1, true],
+      [2, true],
+    ]);
+    const shown = await h.ok(["show", "live"]);
+    expect(shown.stdout).toMatch(/^shards:\s+3 \(suggested for 10 requests\/s: 1;/m);
+    const bad = await h.run(["update", "live", "--shards", "0"]);
+    expect(bad.code).toBe(2);
+    const back = await h.json(["update", "live", "--shards", "1"]);
+    expect(back.data.limits.shards).toBe(1);
+    const after = await h.json(["status", "live"]);
+    // Shards 1 and 2 are retired: still listed (they drain what they hold), no longer routed.
+    expect(after.data.shards.map((s: { routed: boolean }) => s.routed)).toEqual([true, false, false]);
   });
 
   it("delete refuses the tenant's keys on the very next request, even where the Worker still caches its record", async () => {

@@ -67,6 +67,7 @@ const SAMPLES: Record<keyof typeof errors, () => RelayError> = {
   invalidAdminToken: () => errors.invalidAdminToken(CHALLENGE),
   invalidTenantId: () => errors.invalidTenantId("lower-case letters, digits and dashes"),
   eventsQueued: () => errors.eventsQueued("acme", 3),
+  fanOutIncomplete: () => errors.fanOutIncomplete([2]),
   internalError: () => errors.internalError(),
   sourceNotOwned: () => errors.sourceNotOwned("aws.partner/other.com/x/y", ["aws.partner/example.com/*"]),
   sourceNotFound: () => errors.sourceNotFound("This tenant has no source aws.partner/example.com/x/y."),

@@ -9,7 +9,7 @@ import { backoffMs, packCount, planBatchOutcome, retryOrGiveUp } from "../../src
 const policy: RetryPolicy = { backoffBaseMs: 1000, backoffCapMs: 300_000, maxAttempts: 5, maxAgeMs: 3600_000 };
 
 describe("admission decide()", () => {
-  const limits = { ratePerSecond: 10, burst: 2, maxQueuedEntries: 100, maxQueuedBytes: 10_000 };
+  const limits = { ratePerSecond: 10, burst: 2, maxQueuedEntries: 100, maxQueuedBytes: 10_000, shards: 1 };
   /** A buffer holding `queued` entries of 100 bytes, `due` of them due now. */
   function buffer(queued: number, due: number): BufferState {
     return {

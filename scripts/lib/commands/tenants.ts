@@ -14,7 +14,7 @@ import {
   showTenant,
   updateTenant,
 } from "../../../src/admin/tenants.ts";
-import { MAX_BURST, MAX_RATE_PER_SECOND } from "../../../src/limits.ts";
+import { MAX_BURST, MAX_RATE_PER_SECOND, MAX_SHARDS, SHARD_TARGET_REQUESTS_PER_SECOND } from "../../../src/limits.ts";
 import {
   endpointSchema,
   regionSchema,
@@ -63,6 +63,11 @@ const TENANT_OPTIONS: Options = {
     help: `PutPartnerEvents requests per second toward AWS (max ${MAX_RATE_PER_SECOND})`,
   },
   burst: { type: "string", value: "<n>", help: `requests the token bucket holds (1-${MAX_BURST})` },
+  shards: {
+    type: "string",
+    value: "<n>",
+    help: `Durable Object shards the tenant is spread over, each taking rate/N (1-${MAX_SHARDS}; docs/scaling.md)`,
+  },
   "max-queued-entries": { type: "string", value: "<n>", help: "cap on entries buffered for later delivery" },
   "max-queued-bytes": { type: "string", value: "<n>", help: "cap on bytes buffered for later delivery" },
   "allow-shared-source": {
@@ -118,12 +123,25 @@ function parseTenantFlags(values: Values): TenantFlags {
   if (rate !== undefined) flags.limits.ratePerSecond = parsePositiveNumberFlag("rate", rate, MAX_RATE_PER_SECOND);
   const burst = str(values, "burst");
   if (burst !== undefined) flags.limits.burst = parseIntFlag("burst", burst, 1, MAX_BURST);
+  const shards = str(values, "shards");
+  if (shards !== undefined) flags.limits.shards = parseIntFlag("shards", shards, 1, MAX_SHARDS);
   const qe = str(values, "max-queued-entries");
   if (qe !== undefined)
     flags.limits.maxQueuedEntries = parseIntFlag("max-queued-entries", qe, 0, MAX_QUEUED_ENTRIES_FLAG);
   const qb = str(values, "max-queued-bytes");
   if (qb !== undefined) flags.limits.maxQueuedBytes = parseIntFlag("max-queued-bytes", qb, 0, MAX_QUEUED_BYTES_FLAG);
   return flags;
+}
+
+/**
+ * The shard count, and the relay's suggestion for the tenant's rate (docs/scaling.md): one shard
+ * per SHARD_TARGET_REQUESTS_PER_SECOND of the rate. The relay never changes N on its own.
+ */
+function shardsLine(shards: number, ratePerSecond: number): string {
+  const suggested = Math.min(MAX_SHARDS, Math.max(1, Math.ceil(ratePerSecond / SHARD_TARGET_REQUESTS_PER_SECOND)));
+  return suggested === shards
+    ? `${shards}`
+    : `${shards} (suggested for ${ratePerSecond} requests/s: ${suggested}; \`update <id> --shards ${suggested}\`)`;
 }
 
 function describe(record: TenantRecord, now: Date): string {
@@ -137,6 +155,7 @@ function describe(record: TenantRecord, now: Date): string {
     ["region", v.region],
     ["endpoint", v.endpoint ?? `(default) https://events.${v.region}.amazonaws.com`],
     ["rate", `${v.limits.ratePerSecond} requests/s, burst ${v.limits.burst}`],
+    ["shards", shardsLine(v.limits.shards ?? 1, v.limits.ratePerSecond)],
     ["buffer cap", `${v.limits.maxQueuedEntries} entries, ${v.limits.maxQueuedBytes} bytes`],
     [
       "credentials",
