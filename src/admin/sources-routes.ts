@@ -17,7 +17,7 @@ import { z } from "zod";
 import type { RelayEnv } from "../context.ts";
 import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
-import { createSourceSchema, ownedName, readJson, unwrap } from "../sources/http.ts";
+import { createSourceSchema, ownedName, readJson, refuseShards, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
 import { KV, ownsSource, type TenantRecord, tenantIdSchema, tenantRecordSchema } from "../tenants/record.ts";
@@ -57,6 +57,7 @@ adminSourcesApi.post(PREFIX, async function adminCreateSource(c) {
   if (!ownsSource(t.sources, body.Name)) {
     throw errors.sourceNotOwned(body.Name, t.sources);
   }
+  refuseShards(t);
   const out = await gateCall(() =>
     gateFor(c.env, t.id).sourceCreate({ ...base(t), name: body.Name, account: body.Account }),
   );
@@ -77,6 +78,7 @@ adminSourcesApi.post(`${PREFIX}/refresh`, async function adminRefreshSources(c) 
 
 adminSourcesApi.post(`${PREFIX}/import`, async function adminImportSources(c) {
   const t = await tenantOf(c.env, c.req.param("id"));
+  refuseShards(t);
   const out = await gateCall(() => gateFor(c.env, t.id).sourceImport({ ...base(t), rules: t.sources }));
   return c.json(unwrap(out, never));
 });

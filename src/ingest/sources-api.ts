@@ -14,7 +14,7 @@ import { Hono } from "hono";
 import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors } from "../errors.ts";
-import { createSourceSchema, ownedName, readJson, unwrap } from "../sources/http.ts";
+import { createSourceSchema, ownedName, readJson, refuseShards, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
 import { ownsSource } from "../tenants/record.ts";
@@ -35,6 +35,7 @@ sourcesApi.post("/v1/sources", apiKeyAuth(), async function createSource(c) {
   if (!ownsSource(caller.tenant.sources, body.Name)) {
     throw errors.sourceNotOwned(body.Name, caller.tenant.sources);
   }
+  refuseShards(caller.tenant);
   const out = await gateCall(() =>
     gateFor(c.env, caller.tenant.id).sourceCreate({ ...base(c), name: body.Name, account: body.Account }),
   );

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
 import type { SourceCall } from "../tenant-gate/protocol.ts";
-import { ownsSource } from "../tenants/record.ts";
+import { ownsSource, type TenantRecord } from "../tenants/record.ts";
 import type { SourceOpError } from "./view.ts";
 
 /** `POST .../sources` body: AWS's member names (Name, Account), as CreatePartnerEventSource takes them. */
@@ -50,6 +50,14 @@ export function ownedName(raw: string, rules: readonly string[]): string {
 }
 
 /** The value of a gate answer, or the error it stands for (`denied` is the caller's to map). */
+/** Managed sources need a one-shard tenant until their states are fanned out (docs/sources.md). */
+export function refuseShards(t: TenantRecord): void {
+  if ((t.limits.shards ?? 1) > 1)
+    throw errors.sourcesNeedOneShard(
+      `Tenant ${t.id} routes to ${t.limits.shards} shards; managed partner event sources need exactly one until their states are fanned out to every shard (docs/sources.md). Set the tenant to 1 shard first.`,
+    );
+}
+
 export function unwrap<T>(out: SourceCall<T>, onDenied: (reason: "revoked" | "disabled") => RelayError): T {
   if (out.kind === "denied") throw onDenied(out.reason);
   if (out.kind === "error") throw fromGate(out);
@@ -61,6 +69,8 @@ function fromGate(e: SourceOpError): RelayError {
   switch (e.code) {
     case "source_not_found":
       return errors.sourceNotFound(e.detail);
+    case "sources_need_one_shard":
+      return errors.sourcesNeedOneShard(e.detail);
     case "source_exists":
       return errors.sourceExists(e.detail);
     case "source_account_unknown":

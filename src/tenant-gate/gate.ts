@@ -26,7 +26,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { relayConfig } from "../config.ts";
 import { log } from "../log.ts";
-import { SourceManager, type SourceOp, type SourceView } from "../sources/manager.ts";
+import { SourceManager, type SourceOp, type SourceOpError, type SourceView } from "../sources/manager.ts";
 import { ownsSource } from "../tenants/record.ts";
 import { Access } from "./access.ts";
 import { Admission, decide } from "./admission.ts";
@@ -489,7 +489,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   async sourceCreate(
     input: SourceCallInput & { name: string; account: string },
   ): Promise<SourceCall<{ source: SourceView; created: boolean }>> {
-    return this.#sourceCall(input, () => this.#sources.create(input.name, input.account));
+    return this.#sourceCall(input, async () => this.#oneShard() ?? this.#sources.create(input.name, input.account));
   }
 
   async sourceDelete(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView>> {
@@ -503,7 +503,25 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   async sourceImport(
     input: SourceCallInput & { rules: string[] },
   ): Promise<SourceCall<{ imported: string[]; skipped: string[]; complete: boolean }>> {
-    return this.#sourceCall(input, () => this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)));
+    return this.#sourceCall(
+      input,
+      async () => this.#oneShard() ?? this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)),
+    );
+  }
+
+  /**
+   * Managed sources live here (shard 0) until their states are fanned out to every shard: refused
+   * while the directory the control object fanned out routes to more than one shard.
+   */
+  #oneShard(): SourceOpError | null {
+    const shards = this.#shard.directory?.shards ?? 1;
+    if (shards <= 1 && this.#shard.index === 0) return null;
+    return {
+      kind: "error",
+      status: 409,
+      code: "sources_need_one_shard",
+      detail: `Tenant ${this.#access.tenantId ?? ""} routes to ${shards} shards; managed partner event sources need exactly one until their states are fanned out to every shard (docs/sources.md). Set the tenant to 1 shard first.`,
+    };
   }
 
   /** Authorises like a request (the admin API passes no principal), runs, and re-arms the alarm. */
