@@ -294,6 +294,47 @@ describe("entries already queued when the source stops being ACTIVE", () => {
     await drain(t.record.id);
     expect(delivered(fake)).toEqual(["q-0", "q-1"]);
   });
+
+  it("one queued request with entries for two sources: only the stopped source's entries leave its row", async () => {
+    const { t, fake } = await setup();
+    const a = sourceName(t, "a");
+    const b = sourceName(t, "b");
+    for (const name of [a, b]) {
+      await createSource(t, name);
+      await awsCall(fake, CUSTOMER, "CreateEventBus", { Name: name, EventSourceName: name });
+      await refresh(t, name);
+    }
+    fake.inject({ type: "throttle" });
+    const res = await relay(t, "/v1/events", {
+      method: "POST",
+      body: JSON.stringify({
+        Entries: [
+          { Source: a, DetailType: "Order", Detail: JSON.stringify({ id: "a-0" }) },
+          { Source: b, DetailType: "Order", Detail: JSON.stringify({ id: "b-0" }) },
+          { Source: a, DetailType: "Order", Detail: JSON.stringify({ id: "a-1" }) },
+        ],
+      }),
+    });
+    const body = (await res.json()) as Batch;
+    expect(body.QueuedEntryCount).toBe(3);
+    await awsCall(fake, CUSTOMER, "DeleteEventBus", { Name: a });
+    await pollNow(t, a);
+    const states = [];
+    for (const e of body.Entries)
+      states.push(((await (await relay(t, `/v1/events/${e.RelayEventId}`)).json()) as { state: string }).state);
+    // b-0 stays in its row, sendable (the alarm that read a may have sent it already).
+    expect([states[0], states[2]]).toEqual(["held", "held"]);
+    expect(["queued", "delivered"]).toContain(states[1]);
+    await drain(t.record.id);
+    expect(delivered(fake)).toEqual(["b-0"]);
+    await awsCall(fake, CUSTOMER, "ActivateEventSource", { Name: a });
+    await pollNow(t, a);
+    await drain(t.record.id);
+    expect(delivered(fake)).toEqual(["b-0", "a-0", "a-1"]);
+    for (const e of body.Entries) {
+      expect(await (await relay(t, `/v1/events/${e.RelayEventId}`)).json()).toMatchObject({ state: "delivered" });
+    }
+  });
 });
 
 describe("the admin API", () => {
