@@ -105,7 +105,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       events: this.#events,
       counters: this.#counters,
     });
-    this.#sourceTable = new SourceTable(storage.sql);
+    this.#sourceTable = new SourceTable(storage.sql, () => this.#shard.index);
     this.#sources = new SourceManager(this.#sourceTable, {
       env,
       storage,

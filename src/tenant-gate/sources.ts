@@ -10,6 +10,7 @@
  * This module is only the storage, so it moves to another Durable Object unchanged.
  */
 import type { SourceRecord, SourceState, Unverifiable } from "../sources/policy.ts";
+import { newRequestId, relayIdAt } from "./protocol.ts";
 
 type SourceRow = {
   name: string;
@@ -64,17 +65,17 @@ function fromRow(r: SourceRow): SourceRecord {
   };
 }
 
-function newRelayId(): string {
-  return `relay-${crypto.randomUUID()}`;
-}
-
 export class SourceTable {
   readonly #sql: SqlStorage;
   #records = new Map<string, SourceRecord>();
   #held = new Map<string, { entries: number; bytes: number }>();
 
-  constructor(sql: SqlStorage) {
+  readonly #shard: () => number;
+
+  /** `shard`: this object's shard index, carried in the relay ids it gives held entries (routing). */
+  constructor(sql: SqlStorage, shard: () => number = () => 0) {
     this.#sql = sql;
+    this.#shard = shard;
   }
 
   /** Reads every record and the held totals (after migrate, inside blockConcurrencyWhile). */
@@ -191,8 +192,11 @@ export class SourceTable {
   ): string[] {
     const ids: string[] = [];
     let bytes = 0;
-    for (const e of entries) {
-      const id = e.relayId ?? newRelayId();
+    // New entries are named like a committed request's (protocol.ts): the id names this shard,
+    // so the event's status is asked of the shard that holds it.
+    const request = newRequestId(this.#shard());
+    for (const [k, e] of entries.entries()) {
+      const id = e.relayId ?? relayIdAt(request, k);
       this.#sql.exec(
         "INSERT INTO held (relay_id, source, entry, bytes, accepted_at, hold_until) VALUES (?, ?, ?, ?, ?, ?)",
         id,

@@ -5,12 +5,16 @@
  * with managed sources, are 409 sources_need_one_shard; the unmanaged policy works per shard.
  * Requests go through the Worker; the upstream is the emulator.
  */
+
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
 import type { FakeCredential } from "../../emulator/eventbridge.ts";
-import { admin } from "../helpers/drain.ts";
+import { relayIdShard } from "../../src/tenant-gate/protocol.ts";
+import { admin, gateStub } from "../helpers/drain.ts";
 import { expectProblem } from "../helpers/http.ts";
-import { type SeededTenant, seedTenant } from "../helpers/tenants.ts";
+import { type SeededTenant, seedTenant, UPSTREAM } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
 const CUSTOMER: FakeCredential = {
@@ -101,5 +105,39 @@ describe("unmanaged sources on a tenant with 3 shards", () => {
       expect(res.status).toBe(200);
     }
     expect(fake.events).toHaveLength(6);
+  });
+
+  it("a PENDING unmanaged source: each shard reads it, then holds its own entries under ids that name it", async () => {
+    const t = await seedTenant({ shards: 3 });
+    const fake = installFakeUpstream({ credentials: [t.aws, CUSTOMER] });
+    fake.sources.unknownSources = "drop";
+    const source = sourceName(t, "pending");
+    // Created outside the relay (the partner's own tooling): PENDING until the customer acts.
+    const aws = new AwsClient({ ...t.aws, region: "us-east-1", service: "events", retries: 0 });
+    const made = await fake.fetch(
+      await aws.sign(`${UPSTREAM}/`, {
+        method: "POST",
+        headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSEvents.CreatePartnerEventSource" },
+        body: JSON.stringify({ Name: source, Account: CUSTOMER.account }),
+      }),
+    );
+    expect(made.status).toBe(200);
+    const send = (key: string) =>
+      relay(t, "/v1/events", {
+        method: "POST",
+        headers: { "idempotency-key": key },
+        body: JSON.stringify({ Entries: [{ Source: source, DetailType: "Order", Detail: "{}" }] }),
+      });
+    for (let i = 0; i < 12; i++) expect((await send(`first-${i}`)).status).toBe(200); // first use: forwarded
+    for (const shard of [0, 1, 2]) await runDurableObjectAlarm(gateStub(t.record.id, shard)); // each reads PENDING
+    const heldOn = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const res = await send(`then-${i}`);
+      expect(res.status).toBe(202);
+      const id = ((await res.json()) as { Entries: { RelayEventId: string }[] }).Entries[0]!.RelayEventId;
+      heldOn.add(relayIdShard(id)!);
+      expect(await (await relay(t, `/v1/events/${id}`)).json()).toMatchObject({ state: "held" });
+    }
+    expect(heldOn.size).toBeGreaterThan(1); // held on more than shard 0, each answering for its own
   });
 });
