@@ -26,6 +26,7 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { z } from "zod";
+import { PartnerSources, type UnknownSourceMode } from "./sources.ts";
 import { FakeSts, type FakeStsOptions, isStsQuery, stsAuthError, stsError } from "./sts.ts";
 
 // ---- Public types ------------------------------------------------------------------------------
@@ -34,9 +35,17 @@ export interface FakeCredential {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
+  /** The AWS account the key belongs to (partner or customer; default FAKE_DEFAULT_ACCOUNT): sources.ts. */
+  account?: string;
   /** Epoch ms after which the credential is refused with ExpiredTokenException (STS-issued ones). */
   expiresAt?: number;
 }
+
+/** The account of a credential that names none. */
+export const FAKE_DEFAULT_ACCOUNT = "111122223333";
+
+/** The account in a role ARN (arn:aws:iam::<account>:role/...). */
+const ROLE_ACCOUNT = /^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role\//;
 
 export type Fault =
   /** Whole call: HTTP 400 {"__type":"ThrottlingException","message":"Rate exceeded"}. */
@@ -118,6 +127,10 @@ export interface FakeEventBridgeOptions {
   seed?: number;
   /** Cap on the batch size by AWS's formula, in bytes (default 262144). */
   maxBatchBytes?: number;
+  /** How long a PENDING partner event source lives before it is DELETED, in ms (sources.ts; default 14 days). */
+  sourceExpiryMs?: number;
+  /** Events for a source the emulator never saw created: "deliver" (default, as before) or "drop". */
+  unknownSources?: UnknownSourceMode;
   /** Roles the STS AssumeRole at the same origin knows (emulator/sts.ts). */
   sts?: FakeStsOptions;
 }
@@ -211,6 +224,10 @@ const credentialSchema = z.object({
   accessKeyId: z.string().min(1),
   secretAccessKey: z.string().min(1),
   sessionToken: z.string().min(1).optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
   expiresAt: z.number().optional(),
 });
 
@@ -249,6 +266,8 @@ export class FakeEventBridge {
   readonly events: ReceivedEvent[] = [];
   /** Every PutPartnerEvents call, including rejected ones. Cleared in place by reset(). */
   readonly calls: CallRecord[] = [];
+  /** Partner event sources and the customer's buses (sources.ts), and the events they dropped. */
+  readonly sources: PartnerSources;
   /** STS AssumeRole at the same origin: roles, issued credentials, its calls (emulator/sts.ts). */
   readonly sts: FakeSts;
 
@@ -273,7 +292,21 @@ export class FakeEventBridge {
     this.#maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.#seed = opts.seed ?? 1;
     this.#random = mulberry32(this.#seed);
-    this.sts = new FakeSts(opts.sts ?? {}, this.#now, (c) => this.addCredential(c));
+    this.sources = new PartnerSources({
+      now: this.#now,
+      ...(opts.sourceExpiryMs !== undefined ? { expiryMs: opts.sourceExpiryMs } : {}),
+      ...(opts.unknownSources !== undefined ? { unknownSources: opts.unknownSources } : {}),
+    });
+    // An issued session belongs to the role's account (its control-plane calls act for that account).
+    this.sts = new FakeSts(opts.sts ?? {}, this.#now, (c) =>
+      this.addCredential({
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        sessionToken: c.sessionToken,
+        expiresAt: c.expiresAt,
+        ...(ROLE_ACCOUNT.exec(c.roleArn)?.[1] ? { account: ROLE_ACCOUNT.exec(c.roleArn)![1]! } : {}),
+      }),
+    );
   }
 
   addCredential(c: FakeCredential): void {
@@ -310,6 +343,7 @@ export class FakeEventBridge {
     this.#faults = [];
     this.#rates = null;
     this.#random = mulberry32(this.#seed);
+    this.sources.reset();
     this.sts.reset();
   }
 
@@ -348,6 +382,11 @@ export class FakeEventBridge {
       const body = new Uint8Array(await request.arrayBuffer());
       await this.#authenticate(request, url, body, call);
       const target = request.headers.get("x-amz-target");
+      if (target !== TARGET && PartnerSources.handles(target)) {
+        const account = this.#credentials.get(call.accessKeyId)?.account ?? FAKE_DEFAULT_ACCOUNT;
+        const ctx = { account, accessKeyId: call.accessKeyId, region: call.region, requestId };
+        return this.sources.handle(target!, request.headers.get("content-type") ?? "", body, ctx);
+      }
       if (target !== TARGET) {
         throw new AwsError(
           400,
@@ -410,6 +449,18 @@ export class FakeEventBridge {
         return { errorCode: fault.code, errorMessage: fault.message ?? defaultErrorMessage(fault.code) };
       }
       const eventId = crypto.randomUUID();
+      const dropped = this.sources.dropReason(entry.Source);
+      if (dropped !== null) {
+        // AWS answers success and drops it (sources.ts).
+        this.sources.recordDrop({
+          eventId,
+          source: entry.Source!,
+          detailType: entry.DetailType,
+          reason: dropped,
+          requestId,
+        });
+        return { eventId };
+      }
       accepted.push({
         eventId,
         entry: structuredClone(entry),
@@ -677,6 +728,8 @@ export class FakeEventBridge {
 
   async #control(request: Request, url: URL): Promise<Response> {
     const route = `${request.method} ${url.pathname.replace(/\/+$/, "") || "/"}`;
+    const sourcesAnswer = await this.sources.control(route, request);
+    if (sourcesAnswer) return sourcesAnswer;
     try {
       switch (route) {
         case "GET /_fake": {
@@ -749,7 +802,7 @@ export class FakeEventBridge {
 <tbody>
 ${rows}
 </tbody></table>
-</body></html>
+${this.sources.pageSection()}</body></html>
 `;
   }
 }

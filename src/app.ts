@@ -11,6 +11,7 @@ import type { RelayEnv } from "./context.ts";
 import { errorResponse, errors, REQUEST_ID_HEADERS, RelayError } from "./errors.ts";
 import { awsApi } from "./ingest/aws-api.ts";
 import { jsonApi } from "./ingest/json-api.ts";
+import { sourcesApi } from "./ingest/sources-api.ts";
 import { log } from "./log.ts";
 import { openApiHandler } from "./openapi/document.ts";
 
@@ -39,17 +40,22 @@ app.get("/openapi.json", openApiHandler);
 app.route("/", jsonApi);
 app.route("/", awsApi);
 app.route("/", adminApi);
+app.route("/", sourcesApi);
 
 const ALLOWED: Record<string, string> = {
   "/v1/events": "POST",
   "/v1/status": "GET",
   "/healthz": "GET",
   "/": "POST",
+  "/v1/sources": "GET, POST",
   "/openapi.json": "GET",
 };
 
 app.notFound((c) => {
-  const allow = ALLOWED[c.req.path] ?? (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined);
+  const allow =
+    ALLOWED[c.req.path] ??
+    (/^\/v1\/events\/[^/]+$/.test(c.req.path) ? "GET" : undefined) ??
+    (c.req.path.startsWith("/v1/sources/") ? "GET, DELETE" : undefined);
   const err = allow ? errors.methodNotAllowed(allow) : errors.notFound();
   return errorResponse(err, c.var.errorFormat ?? "problem", c.var.requestId);
 });

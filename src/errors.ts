@@ -206,6 +206,19 @@ const CATALOG = {
   fan_out_incomplete: { status: 503, aws: INTERNAL_FAILURE, doors: ADMIN_ONLY },
   // A bug
   internal_error: { status: 500, aws: INTERNAL_FAILURE, doors: ALL_DOORS },
+  // Partner event sources (/v1/sources, /admin/v1/tenants/{id}/sources; docs/sources.md)
+  source_not_owned: { status: 403, aws: { type: "AccessDeniedException", status: 400 }, doors: PROBLEM_DOORS },
+  source_not_found: { status: 404, aws: VALIDATION, doors: PROBLEM_DOORS },
+  tenant_not_found: { status: 404, aws: VALIDATION, doors: ADMIN_ONLY },
+  source_exists: { status: 409, aws: VALIDATION, doors: PROBLEM_DOORS },
+  source_account_unknown: { status: 409, aws: VALIDATION, doors: PROBLEM_DOORS },
+  too_many_sources: { status: 409, aws: VALIDATION, doors: PROBLEM_DOORS },
+  invalid_source: { status: 400, aws: VALIDATION, doors: PROBLEM_DOORS },
+  control_plane_throttled: { status: 429, aws: THROTTLING, doors: PROBLEM_DOORS },
+  control_plane_denied: { status: 502, aws: INTERNAL_FAILURE, doors: PROBLEM_DOORS },
+  control_plane_not_implemented: { status: 502, aws: INTERNAL_FAILURE, doors: PROBLEM_DOORS },
+  control_plane_unavailable: { status: 502, aws: SERVICE_UNAVAILABLE, doors: PROBLEM_DOORS },
+  sources_need_one_shard: { status: 409, aws: VALIDATION, doors: PROBLEM_DOORS },
 } as const satisfies Record<string, CatalogSpec>;
 
 export type ErrorCode = keyof typeof CATALOG;
@@ -562,6 +575,48 @@ export const errors = {
       "The relay failed to process the request. It was not accepted; retry it.",
       logReason ? { logReason } : {},
     );
+  },
+
+  // Partner event sources (src/sources/; the detail of the gate-made ones is written there)
+  sourceNotOwned(name: string, rules: readonly string[]): RelayError {
+    return make("source_not_owned", `${name} is not under this tenant's partner event sources (${rules.join(", ")}).`);
+  },
+  /**
+   * Managed sources live on the tenant's shard 0 only until their states are fanned out to every
+   * shard (docs/sources.md): a tenant may not have both managed sources and more than one shard.
+   */
+  sourcesNeedOneShard(detail: string): RelayError {
+    return make("sources_need_one_shard", detail);
+  },
+  sourceNotFound(detail: string): RelayError {
+    return make("source_not_found", detail);
+  },
+  tenantNotFound(tenantId: string): RelayError {
+    return make("tenant_not_found", `No tenant ${tenantId}.`);
+  },
+  sourceExists(detail: string): RelayError {
+    return make("source_exists", detail);
+  },
+  sourceAccountUnknown(detail: string): RelayError {
+    return make("source_account_unknown", detail);
+  },
+  tooManySources(detail: string): RelayError {
+    return make("too_many_sources", detail);
+  },
+  invalidSource(detail: string): RelayError {
+    return make("invalid_source", detail);
+  },
+  controlPlaneThrottled(detail: string, retryAfterS: number): RelayError {
+    return make("control_plane_throttled", detail, { headers: { "retry-after": String(retryAfterS) } });
+  },
+  controlPlaneDenied(detail: string): RelayError {
+    return make("control_plane_denied", detail);
+  },
+  controlPlaneNotImplemented(detail: string): RelayError {
+    return make("control_plane_not_implemented", detail);
+  },
+  controlPlaneUnavailable(detail: string): RelayError {
+    return make("control_plane_unavailable", detail);
   },
 } as const;
 

@@ -13,6 +13,7 @@ import { keyCommands } from "./commands/keys.ts";
 import { metricsCommands } from "./commands/metrics.ts";
 import { relayStateCommands } from "./commands/relay-state.ts";
 import { sigv4Commands } from "./commands/sigv4.ts";
+import { sourceCommands } from "./commands/sources.ts";
 import { tenantCommands } from "./commands/tenants.ts";
 import { type CliIo, type Context, createContext, PROCESS_IO, PROJECT_ROOT } from "./context.ts";
 import { EXIT, exitCodeOf } from "./errors.ts";
@@ -23,6 +24,7 @@ export const COMMANDS: CommandSpec[] = [
   ...credentialsCommands,
   ...sigv4Commands,
   ...relayStateCommands,
+  ...sourceCommands,
   ...metricsCommands,
 ];
 

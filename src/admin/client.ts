@@ -168,6 +168,23 @@ export class AdminClient {
     return this.#json<{ purged: boolean; queued: number }>(res, "the purge");
   }
 
+  /**
+   * A call to an admin route outside the typed client (partner event sources,
+   * src/admin/sources.ts): same headers, timeout, redirect rule and error mapping as the others.
+   */
+  async call<T>(method: string, path: string, body: unknown, what: string): Promise<T> {
+    const res = await this.#fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        accept: "application/json",
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return this.#json<T>(res as unknown as ClientResponse<unknown>, what);
+  }
+
   async #json<T>(res: ClientResponse<unknown>, what: string): Promise<T> {
     const text = await res.text();
     const parsed = parseJson(text);

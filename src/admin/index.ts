@@ -14,5 +14,6 @@ export * from "./keys.ts";
 export * from "./relay-state.ts";
 export * from "./role.ts";
 export * from "./sigv4.ts";
+export * from "./sources.ts";
 export * from "./store.ts";
 export * from "./tenants.ts";

@@ -103,32 +103,41 @@ jsonApi.get("/v1/events/:relayEventId", apiKeyAuth(), async function getEvent(c)
   if (out.kind === "missing") throw notFound;
   const e = out.event;
   const body =
-    e.state === "queued"
+    e.state === "held"
       ? {
           relayEventId: id,
           state: e.state,
-          attempts: e.attempts,
-          lastErrorCode: e.lastErrorCode,
+          source: e.source,
+          reason: e.reason,
           acceptedAt: new Date(e.acceptedAt).toISOString(),
-          nextAttemptAt: new Date(e.nextAttemptAt).toISOString(),
+          holdUntil: new Date(e.holdUntil).toISOString(),
         }
-      : e.state === "delivered"
+      : e.state === "queued"
         ? {
             relayEventId: id,
             state: e.state,
-            eventId: e.eventId,
             attempts: e.attempts,
-            deliveredAt: new Date(e.at).toISOString(),
+            lastErrorCode: e.lastErrorCode,
+            acceptedAt: new Date(e.acceptedAt).toISOString(),
+            nextAttemptAt: new Date(e.nextAttemptAt).toISOString(),
           }
-        : {
-            relayEventId: id,
-            state: e.state,
-            errorCode: e.errorCode,
-            errorMessage: e.errorMessage,
-            attempts: e.attempts,
-            failedAt: new Date(e.at).toISOString(),
-            deadLettered: e.deadLettered,
-          };
+        : e.state === "delivered"
+          ? {
+              relayEventId: id,
+              state: e.state,
+              eventId: e.eventId,
+              attempts: e.attempts,
+              deliveredAt: new Date(e.at).toISOString(),
+            }
+          : {
+              relayEventId: id,
+              state: e.state,
+              errorCode: e.errorCode,
+              errorMessage: e.errorMessage,
+              attempts: e.attempts,
+              failedAt: new Date(e.at).toISOString(),
+              deadLettered: e.deadLettered,
+            };
   return c.json(body, 200, { "cache-control": "no-store" });
 });
 
@@ -163,6 +172,7 @@ jsonApi.get("/v1/status", apiKeyAuth(), async function getStatus(c) {
         ? { ...s.lastUpstreamError, at: new Date(s.lastUpstreamError.at).toISOString() }
         : null,
       rate: { perSecond: tenant.limits.ratePerSecond, burst: tenant.limits.burst },
+      ...(s.sources ? { sources: s.sources } : {}),
     },
     200,
     { "cache-control": "no-store", ...rateLimitHeaders(s.rate) },

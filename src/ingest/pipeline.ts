@@ -16,6 +16,7 @@ import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
 import { log } from "../log.ts";
 import { type IngestStats, recordIngestRequest } from "../metrics.ts";
+import { applySourceVerdicts, sourceCounts } from "../sources/ingest.ts";
 import { gateCall, shardFor, shardOf } from "../tenant-gate/client.ts";
 import { reportLater, reportNow, type ShardTarget } from "../tenant-gate/client-reports.ts";
 import {
@@ -104,7 +105,7 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
         }
       : s,
   );
-  const valid: number[] = [];
+  let valid: number[] = [];
   let validBytes = 0;
   scoped.forEach((s, i) => {
     if (s.ok) {
@@ -130,6 +131,8 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
         entries: valid.length,
         bytes: validBytes,
         idempotency: args.idempotency,
+        sources: sourceCounts(valid, scoped),
+        unmanagedSources: tenant.unmanagedSources,
         shard,
       }),
     { retry: true },
@@ -169,6 +172,17 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
 
   try {
     if (admit.kind === "full") throw errors.bufferFull(admit.retryAfterS, admit.rate);
+    // Sources not ACTIVE: held or refused, not sent (src/sources/ingest.ts).
+    valid = await applySourceVerdicts({
+      env,
+      gate,
+      tenant,
+      verdicts: admit.sources,
+      valid,
+      scoped,
+      outcomes,
+      requestId,
+    });
     if (valid.length > 0 && admit.kind === "queue") {
       const queued = await enqueue(
         env,

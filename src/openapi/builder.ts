@@ -53,7 +53,7 @@ export interface ErrorSpec {
 }
 
 export interface RouteSpec {
-  method: "get" | "post";
+  method: "get" | "post" | "delete";
   /** OpenAPI path template, e.g. `/v1/events/{relayEventId}`. */
   path: string;
   operationId: string;

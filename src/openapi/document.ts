@@ -80,6 +80,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       { name: "events", description: "Send events and follow queued ones." },
       { name: "status", description: "The tenant's counters." },
       { name: "aws", description: "The AWS front door (AWS CLI, SDKs)." },
+      { name: "sources", description: "Your partner event sources (docs/sources.md)." },
       { name: "health", description: "Liveness and this document." },
     ],
     errorSchemas: { problem: s.problem, awsError: s.awsError },

@@ -71,6 +71,20 @@ const WHEN: Partial<Record<ErrorCode, string>> = {
   unknown_access_key: "Unknown or revoked access key id.",
   temporary_credentials_not_supported: "A session token (X-Amz-Security-Token) was sent.",
   unknown_operation: "Any X-Amz-Target other than AWSEvents.PutPartnerEvents.",
+  source_not_owned: "The source name is outside this tenant's source rules (POST /v1/sources).",
+  source_not_found: "This tenant has no such source (or the name is not one of its sources).",
+  source_exists: "EventBridge already has the source for another account.",
+  source_account_unknown: "The source exists but the relay cannot tell which account it is for.",
+  too_many_sources: "The tenant tracks the most sources it may (1,000).",
+  invalid_source: "EventBridge refused the source name or account (`detail` has its code).",
+  control_plane_throttled:
+    "EventBridge (or STS, for a role tenant) throttled the source call; retry after Retry-After.",
+  control_plane_denied:
+    "The tenant's AWS credentials may not make the source call, or STS would not give the role's session.",
+  control_plane_not_implemented: "The upstream does not implement the source call.",
+  control_plane_unavailable: "EventBridge (or STS) failed or did not answer the source call; retry.",
+  sources_need_one_shard:
+    "The tenant routes to more than one shard: managed sources need exactly one (docs/sources.md).",
 };
 
 const HEADERS: Partial<Record<ErrorCode, readonly ResponseHeaderName[]>> = {
@@ -93,6 +107,7 @@ const HEADERS: Partial<Record<ErrorCode, readonly ResponseHeaderName[]>> = {
   unknown_access_key: ["WWW-Authenticate"],
   temporary_credentials_not_supported: ["WWW-Authenticate"],
   missing_signature: ["WWW-Authenticate"],
+  control_plane_throttled: ["Retry-After"],
 };
 
 /** Every code a partner's front door (the JSON API or the AWS front door) can answer with. */

@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import { requestSchema } from "../entries/schema.ts";
-import { MAX_IDEMPOTENCY_KEY_CHARS } from "../limits.ts";
+import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SOURCE_CHARS } from "../limits.ts";
+import { createSourceSchema } from "../sources/http.ts";
 import type { OpenApiBuilder } from "./builder.ts";
 import { codesFor } from "./error-codes.ts";
 import type { ResponseSchemas } from "./schemas.ts";
@@ -269,6 +270,8 @@ export function registerRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
     },
   });
 
+  registerSourceRoutes(api, s);
+
   api.route({
     method: "get",
     path: "/healthz",
@@ -300,6 +303,158 @@ export function registerRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
         headers: { "Cache-Control": true },
         body: { contentTypes: [JSON_TYPE], schema: z.looseObject({ openapi: z.string().startsWith("3.1.") }) },
       },
+    },
+  });
+}
+
+/** Codes every source call that reaches EventBridge's control plane can answer with. */
+const CONTROL_PLANE_CODES = [
+  "control_plane_throttled",
+  "control_plane_denied",
+  "control_plane_not_implemented",
+  "control_plane_unavailable",
+] as const;
+
+const EXAMPLE_SOURCE = {
+  name: "aws.partner/example.com/acme/orders",
+  account: "444455556666",
+  managed: true,
+  state: "PENDING",
+  warning: null,
+  arn: "arn:aws:events:eu-west-1::event-source/aws.partner/example.com/acme/orders",
+  creationTime: "2026-11-26T10:00:00.000Z",
+  expirationTime: "2026-12-10T10:00:00.000Z",
+  checkedAt: "2026-11-26T10:00:00.000Z",
+  nextCheckAt: "2026-11-26T10:01:00.000Z",
+  lastError: null,
+  held: { entries: 2, bytes: 180 },
+} as const;
+
+/** The partner's own partner event sources (docs/sources.md): src/ingest/sources-api.ts. */
+function registerSourceRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
+  const noStore = { "Cache-Control": true } as const;
+  const nameParam = {
+    name: "name",
+    in: "path" as const,
+    description:
+      "The source's name, percent-encoded (`aws.partner%2Fexample.com%2Facme%2Forders`); one outside the tenant's source rules is 404.",
+    schema: z
+      .string()
+      .min(1)
+      .max(MAX_SOURCE_CHARS * 3),
+    example: encodeURIComponent(EXAMPLE_SOURCE.name),
+  };
+
+  api.route({
+    method: "post",
+    path: "/v1/sources",
+    operationId: "createSource",
+    summary: "Create (or adopt) a partner event source",
+    description: [
+      "CreatePartnerEventSource for the customer's account, signed with the tenant's AWS credentials",
+      "(static keys, or the role's session). A source that already exists for that account is adopted",
+      "(200); a new one is 201. It is PENDING until the customer associates it with an event bus; the",
+      "relay holds its events meanwhile and sends them, in order, once it is ACTIVE.",
+    ].join("\n"),
+    tags: ["sources"],
+    security: "apiKey",
+    requestBody: {
+      contentTypes: [JSON_TYPE],
+      schema: createSourceSchema,
+      examples: {
+        create: { value: { Name: EXAMPLE_SOURCE.name, Account: EXAMPLE_SOURCE.account } },
+      },
+    },
+    responses: {
+      "200": {
+        description: "The source existed for that account: adopted.",
+        headers: noStore,
+        body: { contentTypes: [JSON_TYPE], schema: s.source },
+      },
+      "201": {
+        description: "Created (PENDING until the customer creates the bus).",
+        headers: noStore,
+        body: { contentTypes: [JSON_TYPE], schema: s.source, examples: { pending: { value: EXAMPLE_SOURCE } } },
+      },
+    },
+    errors: {
+      format: "problem",
+      codes: [
+        ...API_KEY_AUTH_CODES,
+        "invalid_json",
+        "invalid_request",
+        "source_not_owned",
+        "source_exists",
+        "source_account_unknown",
+        "too_many_sources",
+        "invalid_source",
+        "sources_need_one_shard",
+        ...CONTROL_PLANE_CODES,
+      ],
+    },
+  });
+
+  api.route({
+    method: "get",
+    path: "/v1/sources",
+    operationId: "listSources",
+    summary: "Your partner event sources",
+    description: "Every source the relay tracks for the tenant, with its state and what is held for it.",
+    tags: ["sources"],
+    security: "apiKey",
+    responses: {
+      "200": {
+        description: "The tenant's sources.",
+        headers: noStore,
+        body: {
+          contentTypes: [JSON_TYPE],
+          schema: s.sourceList,
+          examples: { one: { value: { sources: [EXAMPLE_SOURCE] } } },
+        },
+      },
+    },
+    errors: { format: "problem", codes: API_KEY_AUTH_CODES },
+  });
+
+  api.route({
+    method: "get",
+    path: "/v1/sources/{name}",
+    operationId: "getSource",
+    summary: "One partner event source",
+    description: "The source's state as last read, AWS's creation and expiration times, what is held.",
+    tags: ["sources"],
+    security: "apiKey",
+    parameters: [nameParam],
+    responses: {
+      "200": {
+        description: "The source.",
+        headers: noStore,
+        body: { contentTypes: [JSON_TYPE], schema: s.source, examples: { pending: { value: EXAMPLE_SOURCE } } },
+      },
+    },
+    errors: { format: "problem", codes: [...API_KEY_AUTH_CODES, "source_not_found"] },
+  });
+
+  api.route({
+    method: "delete",
+    path: "/v1/sources/{name}",
+    operationId: "deleteSource",
+    summary: "Delete a partner event source",
+    description:
+      "DeletePartnerEventSource for its account; the entries held for it are dead-lettered (`EventSourceDeleted`). The answer is the source as it was deleted (state DELETED).",
+    tags: ["sources"],
+    security: "apiKey",
+    parameters: [nameParam],
+    responses: {
+      "200": {
+        description: "Deleted.",
+        headers: noStore,
+        body: { contentTypes: [JSON_TYPE], schema: s.source },
+      },
+    },
+    errors: {
+      format: "problem",
+      codes: [...API_KEY_AUTH_CODES, "source_not_found", "invalid_source", ...CONTROL_PLANE_CODES],
     },
   });
 }

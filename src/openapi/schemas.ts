@@ -117,6 +117,16 @@ function build() {
       }),
       z.strictObject({
         relayEventId,
+        state: z.literal("held"),
+        source: z.string().meta({ description: "The partner event source the entry is for." }),
+        reason: z.string().meta({ description: "Why it is held: the source is not ACTIVE yet (docs/sources.md)." }),
+        acceptedAt: isoTime,
+        holdUntil: isoTime.meta({
+          description: "When it is dead-lettered (EventSourceHoldExpired) if the source is still not ACTIVE.",
+        }),
+      }),
+      z.strictObject({
+        relayEventId,
         state: z.literal("failed"),
         errorCode: z.string(),
         errorMessage: z.string(),
@@ -125,7 +135,53 @@ function build() {
         deadLettered: z.boolean(),
       }),
     ])
-    .meta({ id: "EventStatus", description: "A queued event's fate." });
+    .meta({ id: "EventStatus", description: "A queued (or held) event's fate." });
+
+  const sourceState = z.enum(["PENDING", "ACTIVE", "DELETED", "UNKNOWN"]).meta({
+    description:
+      "EventBridge's state of the source for its account (UNKNOWN: not read yet, or unreadable: see warning).",
+  });
+  const source = z
+    .strictObject({
+      name: z.string().meta({ description: "aws.partner/<partner>/<namespace>/<name>" }),
+      account: z
+        .string()
+        .regex(/^\d{12}$/)
+        .nullable()
+        .meta({ description: "The customer's AWS account the source is for." }),
+      managed: z.boolean().meta({ description: "The relay created or adopted it (and reads its state)." }),
+      state: sourceState,
+      warning: z.string().nullable().meta({
+        description: "Set when the state cannot be read (events are forwarded as before): why.",
+      }),
+      arn: z.string().nullable(),
+      creationTime: isoTime.nullable(),
+      expirationTime: isoTime.nullable().meta({ description: "When a PENDING source is deleted by EventBridge." }),
+      checkedAt: isoTime.nullable().meta({ description: "When the relay last read its state." }),
+      nextCheckAt: isoTime.nullable(),
+      lastError: z.string().nullable(),
+      held: z.strictObject({ entries: count, bytes: count }).meta({
+        description: "Entries held until the source is ACTIVE, and their size.",
+      }),
+    })
+    .meta({ id: "Source", description: "A partner event source the relay tracks for the tenant (docs/sources.md)." });
+  const sourceList = z
+    .strictObject({ sources: z.array(source) })
+    .meta({ id: "SourceList", description: "The tenant's sources." });
+  const sourceCounts = z
+    .strictObject({
+      tracked: count,
+      managed: count,
+      pending: count,
+      active: count,
+      deleted: count,
+      unknown: count,
+      unverifiable: count,
+      heldEntries: count,
+      heldBytes: count,
+      items: z.array(source),
+    })
+    .meta({ id: "SourceCounts", description: "The tenant's partner event sources: counts by state, held entries." });
 
   const tenantStatus = z
     .strictObject({
@@ -140,12 +196,24 @@ function build() {
       duplicatesPossible: count,
       lastUpstreamError: z.strictObject({ code: z.string(), message: z.string(), at: isoTime }).nullable(),
       rate: z.strictObject({ perSecond: z.number().positive(), burst: z.int().min(1) }),
+      sources: sourceCounts.optional().meta({ description: "Present when the tenant tracks sources." }),
     })
     .meta({ id: "TenantStatus", description: "The tenant's counters." });
 
   const health = z.strictObject({ ok: z.literal(true) }).meta({ id: "Health" });
 
-  return { putEventsResult, awsPutResult, problem, awsError, eventStatus, tenantStatus, health, entryFailure };
+  return {
+    putEventsResult,
+    awsPutResult,
+    problem,
+    awsError,
+    eventStatus,
+    tenantStatus,
+    health,
+    entryFailure,
+    source,
+    sourceList,
+  };
 }
 
 export type ResponseSchemas = ReturnType<typeof build>;

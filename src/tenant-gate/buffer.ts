@@ -300,6 +300,54 @@ export class EntryBuffer {
     this.#bytes += bytes;
   }
 
+  /**
+   * Takes out the entries for `source` that wait and are not in flight, in order (their source
+   * stopped being ACTIVE: src/sources/ holds or dead-letters them). Scans the queue: only on a
+   * source's state change. The entries stay in their rows, marked done (their ids keep working:
+   * they answer from the hold or the dead letters).
+   */
+  takeSource(source: string): RequeuedRow[] {
+    if (this.#entries === 0) return [];
+    const rows = this.#sql
+      .exec<{ seq: number; k: number; relay_id: string; entry: string; bytes: number; accepted_at: number }>(
+        `SELECT b.seq, j.key AS k, ${RELAY_ID_SQL} AS relay_id, j.value AS entry,
+           json_extract(b.sizes, '$[' || j.key || ']') AS bytes, b.accepted_at
+         FROM batches b, json_each(b.entries) j
+         WHERE json_extract(j.value, '$.Source') = ?
+           AND json_extract(b.st, '$[' || j.key || '].d') = 0 AND json_extract(b.st, '$[' || j.key || '].f') = 0
+         ORDER BY b.seq, j.key`,
+        source,
+      )
+      .toArray();
+    if (rows.length === 0) return [];
+    // Taken entries are marked done in their rows (one UPDATE per row); emptied rows go.
+    const perRow = new Map<number, { set: string[]; bytes: number }>();
+    for (const r of rows) {
+      const row = perRow.get(r.seq) ?? { set: [], bytes: 0 };
+      perRow.set(r.seq, row);
+      // Paths are built from integers SQLite returned: no user text reaches the SQL.
+      row.set.push(`'$[${r.k}].d', 1`);
+      row.bytes += r.bytes;
+    }
+    for (const [seq, row] of perRow) {
+      this.#sql.exec(
+        `UPDATE batches SET st = ${jsonSetSql(row.set)}, pending = pending - ?, pending_bytes = pending_bytes - ? WHERE seq = ?`,
+        row.set.length,
+        row.bytes,
+        seq,
+      );
+    }
+    const touched = [...perRow.keys()];
+    this.#sql.exec(
+      `DELETE FROM batches WHERE seq IN (${touched.map(() => "?").join(",")}) AND pending <= 0`,
+      ...touched,
+    );
+    this.#refreshDue(touched);
+    this.#entries -= rows.length;
+    this.#bytes -= rows.reduce((n, r) => n + r.bytes, 0);
+    return rows.map((r) => ({ relayId: r.relay_id, entry: r.entry, bytes: r.bytes, acceptedAt: r.accepted_at }));
+  }
+
   /** A queued entry's status, or null when it is not queued. */
   statusOf(relayId: string): Extract<EventStatus, { state: "queued" }> | null {
     const id = parseRelayId(relayId);

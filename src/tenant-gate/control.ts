@@ -85,6 +85,19 @@ const DIRECTORY = "directory";
 
 type ShardRow = { shard: number; routed: number; draining: number; retired_at: number };
 
+/**
+ * The tenant's sources in its status: the records are shard 0's (where sources live, and where
+ * the source routes and polling go: docs/sources.md); entries held count on every shard (an
+ * unmanaged source is verified, and its entries held, by the shard that saw it).
+ */
+function sourcesOf(all: readonly GateStatus[], rows: readonly { shard: number }[]): Pick<GateStatus, "sources"> {
+  const first = all[rows.findIndex((r) => r.shard === 0)]?.sources;
+  if (!first) return {};
+  const held = all.reduce((n, s) => n + (s.sources?.heldEntries ?? 0), 0);
+  const heldBytes = all.reduce((n, s) => n + (s.sources?.heldBytes ?? 0), 0);
+  return { sources: { ...first, heldEntries: held, heldBytes } };
+}
+
 export class TenantControl extends DurableObject<Env> implements ControlRpc {
   readonly #access: Access;
   #tenantId: string | null = null;
@@ -220,6 +233,7 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
             }
           : (routed[0]?.rate ?? { limit: 0, remaining: 0, resetS: 0, windowS: 1 }),
         nextDrainAt: drains.length ? Math.min(...drains) : null,
+        ...sourcesOf(all, rows),
       },
       shards: all.map((s, i) => ({
         shard: rows[i]!.shard,

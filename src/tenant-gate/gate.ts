@@ -9,6 +9,8 @@
  * - idempotency.ts  Idempotency-Key records (idempotency)
  * - events.ts       per-event status and dead letters (outcomes, dead_letters)
  * - counters.ts     counters and the last upstream error (the `stats` key)
+ * - sources.ts      partner event sources and the entries held for them (sources, held);
+ *                   the logic is src/sources/ (manager.ts, policy.ts), reached through #sources
  * - shard.ts        which shard this is and the fanned-out directory (meta rows)
  *
  * One tenant has 1 to MAX_SHARDS of these (docs/scaling.md): shard 0 is named by the tenant id,
@@ -24,6 +26,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { relayConfig } from "../config.ts";
 import { log } from "../log.ts";
+import { SourceManager, type SourceOp, type SourceOpError, type SourceView } from "../sources/manager.ts";
+import { ownsSource } from "../tenants/record.ts";
 import { Access } from "./access.ts";
 import { Admission, decide } from "./admission.ts";
 import { EntryBuffer } from "./buffer.ts";
@@ -48,14 +52,25 @@ import type {
   FinishInput,
   GATE_PROTOCOL,
   GateStatus,
+  HoldInput,
+  HoldOutput,
   ShardRpc,
+  SourceCall,
+  SourceCallInput,
   StatusInput,
 } from "./protocol.ts";
 import { migrate } from "./schema.ts";
 import { ShardInfo } from "./shard.ts";
+import { SourceTable } from "./sources.ts";
 
 /** Soonest housekeeping alarm when nothing but expiries remain, in ms. */
 const HOUSEKEEPING_MIN_MS = 60_000;
+
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}
 
 export class TenantGate extends DurableObject<Env> implements ShardRpc {
   readonly #access: Access;
@@ -66,6 +81,8 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   readonly #events: Events;
   readonly #counters: Counters;
   readonly #drain: Drain;
+  readonly #sourceTable: SourceTable;
+  readonly #sources: SourceManager;
   #alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -88,8 +105,25 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       events: this.#events,
       counters: this.#counters,
     });
+    this.#sourceTable = new SourceTable(storage.sql, () => this.#shard.index);
+    this.#sources = new SourceManager(this.#sourceTable, {
+      env,
+      storage,
+      tenantId,
+      release: (rows, now) => this.#buffer.requeue(rows, now),
+      deadLetter: (rows, code, message, now) => {
+        for (const r of rows) {
+          this.#events.deadLettered({ relayId: r.relayId, action: "dead", code, message, attempts: 0 }, r, now);
+        }
+        this.#counters.add("failed", rows.length);
+        this.#counters.add("deadLettered", rows.length);
+        this.#counters.flush();
+      },
+      takeQueued: (source) => this.#buffer.takeSource(source),
+    });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(storage);
+      this.#sourceTable.load();
       this.#access.load();
       this.#shard.load();
       this.#buffer.load();
@@ -118,11 +152,18 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       const verdict = this.#idempotency.claim(input.idempotency.key, input.idempotency.bodyHash, now);
       if (verdict) return verdict;
     }
-    const decision = decide(input, this.#admission.slice(input.limits), now, bucket, this.#buffer);
+    // Entries for sources that are not ACTIVE are held or refused, not sent (src/sources/).
+    const sv = input.sources?.length
+      ? this.#sources.verdicts(input.sources, input.unmanagedSources ?? "verify", now)
+      : null;
+    const sendable = sv ? { entries: input.entries - sv.withheld, bytes: input.bytes - sv.withheldBytes } : input;
+    if (sv?.wake) await this.#ensureAlarm(now);
+    const sources = sv && Object.keys(sv.verdicts).length > 0 ? { sources: sv.verdicts } : {};
+    const decision = decide(sendable, this.#admission.slice(input.limits), now, bucket, this.#buffer);
     const rate = this.#admission.rate(now);
     if (decision.kind === "full")
-      return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate };
-    return { kind: decision.kind, revision: access.revision, rate };
+      return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate, ...sources };
+    return { kind: decision.kind, revision: access.revision, rate, ...sources };
   }
 
   /** Commits entries to the buffer (all or none) and returns their relay ids. */
@@ -162,6 +203,60 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     return { kind: "queued", relayEventIds };
   }
 
+  /**
+   * Holds entries whose source admit() said is not ACTIVE (bounded per source and by the tenant's
+   * buffer caps). A source that became sendable meanwhile has its entries queued instead; one
+   * that became DELETED has them refused.
+   */
+  async hold(input: HoldInput): Promise<HoldOutput> {
+    const now = Date.now();
+    this.#access.learn(input.tenantId, 0, "active");
+    const policy = input.unmanagedSources ?? "verify";
+    const results: HoldOutput["results"] = new Array(input.entries.length);
+    const bySource = new Map<string, number[]>();
+    input.entries.forEach((e, i) => bySource.set(e.source, [...(bySource.get(e.source) ?? []), i]));
+    let accepted = 0;
+    for (const [source, idx] of bySource) {
+      const entries = idx.map((i) => ({
+        entry: JSON.stringify(input.entries[i]!.entry),
+        bytes: input.entries[i]!.bytes,
+      }));
+      const room = {
+        entries: input.limits.maxQueuedEntries - this.#buffer.queuedEntries - this.#sourceTable.heldEntries,
+        bytes: input.limits.maxQueuedBytes - this.#buffer.queuedBytes - this.#sourceTable.heldBytes,
+      };
+      const out = this.ctx.storage.transactionSync(() => this.#sources.hold(source, entries, policy, room, now));
+      if (out.kind === "held") {
+        idx.forEach((i, k) => {
+          const id = out.relayEventIds[k];
+          results[i] = id !== undefined ? { relayEventId: id } : out.refused!;
+        });
+        accepted += out.relayEventIds.length;
+      } else if (out.kind === "refuse") {
+        for (const i of idx) results[i] = { code: out.code, message: out.message };
+      } else {
+        const queued = await this.enqueue({
+          v: input.v,
+          tenantId: input.tenantId,
+          limits: input.limits,
+          entries: idx.map((i) => ({ entry: input.entries[i]!.entry, bytes: input.entries[i]!.bytes })),
+        });
+        idx.forEach((i, k) => {
+          results[i] =
+            queued.kind === "queued"
+              ? { relayEventId: queued.relayEventIds[k]! }
+              : { code: "EventSourceHoldFull", message: "the relay's buffer is full; resend this entry later" };
+        });
+      }
+    }
+    if (accepted > 0) {
+      this.#counters.add("accepted", accepted);
+      this.#counters.flush();
+    }
+    await this.#ensureSourcesAlarm(now);
+    return { results };
+  }
+
   /** After a direct send: counters, the last upstream error, and the idempotent response. */
   async finish(input: FinishInput): Promise<void> {
     const now = Date.now();
@@ -187,7 +282,10 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     this.#access.learn(input.tenantId, input.revision, input.status);
     const denied = this.#access.deny(input.principal);
     if (denied) return { kind: "denied", reason: denied };
-    const event = this.#buffer.statusOf(input.relayEventId) ?? this.#events.statusOf(input.relayEventId);
+    const held = this.#sources.heldStatus(input.relayEventId);
+    const event: EventStatus | null = held
+      ? { state: "held", ...held }
+      : (this.#buffer.statusOf(input.relayEventId) ?? this.#events.statusOf(input.relayEventId));
     return event ? { kind: "found", event } : { kind: "missing" };
   }
 
@@ -215,6 +313,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
         lastUpstreamError: this.#counters.lastError,
         rate: this.#admission.rate(now),
         nextDrainAt: this.#alarmAt,
+        sources: { ...this.#sources.counts(), items: this.#sources.list().slice(0, 100) },
         shard: this.#shard.index,
       },
     };
@@ -279,7 +378,17 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     const now = Date.now();
     const taken = this.ctx.storage.transactionSync(() => {
       const t = this.#events.takeDeadLetters(input.all, input.relayEventIds);
-      this.#buffer.requeue(t.rows, now);
+      // Entries of a source that is not ACTIVE go back to the hold, not to the send queue.
+      const hold = (r: { entry: string }) => {
+        const source = (JSON.parse(r.entry) as { Source?: string }).Source ?? "";
+        return this.#sources.verdict(source, "verify").action === "hold" ? source : null;
+      };
+      const held = t.rows.filter((r) => hold(r) !== null);
+      for (const r of held) this.#sourceTable.hold(hold(r)!, [r], now, now + this.#sources.maxHoldMs());
+      this.#buffer.requeue(
+        t.rows.filter((r) => !held.includes(r)),
+        now,
+      );
       this.#counters.add("failed", -t.rows.length);
       this.#counters.add("deadLettered", -t.rows.length);
       this.#counters.flush();
@@ -296,7 +405,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
    * unless forced.
    */
   async purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }> {
-    const queued = this.#buffer.queuedEntries;
+    const queued = this.#buffer.queuedEntries + this.#sourceTable.heldEntries;
     if (queued > 0 && !input.force) return { purged: false, queued };
     const kept = this.#access.export();
     await this.ctx.storage.deleteAlarm();
@@ -306,6 +415,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     this.#shard.restore();
     this.#buffer.reset();
     this.#counters.reset();
+    this.#sources.reset();
     this.#alarmAt = null;
     return { purged: true, queued };
   }
@@ -316,15 +426,27 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     let next: number | null = null;
+    let sourcesNext: number | null = null;
     try {
+      // The table is the truth; the records in memory are the hot path's cache: re-read them.
+      this.#sourceTable.load();
       this.#housekeep(Date.now());
+      // Read due source states first: a source that became ACTIVE releases its held entries
+      // into the queue this same run drains.
+      try {
+        sourcesNext = await this.#sources.poll(Date.now());
+      } catch (e) {
+        log.error("source_poll_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
+        sourcesNext = Date.now() + CONFIG_RETRY_MS;
+      }
       next = await this.#drain.run();
     } catch (e) {
       log.error("drain_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
       next = Date.now() + CONFIG_RETRY_MS;
     } finally {
       try {
-        const wake = next ?? this.#nextWake(Date.now());
+        const drainWake = next ?? this.#nextWake(Date.now());
+        const wake = earliest(drainWake, sourcesNext);
         if (wake !== null) await this.#ensureAlarm(wake);
       } catch (e) {
         log.error("alarm_rearm_failed", {
@@ -341,15 +463,84 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       this.#events.prune(now);
       this.#idempotency.prune(now);
     });
+    this.#sources.housekeep(now);
   }
 
   /** When the object next has work: a due or leased row, or an expiry to prune. */
   #nextWake(now: number): number | null {
     const due = this.#buffer.nextDueAt();
-    if (due !== null) return Math.max(due, now);
+    if (due !== null) return earliest(Math.max(due, now), this.#sources.nextWake());
     const expiries = [this.#events.nextExpiry(), this.#idempotency.nextExpiry()].filter((t): t is number => t !== null);
-    if (expiries.length === 0) return null;
-    return Math.max(Math.min(...expiries), now + HOUSEKEEPING_MIN_MS);
+    const sources = this.#sources.nextWake();
+    if (expiries.length === 0) return sources;
+    return earliest(Math.max(Math.min(...expiries), now + HOUSEKEEPING_MIN_MS), sources);
+  }
+
+  // ---- RPC: partner event sources (src/sources/; the partner API and the admin API) ------------
+
+  async sourceList(input: SourceCallInput): Promise<SourceCall<SourceView[]>> {
+    return this.#sourceCall(input, async () => ({ kind: "ok", value: this.#sources.list() }));
+  }
+
+  async sourceGet(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView | null>> {
+    return this.#sourceCall(input, async () => ({ kind: "ok", value: this.#sources.get(input.name) }));
+  }
+
+  async sourceCreate(
+    input: SourceCallInput & { name: string; account: string },
+  ): Promise<SourceCall<{ source: SourceView; created: boolean }>> {
+    return this.#sourceCall(input, async () => this.#oneShard() ?? this.#sources.create(input.name, input.account));
+  }
+
+  async sourceDelete(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView>> {
+    return this.#sourceCall(input, () => this.#sources.remove(input.name));
+  }
+
+  async sourceRefresh(input: SourceCallInput & { name: string | null }): Promise<SourceCall<SourceView[]>> {
+    return this.#sourceCall(input, () => this.#sources.refresh(input.name));
+  }
+
+  async sourceImport(
+    input: SourceCallInput & { rules: string[] },
+  ): Promise<SourceCall<{ imported: string[]; skipped: string[]; complete: boolean }>> {
+    return this.#sourceCall(
+      input,
+      async () => this.#oneShard() ?? this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)),
+    );
+  }
+
+  /**
+   * Managed sources live here (shard 0) until their states are fanned out to every shard: refused
+   * while the directory the control object fanned out routes to more than one shard.
+   */
+  #oneShard(): SourceOpError | null {
+    const shards = this.#shard.directory?.shards ?? 1;
+    if (shards <= 1 && this.#shard.index === 0) return null;
+    return {
+      kind: "error",
+      status: 409,
+      code: "sources_need_one_shard",
+      detail: `Tenant ${this.#access.tenantId ?? ""} routes to ${shards} shards; managed partner event sources need exactly one until their states are fanned out to every shard (docs/sources.md). Set the tenant to 1 shard first.`,
+    };
+  }
+
+  /** Authorises like a request (the admin API passes no principal), runs, and re-arms the alarm. */
+  async #sourceCall<T>(input: SourceCallInput, run: () => Promise<SourceOp<T>>): Promise<SourceCall<T>> {
+    const access = this.#access;
+    access.learn(input.tenantId, input.revision, input.status);
+    if (input.principal) {
+      const denied = access.deny(input.principal);
+      if (denied) return { kind: "denied", reason: denied };
+    }
+    const out = await run();
+    await this.#ensureSourcesAlarm(Date.now());
+    return out;
+  }
+
+  /** Arms the alarm for what the sources need next: a read, a hold running out, released entries. */
+  async #ensureSourcesAlarm(now: number): Promise<void> {
+    const wake = earliest(this.#sources.nextWake(), this.#buffer.nextDueAt());
+    if (wake !== null) await this.#ensureAlarm(Math.max(wake, now));
   }
 
   async #ensureAlarm(at: number): Promise<void> {

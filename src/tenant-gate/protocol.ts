@@ -18,6 +18,8 @@
  * caller may leave out, and a call with a field this code does not know, both work.
  */
 import type { WireEntry } from "../entries/schema.ts";
+import type { UnmanagedPolicy, Verdict } from "../sources/policy.ts";
+import type { SourceCounts, SourceOp, SourceView } from "../sources/view.ts";
 import type { TenantLimits } from "../tenants/record.ts";
 
 /**
@@ -45,9 +47,22 @@ export interface AdmitInput {
   entries: number;
   bytes: number;
   idempotency: { key: string; bodyHash: string } | null;
+  /**
+   * The distinct sources of the valid entries, with their entries and bytes (src/sources/). Default
+   * []: no source verdicts (everything is sent as before).
+   */
+  sources?: { source: string; entries: number; bytes: number }[];
+  /** The tenant record's policy for sources the relay does not manage. Default "verify". */
+  unmanagedSources?: UnmanagedPolicy;
   /** Which of the tenant's shards this object is (0: the one named by the tenant id). Default 0. */
   shard?: number;
 }
+
+/**
+ * Per source, what to do with its entries when it is not simply "send": "hold" (call hold()),
+ * "refuse" (fail each entry with the code), or "send" with a warning. Absent: send them all.
+ */
+export type SourceVerdicts = Record<string, Verdict>;
 
 export type AdmitOutput =
   | { kind: "denied"; reason: "revoked" | "disabled"; revision: number }
@@ -55,10 +70,35 @@ export type AdmitOutput =
   | { kind: "idempotency-mismatch" }
   | { kind: "idempotency-in-progress"; retryAfterS: number }
   /** Send now: a token was taken (none when entries is 0). */
-  | { kind: "direct"; revision: number; rate: RateInfo }
+  | { kind: "direct"; revision: number; rate: RateInfo; sources?: SourceVerdicts }
   /** Over the rate: call enqueue() with the entries. */
-  | { kind: "queue"; revision: number; rate: RateInfo }
-  | { kind: "full"; retryAfterS: number; revision: number; rate: RateInfo };
+  | { kind: "queue"; revision: number; rate: RateInfo; sources?: SourceVerdicts }
+  | { kind: "full"; retryAfterS: number; revision: number; rate: RateInfo; sources?: SourceVerdicts };
+
+/** Entries for sources admit() said to hold (called only after such a verdict: an old object never gives one). */
+export interface HoldInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  limits: TenantLimits;
+  unmanagedSources?: UnmanagedPolicy;
+  entries: { source: string; entry: WireEntry; bytes: number }[];
+}
+
+/** Per entry, in order: its relay id (held, or queued when the source became sendable), or why not. */
+export interface HoldOutput {
+  results: ({ relayEventId: string } | { code: string; message: string })[];
+}
+
+/** Who asks about sources: the partner (a principal, checked like a request) or the admin API (null). */
+export interface SourceCallInput {
+  v: typeof GATE_PROTOCOL;
+  tenantId: string;
+  principal: Principal | null;
+  revision: number;
+  status: "active" | "disabled";
+}
+
+export type SourceCall<T> = Denied | SourceOp<T>;
 
 /** The token bucket as RateLimit header fields report it. */
 export interface RateInfo {
@@ -119,7 +159,9 @@ export interface FinishInput {
 export type EventStatus =
   | { state: "queued"; attempts: number; lastErrorCode: string | null; acceptedAt: number; nextAttemptAt: number }
   | { state: "delivered"; eventId: string | null; attempts: number; at: number }
-  | { state: "failed"; errorCode: string; errorMessage: string; attempts: number; at: number; deadLettered: boolean };
+  | { state: "failed"; errorCode: string; errorMessage: string; attempts: number; at: number; deadLettered: boolean }
+  /** Held for a source that is not ACTIVE (src/sources/): not sent yet. */
+  | { state: "held"; source: string; reason: string; acceptedAt: number; holdUntil: number };
 
 export interface GateStatus {
   tenantId: string | null;
@@ -137,6 +179,8 @@ export interface GateStatus {
   lastUpstreamError: { code: string; message: string; at: number } | null;
   rate: RateInfo;
   nextDrainAt: number | null;
+  /** The tenant's partner event sources (absent from an object older than them). */
+  sources?: SourceCounts & { items: SourceView[] };
   /** This object's shard index (absent from objects deployed before shards: 0). */
   shard?: number;
 }
@@ -184,6 +228,17 @@ export interface GateRpc {
     relayEventIds: string[];
   }): Promise<{ replayed: number; notFound: string[] }>;
   purge(input: { v: typeof GATE_PROTOCOL; force: boolean }): Promise<{ purged: boolean; queued: number }>;
+  hold(input: HoldInput): Promise<HoldOutput>;
+  sourceList(input: SourceCallInput): Promise<SourceCall<SourceView[]>>;
+  sourceGet(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView | null>>;
+  sourceCreate(
+    input: SourceCallInput & { name: string; account: string },
+  ): Promise<SourceCall<{ source: SourceView; created: boolean }>>;
+  sourceDelete(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView>>;
+  sourceRefresh(input: SourceCallInput & { name: string | null }): Promise<SourceCall<SourceView[]>>;
+  sourceImport(
+    input: SourceCallInput & { rules: string[] },
+  ): Promise<SourceCall<{ imported: string[]; skipped: string[]; complete: boolean }>>;
 }
 
 export interface EventStatusInput {

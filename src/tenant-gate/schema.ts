@@ -13,10 +13,14 @@
  * | `outcomes`     | events.ts       |
  * | `dead_letters` | events.ts       |
  * | `idempotency`  | idempotency.ts  |
+ * | `sources`      | sources.ts      |
+ * | `held`         | sources.ts      |
  *
  * (counters.ts owns the `stats` key of the key-value storage; admission.ts and drain.ts own no
  * storage.)
  */
+import { SOURCES_MIGRATION } from "./sources.ts";
+
 const MIGRATIONS: readonly string[] = [
   // 1: the first schema.
   `
@@ -89,6 +93,48 @@ const MIGRATIONS: readonly string[] = [
     next_at INTEGER NOT NULL
   );
   CREATE INDEX batches_due ON batches (next_at, seq);
+  INSERT INTO batches (request, legacy, entries, sizes, st, pending, pending_bytes, accepted_at, queued_at, next_at)
+    SELECT relay_id, 1, '[' || entry || ']', json_array(bytes),
+      json_array(json_object('a', attempts, 't', next_at, 'f', in_flight, 'u', outcome_unknown, 'd', 0,
+        'c', last_code, 'm', last_message)),
+      1, bytes, accepted_at, queued_at, next_at
+    FROM queue ORDER BY seq;
+  DROP TABLE queue;
+  `,
+  // 3: partner event sources and the entries held for them (sources.ts). Idempotent, and it
+  // carries a per-entry `queue` over into `batches` as migration 2 does: a database the sources
+  // work left at version 2 (with these tables as its migration 2, and the old queue) ends up with
+  // both; on a database migration 2 already moved, the recreated queue is empty and goes again.
+  `${SOURCES_MIGRATION}
+  CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request TEXT NOT NULL UNIQUE,
+    legacy INTEGER NOT NULL DEFAULT 0,
+    entries TEXT NOT NULL,
+    sizes TEXT NOT NULL,
+    st TEXT NOT NULL,
+    pending INTEGER NOT NULL,
+    pending_bytes INTEGER NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    queued_at INTEGER NOT NULL,
+    next_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS batches_due ON batches (next_at, seq);
+  CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    relay_id TEXT NOT NULL UNIQUE,
+    entry TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    queued_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    outcome_unknown INTEGER NOT NULL DEFAULT 0,
+    last_code TEXT,
+    last_message TEXT
+  );
   INSERT INTO batches (request, legacy, entries, sizes, st, pending, pending_bytes, accepted_at, queued_at, next_at)
     SELECT relay_id, 1, '[' || entry || ']', json_array(bytes),
       json_array(json_object('a', attempts, 't', next_at, 'f', in_flight, 'u', outcome_unknown, 'd', 0,

@@ -147,6 +147,12 @@ export const tenantRecordSchema = z.object({
   credentials: credentialsSchema.nullable().default(null),
   apiKeys: z.array(apiKeyEntrySchema).default([]),
   sigv4Keys: z.array(sigv4KeyEntrySchema).default([]),
+  /**
+   * Events for a partner event source the relay does not manage (docs/sources.md): "verify"
+   * (default: forward, read its state at once and from then on hold or refuse as for a managed
+   * one), "hold" (hold until its state is read), "forward" (never read it: as before).
+   */
+  unmanagedSources: z.enum(["verify", "hold", "forward"]).default("verify"),
   createdAt: isoDate,
   updatedAt: isoDate,
 });

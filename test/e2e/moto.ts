@@ -502,6 +502,53 @@ await runSuite({
       },
     );
 
+    await s.check(
+      `partner event sources: POST /v1/sources creates one for the customer account in moto (state unverifiable there: moto lacks ListPartnerEventSourceAccounts), and events for it arrive`,
+      async () => {
+        const name = src(GOOD, "signups");
+        const res = await fetch(`${relay.url}/v1/sources`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${goodKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ Name: name, Account: CUSTOMER_ACCOUNT }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        const text = await res.text();
+        assert.equal(res.status, 201, text);
+        const created = JSON.parse(text);
+        assert.equal(created.name, name);
+        assert.equal(created.account, CUSTOMER_ACCOUNT);
+        // moto cannot tell the state: the relay says so and forwards as before (docs/sources.md).
+        assert.match(String(created.warning), /ListPartnerEventSourceAccounts/, text);
+        const sent = { Source: name, DetailType: "Signed Up", Detail: JSON.stringify({ user: "u-1" }) };
+        const put = await fetch(`${relay.url}/v1/events`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${goodKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ Entries: [sent] }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        const putText = await put.text();
+        assert.ok(put.status === 200 || put.status === 202, putText);
+        const [e] = await arrived([sent.DetailType], 45_000);
+        assertEvent(e!, sent);
+        const listed = await fetch(`${relay.url}/v1/sources`, { headers: { authorization: `Bearer ${goodKey}` } });
+        const list = JSON.parse(await listed.text());
+        assert.ok(
+          list.sources.some((x: { name: string; managed: boolean }) => x.name === name && x.managed),
+          JSON.stringify(list),
+        );
+        // The admin CLI sees and reads the same source.
+        const cliList = await relay.tenantJson(["source", "list", GOOD]);
+        assert.ok(
+          cliList.sources.some((x: { name: string }) => x.name === name),
+          JSON.stringify(cliList),
+        );
+        const shown = await relay.tenantJson(["source", "show", GOOD, name]);
+        assert.equal(shown.source.account, CUSTOMER_ACCOUNT, JSON.stringify(shown));
+        const refreshed = await relay.tenantJson(["source", "refresh", GOOD, name]);
+        assert.match(String(refreshed.sources[0].warning), /ListPartnerEventSourceAccounts/, JSON.stringify(refreshed));
+      },
+    );
+
     await s.check("SQS holds nothing else (no duplicates, nothing unexpected)", async () => {
       await sleep(500);
       await readQueue();
@@ -516,6 +563,7 @@ await runSuite({
         "Role Order 1",
         "Role Order 2",
         "Role Order 3",
+        "Signed Up",
       ]);
     });
 

@@ -380,4 +380,45 @@ describe("the buffer's migration to one row per request", () => {
     });
     expect(await after.json()).toMatchObject({ state: "delivered", attempts: 3 });
   });
+
+  it("a database the sources work left at schema 2 (sources tables, the old queue) ends up with both at 3", async () => {
+    const t = await seedTenant();
+    const fake = installFakeUpstream({ credentials: [t.aws] });
+    expect((await post(t, [entry(t)])).status).toBe(200);
+    const oldId = `relay-${crypto.randomUUID()}`;
+    const stored = JSON.stringify(entry(t, { id: "old-2" }));
+    await runInDurableObject(gateStub(t.record.id), (_o, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE batches");
+      sql.exec(`CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, relay_id TEXT NOT NULL UNIQUE, entry TEXT NOT NULL,
+        bytes INTEGER NOT NULL, accepted_at INTEGER NOT NULL, queued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, in_flight INTEGER NOT NULL DEFAULT 0,
+        outcome_unknown INTEGER NOT NULL DEFAULT 0, last_code TEXT, last_message TEXT)`);
+      const now = Date.now();
+      sql.exec(
+        "INSERT INTO queue (relay_id, entry, bytes, accepted_at, queued_at, attempts, next_at) VALUES (?, ?, 100, ?, ?, 1, ?)",
+        oldId,
+        stored,
+        now,
+        now,
+        now,
+      );
+      sql.exec("UPDATE meta SET v = '2' WHERE k = 'schema_version'");
+    });
+    await evictDurableObject(gateStub(t.record.id)); // migrate 2 → 3 only
+    const before = await exports.default.fetch(`http://relay.test/v1/events/${oldId}`, {
+      headers: { authorization: `Bearer ${t.apiKey}` },
+    });
+    expect(await before.json()).toMatchObject({ state: "queued", attempts: 1 });
+    await runInDurableObject(gateStub(t.record.id), (_o, state: DurableObjectState) => {
+      const tables = state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .toArray()
+        .map((r) => r.name);
+      expect(tables).toEqual(expect.arrayContaining(["batches", "held", "sources"]));
+      expect(tables).not.toContain("queue");
+    });
+    await drain(t.record.id);
+    expect(upstreamIds(fake)).toContain("old-2");
+  });
 });

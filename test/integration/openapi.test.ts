@@ -39,6 +39,8 @@ describe("GET /openapi.json", () => {
       "/openapi.json",
       "/v1/events",
       "/v1/events/{relayEventId}",
+      "/v1/sources",
+      "/v1/sources/{name}",
       "/v1/status",
     ]);
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(["apiKeyHeader", "bearerAuth", "sigv4"]);

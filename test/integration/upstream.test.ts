@@ -324,8 +324,9 @@ describe("secrets stay secret", () => {
       await post(t, tagged(t, f.type));
     }
     await drain(t.record.id);
-    // Every call upstream (direct or from the drain) was signed, and every signature is watched for.
-    expect(upstream!.signatures).toHaveLength(fake.calls.length);
+    // Every call upstream (direct, from the drain, or the source's state read: docs/sources.md)
+    // was signed, and every signature is watched for.
+    expect(upstream!.signatures).toHaveLength(fake.calls.length + fake.sources.calls.length);
     expect(fake.calls.length).toBeGreaterThanOrEqual(3);
     expect(logs.length).toBeGreaterThan(0);
     // The afterEach check runs over every body and log line of this test; say so explicitly here too.

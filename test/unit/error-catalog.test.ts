@@ -69,6 +69,18 @@ const SAMPLES: Record<keyof typeof errors, () => RelayError> = {
   eventsQueued: () => errors.eventsQueued("acme", 3),
   fanOutIncomplete: () => errors.fanOutIncomplete([2]),
   internalError: () => errors.internalError(),
+  sourceNotOwned: () => errors.sourceNotOwned("aws.partner/other.com/x/y", ["aws.partner/example.com/*"]),
+  sourceNotFound: () => errors.sourceNotFound("This tenant has no source aws.partner/example.com/x/y."),
+  sourcesNeedOneShard: () => errors.sourcesNeedOneShard("Tenant t1 routes to 3 shards."),
+  tenantNotFound: () => errors.tenantNotFound("acme"),
+  sourceExists: () => errors.sourceExists("already a source of account 222222222222"),
+  sourceAccountUnknown: () => errors.sourceAccountUnknown("the relay does not know the account"),
+  tooManySources: () => errors.tooManySources("this tenant already tracks 1000 sources"),
+  invalidSource: () => errors.invalidSource("EventBridge answered CreatePartnerEventSource with ValidationException"),
+  controlPlaneThrottled: () => errors.controlPlaneThrottled("EventBridge throttled", 30),
+  controlPlaneDenied: () => errors.controlPlaneDenied("AccessDeniedException"),
+  controlPlaneNotImplemented: () => errors.controlPlaneNotImplemented("not implemented"),
+  controlPlaneUnavailable: () => errors.controlPlaneUnavailable("InternalException"),
 };
 
 const camel = (code: string) => code.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
