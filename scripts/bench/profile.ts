@@ -10,7 +10,7 @@
  *    sizes, upstream JSON.stringify, aws4fetch signing, API-key hashing, rendering, logging),
  *    timed by workerd's CPU time from /proc (timers don't advance inside a Worker).
  *
- *   node scripts/bench/profile.ts [--scenario direct|buffered|invalid|oversize] [--seconds 4]
+ *   node scripts/bench/profile.ts [--scenario direct|buffered|drain|invalid|oversize] [--seconds 4]
  *                                 [--concurrency 4] [--sizes small,max]
  *                                 [--skip-workerd] [--skip-micro] [--verify true|false]
  *   npm run bench -- --profile [same flags]
@@ -24,13 +24,13 @@ import { machine, ROOT, setup } from "./harness.ts";
 import { type CpuProfile, Inspector } from "./inspector.ts";
 import { runLoad, target } from "./load.ts";
 import { invalidBatch, oversizeBatch, type Size, validBatch } from "./payloads.ts";
-import { cpuUs } from "./proc.ts";
+import { CLOCK_TICKS_PER_SECOND, cpuUs } from "./proc.ts";
 import { median } from "./report.ts";
 import { SourceMap } from "./sourcemap.ts";
 import { startWorker } from "./workers.ts";
 
 interface ProfileOptions {
-  scenario: "direct" | "buffered" | "invalid" | "oversize";
+  scenario: "direct" | "buffered" | "drain" | "invalid" | "oversize";
   seconds: number;
   concurrency: number;
   sizes: Size[];
@@ -64,8 +64,8 @@ function options(argv: string[]): ProfileOptions {
   if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 64))
     throw new Error("--concurrency: 1 to 64");
   const scenario = values.scenario as ProfileOptions["scenario"];
-  if (!["direct", "buffered", "invalid", "oversize"].includes(scenario))
-    throw new Error("--scenario: direct, buffered, invalid or oversize");
+  if (!["direct", "buffered", "drain", "invalid", "oversize"].includes(scenario))
+    throw new Error("--scenario: direct, buffered, drain, invalid or oversize");
   return {
     scenario,
     seconds,
@@ -198,14 +198,14 @@ async function profileWorkerd(o: ProfileOptions) {
     for (const size of o.sizes) {
       // The buffered scenario profiles ingest (admit, enqueue) and the drain (alarm) together.
       const tenant =
-        o.scenario !== "buffered"
+        o.scenario !== "buffered" && o.scenario !== "drain"
           ? h.tenants.direct
           : size === "small"
             ? h.tenants.bufferedSmall
             : h.tenants.bufferedMax;
       const headers = { "content-type": "application/json", authorization: `Bearer ${tenant.apiKey}` };
       const payload =
-        o.scenario === "direct" || o.scenario === "buffered"
+        o.scenario === "direct" || o.scenario === "buffered" || o.scenario === "drain"
           ? validBatch(tenant.id, size)
           : o.scenario === "invalid"
             ? invalidBatch(tenant.id, size)
@@ -217,6 +217,12 @@ async function profileWorkerd(o: ProfileOptions) {
         concurrency: o.concurrency,
         maxRequests: 100_000,
       };
+      if (o.scenario === "drain") {
+        // The drain alone: fill the buffer with a burst, then profile from its last answer until
+        // the fake EventBridge has every entry (the alarm claims, sends and settles).
+        results[size] = await profileDrain(h, relayInsp, map, t, load, size);
+        continue;
+      }
       await runLoad(t, { ...load, maxMs: 1_500 });
       // Unprofiled CPU per request, for comparison with the profiled window.
       const p0 = cpuUs(h.relay.pid);
@@ -253,6 +259,60 @@ async function profileWorkerd(o: ProfileOptions) {
     await h.cleanup();
   }
   return results;
+}
+
+/** utime and stime of a process, in µs. */
+function userSystemUs(pid: number): { user: number; system: number } {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const tick = 1_000_000 / CLOCK_TICKS_PER_SECOND;
+  return { user: Number(rest[11]) * tick, system: Number(rest[12]) * tick };
+}
+
+async function profileDrain(
+  h: Awaited<ReturnType<typeof setup>>,
+  insp: Inspector,
+  map: SourceMap,
+  t: ReturnType<typeof target>,
+  load: { path: string; body: Buffer; headers: Record<string, string>; concurrency: number },
+  size: Size,
+): Promise<Record<string, unknown>> {
+  const requests = size === "small" ? 200 : 40;
+  h.up.mark();
+  const burst = await runLoad(t, { ...load, maxRequests: requests, maxMs: 30_000 });
+  const accepted = Object.entries(burst.statuses).reduce(
+    (n, [status, count]) => n + (status === "200" || status === "202" ? count : 0),
+    0,
+  );
+  const entries = accepted * 20;
+  const callsAtStart = (await h.up.calls()).calls.length;
+  await insp.send("Profiler.enable");
+  await insp.send("Profiler.setSamplingInterval", { interval: 100 });
+  await insp.send("Profiler.start");
+  const c0 = cpuUs(h.relay.pid);
+  const s0 = userSystemUs(h.relay.pid);
+  const deadline = Date.now() + 120_000;
+  let calls = (await h.up.calls()).calls;
+  while (calls.filter((c) => c[2] === 200).reduce((n, c) => n + c[1], 0) < entries && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    calls = (await h.up.calls()).calls;
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  const c1 = cpuUs(h.relay.pid);
+  const s1 = userSystemUs(h.relay.pid);
+  const profile = (await insp.send<{ profile: CpuProfile }>("Profiler.stop")).profile;
+  const drainCalls = Math.max(1, calls.length - callsAtStart);
+  const rel = attribute(profile, map, drainCalls);
+  console.log(
+    `\nworkerd profile, drain, ${size} batch: ${burst.requests} requests ${JSON.stringify(burst.statuses)} filled the buffer; ` +
+      `${drainCalls} drain calls; workerd CPU ${((c1 - c0) / drainCalls).toFixed(0)} µs per drain call ` +
+      `(user ${((s1.user - s0.user) / drainCalls).toFixed(0)}, system ${((s1.system - s0.system) / drainCalls).toFixed(0)}); ` +
+      `relay isolate busy ${(rel.busyUs / drainCalls).toFixed(0)} µs per call (rows below: per drain call)`,
+  );
+  printRows("self time by source file", rel.byFile, 16);
+  printRows("self time by function", rel.selfByFunction, 20);
+  printRows("inclusive time by function", rel.inclusiveByFunction, 40);
+  return { drainCalls, workerdCpuUsPerDrainCall: (c1 - c0) / drainCalls, relayIsolate: rel };
 }
 
 // ---- micro-benchmarks inside workerd -------------------------------------------------------------

@@ -159,6 +159,8 @@ export function summarise(
           drainEntriesPerSecond: median(drains.map((d) => d.drainEntriesPerSecond)),
           drainSeconds: median(drains.map((d) => d.drainSeconds)),
           upstreamCpuUsPerCall: median(drains.map((d) => d.upstreamCpuUsPerCall)),
+          ingestCpuUsPerRequest: median(drains.map((d) => d.ingestCpuUsPerRequest)),
+          drainCpuUsPerCall: median(drains.map((d) => d.drainCpuUsPerCall)),
           timedOut: drains.some((d) => d.timedOut),
           rounds: drains,
         }
@@ -252,7 +254,8 @@ export function formatTable(rows: ScenarioSummary[], verdicts: Verdict[]): strin
       notes.push(
         `${s.name}: drain ${fmt(d.entriesPerDrainCall, 1)} entries/call, ${fmt(d.fullShare * 100, 0)}% of drain calls full, ` +
           `${fmt(d.drainEntriesPerSecond)} entries/s (tenant ceiling ${fmt(d.ceilingEntriesPerSecond)}), ` +
-          `${d.queuedEntries} queued + ${d.directEntries} direct entries per round${d.timedOut ? ", DRAIN TIMED OUT" : ""}; CPU/req counts ingest + drain`,
+          `${d.queuedEntries} queued + ${d.directEntries} direct entries per round${d.timedOut ? ", DRAIN TIMED OUT" : ""}; CPU/req counts ingest + drain ` +
+          `(burst ${fmt(d.ingestCpuUsPerRequest)} µs/req, then ${fmt(d.drainCpuUsPerCall)} µs per later drain call)`,
       );
     }
   });

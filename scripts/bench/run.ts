@@ -136,6 +136,10 @@ export interface DrainStats {
   ceilingEntriesPerSecond: number;
   timedOut: boolean;
   upstreamCpuUsPerCall: number;
+  /** workerd CPU from the burst's start to its last answer, per request (ingest, plus any drain already running). */
+  ingestCpuUsPerRequest: number;
+  /** workerd CPU from the burst's last answer to the drain's end, per drain call. */
+  drainCpuUsPerCall: number;
 }
 
 export interface Round {
@@ -312,6 +316,8 @@ async function bufferedWindow(
     maxRequests: Math.min(50, Math.ceil(requests / 3)),
     maxMs: o.latencyMs,
   });
+  const cMid = cpuUs(w.pid);
+  const callsAtMid = (await up.calls()).calls.length - before.calls.length;
   const accepted = queued + direct * s.payload.entries;
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   let calls: CallRow[] = [];
@@ -372,6 +378,8 @@ async function bufferedWindow(
       ceilingEntriesPerSecond: (s.rate ?? o.buffered[s.size].rate) * s.payload.entries,
       timedOut,
       upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
+      ingestCpuUsPerRequest: (cMid - c0) / Math.max(1, total),
+      drainCpuUsPerCall: (c1 - cMid) / Math.max(1, calls.length - before.calls.length - callsAtMid),
     },
   };
 }
