@@ -21,6 +21,9 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime, in microseconds (resolution 1 / CLOCK_TICKS_PER_SECOND s). */
   cpuUs: number;
+  /** utime and stime alone, in microseconds. */
+  userUs: number;
+  systemUs: number;
 }
 
 /** Parses /proc/<pid>/stat; the comm field is in parentheses and may hold spaces. */
@@ -39,7 +42,8 @@ export function readStat(pid: number): ProcStat | null {
   const ppid = Number(rest[1]);
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
-  return { pid, comm, ppid, cpuUs: ((utime + stime) * 1e6) / CLOCK_TICKS_PER_SECOND };
+  const us = 1e6 / CLOCK_TICKS_PER_SECOND;
+  return { pid, comm, ppid, cpuUs: (utime + stime) * us, userUs: utime * us, systemUs: stime * us };
 }
 
 /** CPU microseconds of one process now (throws when it is gone: a crash mid-run must show). */
@@ -47,6 +51,13 @@ export function cpuUs(pid: number): number {
   const s = readStat(pid);
   if (!s) throw new Error(`process ${pid} is gone (did workerd crash?)`);
   return s.cpuUs;
+}
+
+/** User and system CPU microseconds of one process now (throws when it is gone). */
+export function userSystemUs(pid: number): { user: number; system: number } {
+  const s = readStat(pid);
+  if (!s) throw new Error(`process ${pid} is gone (did workerd crash?)`);
+  return { user: s.userUs, system: s.systemUs };
 }
 
 /** Busy CPU time of the whole machine (all cores) from /proc/stat, in microseconds. */

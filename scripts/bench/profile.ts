@@ -24,7 +24,7 @@ import { machine, ROOT, setup } from "./harness.ts";
 import { type CpuProfile, Inspector } from "./inspector.ts";
 import { runLoad, target } from "./load.ts";
 import { invalidBatch, oversizeBatch, type Size, validBatch } from "./payloads.ts";
-import { CLOCK_TICKS_PER_SECOND, cpuUs } from "./proc.ts";
+import { cpuUs, userSystemUs } from "./proc.ts";
 import { median } from "./report.ts";
 import { SourceMap } from "./sourcemap.ts";
 import { startWorker } from "./workers.ts";
@@ -259,14 +259,6 @@ async function profileWorkerd(o: ProfileOptions) {
     await h.cleanup();
   }
   return results;
-}
-
-/** utime and stime of a process, in µs. */
-function userSystemUs(pid: number): { user: number; system: number } {
-  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const tick = 1_000_000 / CLOCK_TICKS_PER_SECOND;
-  return { user: Number(rest[11]) * tick, system: Number(rest[12]) * tick };
 }
 
 async function profileDrain(
