@@ -37,10 +37,11 @@ export class TokenBucket {
     return false;
   }
 
-  /** Milliseconds until a token is available (0 when one is). */
-  waitMs(now: number): number {
+  /** Milliseconds until `n` tokens are available (0 when they are); `n` is capped at the burst. */
+  waitMs(now: number, n = 1): number {
     this.#refill(now);
-    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.#rate) * 1000);
+    const want = Math.max(1, Math.min(n, this.#burst));
+    return this.#tokens >= want ? 0 : Math.ceil(((want - this.#tokens) / this.#rate) * 1000);
   }
 
   /** Whole tokens left now. */

@@ -10,7 +10,7 @@ import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
 import { AssumeRoleError, credentialsFor, forgetCredentials } from "../credentials/resolve.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
-import { DRAIN_CONCURRENCY, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
+import { DRAIN_CONCURRENCY, DRAIN_GATHER_MS, DRAIN_RUN_BUDGET_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { recordDrainCall } from "../metrics.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
@@ -19,7 +19,7 @@ import type { Admission } from "./admission.ts";
 import type { ClaimedBatch, EntryBuffer } from "./buffer.ts";
 import type { Counters } from "./counters.ts";
 import type { Events } from "./events.ts";
-import { backoffMs, planBatchOutcome, type RowAction } from "./policy.ts";
+import { backoffMs, gatherCalls, planBatchOutcome, type RowAction } from "./policy.ts";
 
 /** The longest the drain sleeps inside one run waiting for a token, in ms; longer waits re-arm. */
 const MAX_INLINE_WAIT_MS = 1_000;
@@ -107,6 +107,7 @@ export class Drain {
       timeoutMs: cfg.upstreamTimeoutMs,
       tenantId: record.id,
     };
+    const gather = gatherCalls(bucket.rate, DRAIN_GATHER_MS, DRAIN_CONCURRENCY);
     const inflight = new Set<Promise<void>>();
     let wake: number | null = null;
     for (;;) {
@@ -119,7 +120,9 @@ export class Drain {
         wake = this.#pausedUntil;
         break;
       }
-      const wait = bucket.waitMs(now);
+      // Out of tokens: sleep until a few calls' worth have come back and send them on one wake
+      // (DRAIN_GATHER_MS): a wake costs about what a call does.
+      const wait = bucket.waitMs(now) > 0 ? bucket.waitMs(now, gather) : 0;
       if (wait > 0) {
         if (wait > MAX_INLINE_WAIT_MS) {
           wake = now + wait;

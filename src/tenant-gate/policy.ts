@@ -111,3 +111,14 @@ export function packCount(rows: readonly PackCandidate[], maxEntries: number, ma
   }
   return n;
 }
+
+/**
+ * How many calls a rate-limited drain gathers tokens for before it wakes (at least 1): as many as
+ * the tenant's rate earns in DRAIN_GATHER_MS beyond the first, at most DRAIN_CONCURRENCY (the
+ * bucket caps it at the burst). A tenant slower than 10 calls/s waits for one token at a time,
+ * as before.
+ */
+export function gatherCalls(ratePerSecond: number, gatherMs: number, concurrency: number): number {
+  const extra = Math.floor((ratePerSecond * gatherMs) / 1000);
+  return Math.max(1, Math.min(concurrency, 1 + extra));
+}

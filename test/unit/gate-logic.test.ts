@@ -4,7 +4,7 @@ import type { RetryPolicy } from "../../src/config.ts";
 import { classifyCallError, isRetryableEntryCode, normalizeErrorCode } from "../../src/eventbridge/codes.ts";
 import { type BufferState, decide } from "../../src/tenant-gate/admission.ts";
 import { TokenBucket } from "../../src/tenant-gate/bucket.ts";
-import { backoffMs, packCount, planBatchOutcome, retryOrGiveUp } from "../../src/tenant-gate/policy.ts";
+import { backoffMs, gatherCalls, packCount, planBatchOutcome, retryOrGiveUp } from "../../src/tenant-gate/policy.ts";
 
 const policy: RetryPolicy = { backoffBaseMs: 1000, backoffCapMs: 300_000, maxAttempts: 5, maxAgeMs: 3600_000 };
 
@@ -55,6 +55,25 @@ describe("TokenBucket", () => {
     expect(b.tryTake(499)).toBe(false);
     expect(b.tryTake(500)).toBe(true);
     expect(b.remaining(100_000)).toBe(3);
+  });
+
+  it("says how long until n tokens are there, n capped at the burst", () => {
+    const b = new TokenBucket(50, 5, 0);
+    for (let i = 0; i < 5; i++) b.tryTake(0);
+    expect(b.waitMs(0)).toBe(20);
+    expect(b.waitMs(0, 4)).toBe(80);
+    expect(b.waitMs(0, 99)).toBe(100); // the burst, 5 tokens
+    expect(b.waitMs(80, 4)).toBe(0);
+    expect([b.tryTake(80), b.tryTake(80), b.tryTake(80), b.tryTake(80), b.tryTake(80)]).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    const one = new TokenBucket(1, 1, 0);
+    one.tryTake(0);
+    expect(one.waitMs(0, 4)).toBe(1000); // a burst of 1 never waits for more than one token
   });
 
   it("keeps earned tokens when limits change, clamped to the new burst", () => {
@@ -174,6 +193,19 @@ describe("planBatchOutcome", () => {
       () => 0,
     );
     expect(a.every((x) => x.action === "retry" && x.outcomeUnknown)).toBe(true);
+  });
+});
+
+describe("gatherCalls (calls a rate-limited drain sends per wake)", () => {
+  it("gathers what the rate earns in the gather window beyond the first token, 1 to the concurrency", () => {
+    expect(gatherCalls(50, 100, 4)).toBe(4); // 1 + 5, capped at 4: a wake every 80 ms, not every 20 ms
+    expect(gatherCalls(20, 100, 4)).toBe(3); // 1 + 2: waits 150 ms for 3, at most 100 ms beyond the first
+    expect(gatherCalls(10, 100, 4)).toBe(2);
+    expect(gatherCalls(9, 100, 4)).toBe(1); // slower tenants wait for one token at a time, as before
+    expect(gatherCalls(5, 100, 4)).toBe(1);
+    expect(gatherCalls(0.5, 100, 4)).toBe(1);
+    expect(gatherCalls(1400, 100, 4)).toBe(4);
+    expect(gatherCalls(1400, 100, 1)).toBe(1);
   });
 });
 
