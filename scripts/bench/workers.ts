@@ -21,9 +21,9 @@ import { lineReader } from "../lib/local-relay.ts";
 import type { Bundle } from "./build.ts";
 import type { KvWriter } from "./seed.ts";
 
-/** The relay's compatibility settings (wrangler.toml). */
+/** The relay's compatibility settings, as in wrangler.toml (test/node/bench-config.test.ts keeps them equal). */
 export const COMPATIBILITY_DATE = "2026-11-01";
-export const COMPATIBILITY_FLAGS = ["nodejs_compat"];
+export const COMPATIBILITY_FLAGS = ["nodejs_compat_do_not_populate_process_env"];
 
 /** The workerd binary wrangler's own Miniflare runs (the `workerd` package, a dependency of miniflare). */
 export const WORKERD = fileURLToPath(new URL("../../node_modules/.bin/workerd", import.meta.url));
