@@ -84,8 +84,8 @@ export class Admission {
   }
 
   /** Milliseconds until the next token (0 before the first request configured the bucket). */
-  waitMs(now: number, n = 1): number {
-    return this.#bucket?.waitMs(now, n) ?? 0;
+  waitMs(now: number): number {
+    return this.#bucket?.waitMs(now) ?? 0;
   }
 
   /**
