@@ -154,7 +154,12 @@ function brokenEntry(prefix: string): fc.Arbitrary<Case> {
         fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !ENTRY_FIELDS.has(k)),
         fc.jsonValue({ maxDepth: 1 }),
       )
-      .map(([k, v]) => ["InvalidArgument", (e) => void (e[k] = v)]),
+      // An own property even for "__proto__" (fast-check generates it): `e[k] = v` would set the
+      // object's prototype instead, or do nothing, and the entry would not be broken at all.
+      .map(([k, v]) => [
+        "InvalidArgument",
+        (e) => void Object.defineProperty(e, k, { value: v, enumerable: true, writable: true, configurable: true }),
+      ]),
   ];
   return fc.tuple(validEntry(prefix), fc.oneof(...breakers)).map(([c, [code, breakIt]]) => {
     const entry = { ...c.entry };
