@@ -220,7 +220,7 @@ async function profileWorkerd(o: ProfileOptions) {
       if (o.scenario === "drain") {
         // The drain alone: fill the buffer with a burst, then profile from its last answer until
         // the fake EventBridge has every entry (the alarm claims, sends and settles).
-        results[size] = await profileDrain(h, relayInsp, map, t, load, size);
+        results[size] = await profileDrain(h, relayInsp, map, t, load, size, payload.entries);
         continue;
       }
       await runLoad(t, { ...load, maxMs: 1_500 });
@@ -268,6 +268,7 @@ async function profileDrain(
   t: ReturnType<typeof target>,
   load: { path: string; body: Buffer; headers: Record<string, string>; concurrency: number },
   size: Size,
+  entriesPerRequest: number,
 ): Promise<Record<string, unknown>> {
   const requests = size === "small" ? 200 : 40;
   // Fills the buffer with a burst, then waits from its last answer until the fake EventBridge
@@ -284,7 +285,10 @@ async function profileDrain(
     const s0 = userSystemUs(h.relay.pid);
     const deadline = Date.now() + 120_000;
     let calls = (await h.up.calls()).calls;
-    while (calls.filter((c) => c[2] === 200).reduce((n, c) => n + c[1], 0) < accepted * 20 && Date.now() < deadline) {
+    while (
+      calls.filter((c) => c[2] === 200).reduce((n, c) => n + c[1], 0) < accepted * entriesPerRequest &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 50));
       calls = (await h.up.calls()).calls;
     }

@@ -317,7 +317,7 @@ async function bufferedWindow(
     maxMs: o.latencyMs,
   });
   const cMid = cpuUs(w.pid);
-  const callsAtMid = (await up.calls()).calls.length - before.calls.length;
+  const callsAtMid = (await up.calls()).calls.length;
   const accepted = queued + direct * s.payload.entries;
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   let calls: CallRow[] = [];
@@ -379,7 +379,7 @@ async function bufferedWindow(
       timedOut,
       upstreamCpuUsPerCall: calls.length ? (upCpu - before.cpuUs) / calls.length : 0,
       ingestCpuUsPerRequest: (cMid - c0) / Math.max(1, total),
-      drainCpuUsPerCall: (c1 - cMid) / Math.max(1, calls.length - before.calls.length - callsAtMid),
+      drainCpuUsPerCall: (c1 - cMid) / Math.max(1, calls.length - callsAtMid),
     },
   };
 }

@@ -122,7 +122,7 @@ export class Drain {
       }
       // Out of tokens: sleep until a few calls' worth have come back and send them on one wake
       // (DRAIN_GATHER_MS): a wake costs about what a call does.
-      const wait = bucket.waitMs(now) > 0 ? bucket.waitMs(now, gather) : 0;
+      const wait = bucket.remaining(now) >= 1 ? 0 : bucket.waitMs(now, gather);
       if (wait > 0) {
         if (wait > MAX_INLINE_WAIT_MS) {
           wake = now + wait;
