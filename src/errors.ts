@@ -218,7 +218,6 @@ const CATALOG = {
   control_plane_denied: { status: 502, aws: INTERNAL_FAILURE, doors: PROBLEM_DOORS },
   control_plane_not_implemented: { status: 502, aws: INTERNAL_FAILURE, doors: PROBLEM_DOORS },
   control_plane_unavailable: { status: 502, aws: SERVICE_UNAVAILABLE, doors: PROBLEM_DOORS },
-  sources_need_one_shard: { status: 409, aws: VALIDATION, doors: PROBLEM_DOORS },
 } as const satisfies Record<string, CatalogSpec>;
 
 export type ErrorCode = keyof typeof CATALOG;
@@ -580,13 +579,6 @@ export const errors = {
   // Partner event sources (src/sources/; the detail of the gate-made ones is written there)
   sourceNotOwned(name: string, rules: readonly string[]): RelayError {
     return make("source_not_owned", `${name} is not under this tenant's partner event sources (${rules.join(", ")}).`);
-  },
-  /**
-   * Managed sources live on the tenant's shard 0 only until their states are fanned out to every
-   * shard (docs/sources.md): a tenant may not have both managed sources and more than one shard.
-   */
-  sourcesNeedOneShard(detail: string): RelayError {
-    return make("sources_need_one_shard", detail);
   },
   sourceNotFound(detail: string): RelayError {
     return make("source_not_found", detail);

@@ -18,7 +18,7 @@ import { timingSafeEqual } from "../auth/api-key.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors, type RelayError } from "../errors.ts";
 import { MAX_SHARDS } from "../limits.ts";
-import { controlFor, gateCall, gateFor } from "../tenant-gate/client.ts";
+import { controlFor, gateCall } from "../tenant-gate/client.ts";
 import { type FanOutResult, GATE_PROTOCOL } from "../tenant-gate/protocol.ts";
 import { regionSchema, tenantIdSchema } from "../tenants/record.ts";
 import { getTenant } from "../tenants/store.ts";
@@ -41,35 +41,6 @@ async function regionOf(env: Env, tenantId: string): Promise<string> {
 function fannedOut<T>(out: FanOutResult<T>): T {
   if (out.kind === "ok") return out.value;
   throw errors.fanOutIncomplete(out.pendingShards);
-}
-
-/**
- * Managed partner event sources live on shard 0 until their states are fanned out to every shard
- * (docs/sources.md): more than one shard for a tenant that has any is refused.
- */
-async function refuseManagedSources(env: Env, tenantId: string, region: string, shards: number): Promise<void> {
-  const out = await gateCall(
-    () =>
-      gateFor(env, tenantId, region).sourceList({
-        v: GATE_PROTOCOL,
-        tenantId,
-        principal: null,
-        revision: 0,
-        status: "active",
-      }),
-    { retry: true },
-  );
-  if (out.kind !== "ok") return; // the list takes no principal: never denied, never refused
-  const managed = out.value.filter((v) => v.managed);
-  if (managed.length === 0) return;
-  throw errors.sourcesNeedOneShard(
-    `Tenant ${tenantId} has ${managed.length} managed partner event source(s) (${managed
-      .slice(0, 3)
-      .map((v) => v.name)
-      .join(
-        ", ",
-      )}${managed.length > 3 ? ", ..." : ""}); they need exactly one shard until their states are fanned out to every shard (docs/sources.md), so ${shards} shards are refused. Delete the sources first.`,
-  );
 }
 
 const shardsSchema = z.strictObject({
@@ -218,7 +189,6 @@ export const adminApi = new Hono<RelayEnv>()
     const { id: tenantId } = c.req.valid("param");
     const body = c.req.valid("json");
     const region = body.region ?? (await regionOf(c.env, tenantId));
-    if (body.shards > 1) await refuseManagedSources(c.env, tenantId, region, body.shards);
     const out = await gateCall(
       () =>
         controlFor(c.env, tenantId, region).setShards({

@@ -17,7 +17,7 @@ import { z } from "zod";
 import type { RelayEnv } from "../context.ts";
 import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
-import { createSourceSchema, ownedName, readJson, refuseShards, unwrap } from "../sources/http.ts";
+import { createSourceSchema, heldOnEveryShard, ownedName, readJson, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
 import { KV, ownsSource, type TenantRecord, tenantIdSchema, tenantRecordSchema } from "../tenants/record.ts";
@@ -48,7 +48,7 @@ const never = (): RelayError => errors.internalError("unexpected gate answer fro
 adminSourcesApi.get(PREFIX, async function adminListSources(c) {
   const t = await tenantOf(c.env, c.req.param("id"));
   const out = await gateCall(() => gateFor(c.env, t.id).sourceList(base(t)), { retry: true });
-  return c.json({ sources: unwrap(out, never) });
+  return c.json({ sources: await heldOnEveryShard(c.env, t, unwrap(out, never)) });
 });
 
 adminSourcesApi.post(PREFIX, async function adminCreateSource(c) {
@@ -57,7 +57,6 @@ adminSourcesApi.post(PREFIX, async function adminCreateSource(c) {
   if (!ownsSource(t.sources, body.Name)) {
     throw errors.sourceNotOwned(body.Name, t.sources);
   }
-  refuseShards(t);
   const out = await gateCall(() =>
     gateFor(c.env, t.id).sourceCreate({ ...base(t), name: body.Name, account: body.Account }),
   );
@@ -73,12 +72,11 @@ adminSourcesApi.post(`${PREFIX}/refresh`, async function adminRefreshSources(c) 
   const t = await tenantOf(c.env, c.req.param("id"));
   const body = await readJson(c.req.raw, refreshSchema);
   const out = await gateCall(() => gateFor(c.env, t.id).sourceRefresh({ ...base(t), name: body.Name ?? null }));
-  return c.json({ sources: unwrap(out, never) });
+  return c.json({ sources: await heldOnEveryShard(c.env, t, unwrap(out, never)) });
 });
 
 adminSourcesApi.post(`${PREFIX}/import`, async function adminImportSources(c) {
   const t = await tenantOf(c.env, c.req.param("id"));
-  refuseShards(t);
   const out = await gateCall(() => gateFor(c.env, t.id).sourceImport({ ...base(t), rules: t.sources }));
   return c.json(unwrap(out, never));
 });
@@ -89,7 +87,7 @@ adminSourcesApi.get(`${PREFIX}/:name{.+}`, async function adminShowSource(c) {
   const out = await gateCall(() => gateFor(c.env, t.id).sourceGet({ ...base(t), name }), { retry: true });
   const v = unwrap(out, never);
   if (!v) throw errors.sourceNotFound(`Tenant ${t.id} has no source ${name}.`);
-  return c.json(v);
+  return c.json((await heldOnEveryShard(c.env, t, [v]))[0]!);
 });
 
 adminSourcesApi.delete(`${PREFIX}/:name{.+}`, async function adminDeleteSource(c) {

@@ -14,7 +14,7 @@ import { Hono } from "hono";
 import { apiKeyAuth } from "../auth/api-key-auth.ts";
 import type { RelayEnv } from "../context.ts";
 import { errors } from "../errors.ts";
-import { createSourceSchema, ownedName, readJson, refuseShards, unwrap } from "../sources/http.ts";
+import { createSourceSchema, heldOnEveryShard, ownedName, readJson, unwrap } from "../sources/http.ts";
 import { gateCall, gateFor } from "../tenant-gate/client.ts";
 import { GATE_PROTOCOL, type SourceCallInput } from "../tenant-gate/protocol.ts";
 import { ownsSource } from "../tenants/record.ts";
@@ -35,7 +35,6 @@ sourcesApi.post("/v1/sources", apiKeyAuth(), async function createSource(c) {
   if (!ownsSource(caller.tenant.sources, body.Name)) {
     throw errors.sourceNotOwned(body.Name, caller.tenant.sources);
   }
-  refuseShards(caller.tenant);
   const out = await gateCall(() =>
     gateFor(c.env, caller.tenant.id).sourceCreate({ ...base(c), name: body.Name, account: body.Account }),
   );
@@ -47,7 +46,7 @@ sourcesApi.get("/v1/sources", apiKeyAuth(), async function listSources(c) {
   const caller = c.var.caller;
   const out = await gateCall(() => gateFor(c.env, caller.tenant.id).sourceList(base(c)), { retry: true });
   const items = unwrap(out, (r) => deniedError(caller, r)).filter((s) => ownsSource(caller.tenant.sources, s.name));
-  return c.json({ sources: items }, 200, NO_STORE);
+  return c.json({ sources: await heldOnEveryShard(c.env, caller.tenant, items) }, 200, NO_STORE);
 });
 
 sourcesApi.get("/v1/sources/:name{.+}", apiKeyAuth(), async function getSource(c) {
@@ -60,7 +59,7 @@ sourcesApi.get("/v1/sources/:name{.+}", apiKeyAuth(), async function getSource(c
   if (!v) {
     throw errors.sourceNotFound(`This tenant has no source ${name}.`);
   }
-  return c.json(v, 200, NO_STORE);
+  return c.json((await heldOnEveryShard(c.env, caller.tenant, [v]))[0]!, 200, NO_STORE);
 });
 
 sourcesApi.delete("/v1/sources/:name{.+}", apiKeyAuth(), async function deleteSource(c) {

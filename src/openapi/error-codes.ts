@@ -83,8 +83,6 @@ const WHEN: Partial<Record<ErrorCode, string>> = {
     "The tenant's AWS credentials may not make the source call, or STS would not give the role's session.",
   control_plane_not_implemented: "The upstream does not implement the source call.",
   control_plane_unavailable: "EventBridge (or STS) failed or did not answer the source call; retry.",
-  sources_need_one_shard:
-    "The tenant routes to more than one shard: managed sources need exactly one (docs/sources.md).",
 };
 
 const HEADERS: Partial<Record<ErrorCode, readonly ResponseHeaderName[]>> = {

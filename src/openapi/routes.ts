@@ -388,7 +388,6 @@ function registerSourceRoutes(api: OpenApiBuilder, s: ResponseSchemas): void {
         "source_account_unknown",
         "too_many_sources",
         "invalid_source",
-        "sources_need_one_shard",
         ...CONTROL_PLANE_CODES,
       ],
     },

@@ -6,9 +6,10 @@
 import { z } from "zod";
 import { errors, type RelayError } from "../errors.ts";
 import { MAX_SOURCE_CHARS, SOURCE_PATTERN } from "../limits.ts";
-import type { SourceCall } from "../tenant-gate/protocol.ts";
+import { controlFor, gateCall } from "../tenant-gate/client.ts";
+import { GATE_PROTOCOL, type SourceCall } from "../tenant-gate/protocol.ts";
 import { ownsSource, type TenantRecord } from "../tenants/record.ts";
-import type { SourceOpError } from "./view.ts";
+import type { SourceOpError, SourceView } from "./view.ts";
 
 /** `POST .../sources` body: AWS's member names (Name, Account), as CreatePartnerEventSource takes them. */
 export const createSourceSchema = z.strictObject({
@@ -49,15 +50,23 @@ export function ownedName(raw: string, rules: readonly string[]): string {
   return name;
 }
 
-/** The value of a gate answer, or the error it stands for (`denied` is the caller's to map). */
-/** Managed sources need a one-shard tenant until their states are fanned out (docs/sources.md). */
-export function refuseShards(t: TenantRecord): void {
-  if ((t.limits.shards ?? 1) > 1)
-    throw errors.sourcesNeedOneShard(
-      `Tenant ${t.id} routes to ${t.limits.shards} shards; managed partner event sources need exactly one until their states are fanned out to every shard (docs/sources.md). Set the tenant to 1 shard first.`,
-    );
+/**
+ * Source views with the entries held for each counted on every shard: on a tenant with more than
+ * one shard each shard holds the entries it accepted, and shard 0 (which answers the source
+ * calls) counts only its own. One call to the tenant's control object, which asks every shard.
+ */
+export async function heldOnEveryShard<T extends SourceView>(env: Env, t: TenantRecord, views: T[]): Promise<T[]> {
+  if ((t.limits.shards ?? 1) <= 1 || views.length === 0) return views;
+  const held = await gateCall(
+    () => controlFor(env, t.id, t.region).heldBySource({ v: GATE_PROTOCOL, tenantId: t.id }),
+    {
+      retry: true,
+    },
+  );
+  return views.map((v) => ({ ...v, held: held[v.name] ?? { entries: 0, bytes: 0 } }));
 }
 
+/** The value of a gate answer, or the error it stands for (`denied` is the caller's to map). */
 export function unwrap<T>(out: SourceCall<T>, onDenied: (reason: "revoked" | "disabled") => RelayError): T {
   if (out.kind === "denied") throw onDenied(out.reason);
   if (out.kind === "error") throw fromGate(out);
@@ -69,8 +78,6 @@ function fromGate(e: SourceOpError): RelayError {
   switch (e.code) {
     case "source_not_found":
       return errors.sourceNotFound(e.detail);
-    case "sources_need_one_shard":
-      return errors.sourcesNeedOneShard(e.detail);
     case "source_exists":
       return errors.sourceExists(e.detail);
     case "source_account_unknown":

@@ -25,6 +25,7 @@ import type { HeldRow, SourceTable } from "../tenant-gate/sources.ts";
 import { type TenantRecord, upstreamEndpoint } from "../tenants/record.ts";
 import { getTenant } from "../tenants/store.ts";
 import {
+  applyMirror,
   applyRead,
   CODES,
   CONTROL_PLANE_BURST,
@@ -36,11 +37,14 @@ import {
   MAX_HELD_BYTES_PER_SOURCE,
   MAX_HELD_PER_SOURCE,
   MAX_SOURCES_PER_TENANT,
+  mirrorOf,
   newRecord,
   POLL_MAX_PER_RUN,
   type ReadOutcome,
   readFromAccounts,
+  type SourceMirror,
   type SourceRecord,
+  sameMirror,
   type Transition,
   UNMANAGED_IDLE_MS,
   type UnmanagedPolicy,
@@ -63,6 +67,11 @@ export interface SourceHooks {
   deadLetter(rows: HeldRow[], code: string, message: string, now: number): void;
   /** Takes the entries of `source` still waiting in the send queue (not in flight), in order. */
   takeQueued(source: string): { relayId: string; entry: string; bytes: number; acceptedAt: number }[];
+  /**
+   * A managed source's fanned-out state (SourceMirror) changed, inside the caller's transaction:
+   * shard 0 publishes the new states to the tenant's other shards (docs/sources.md "Shards").
+   */
+  mirrorChanged?(): void;
 }
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -488,6 +497,44 @@ export class SourceManager {
     return Math.max(Math.min(...t), this.#pausedUntil);
   }
 
+  // ---- Shards (docs/sources.md "Shards") -------------------------------------------------------
+
+  /** The managed sources' states as shard 0 fans them out to the tenant's other shards. */
+  exportMirror(): SourceMirror[] {
+    return this.#table
+      .all()
+      .filter((r) => r.managed)
+      .map(mirrorOf);
+  }
+
+  /**
+   * On a shard other than 0: applies shard 0's states (the whole set of managed sources, each
+   * compared with this shard's copy), carrying out each change on this shard's held and queued
+   * entries as shard 0 did on its own. Returns how many sources changed.
+   */
+  mirror(items: readonly SourceMirror[], now: number): number {
+    let changed = 0;
+    for (const m of items) {
+      const local = this.#table.get(m.name);
+      if (local?.managed && sameMirror(mirrorOf(local), m)) continue;
+      if (!local && this.#table.size >= MAX_SOURCES_PER_TENANT) {
+        // Shard 0 tracks at most as many as this shard can: only looked-up sources fill the room.
+        const idle = this.#table.all().find((r) => !r.managed && this.#table.heldOf(r.name).entries === 0);
+        if (idle) this.#table.remove(idle.name);
+      }
+      const { record, transition } = applyMirror(local, m, now);
+      this.#commit(
+        local,
+        record,
+        transition,
+        now,
+        m.lastError === "Expired" ? "the source stayed PENDING past its ExpirationTime: AWS deletes it" : undefined,
+      );
+      changed++;
+    }
+    return changed;
+  }
+
   /** Forgets the memory (the tenant was purged). */
   reset(): void {
     this.#table.reset();
@@ -571,6 +618,8 @@ export class SourceManager {
     const { storage } = this.#h;
     storage.transactionSync(() => {
       this.#table.put(next);
+      if ((next.managed || before?.managed) && !(before && sameMirror(mirrorOf(before), mirrorOf(next))))
+        this.#h.mirrorChanged?.();
       if (transition === "activated") {
         const rows = this.#table.take(next.name);
         if (rows.length > 0) this.#h.release(rows, now);

@@ -311,3 +311,82 @@ export function readFromAccounts(
     ...(accounts.length === 1 ? { account: pick.account } : {}),
   };
 }
+
+// ---- The states shard 0 fans out to the tenant's other shards (docs/sources.md "Shards") -----------
+
+/**
+ * What another shard needs of a managed source to give the verdict shard 0 would: its state and
+ * what the verdict's messages name. Reads that change nothing of it (checkedAt, nextCheckAt, a
+ * failed read's lastError) are not part of it, so they are never fanned out.
+ */
+export interface SourceMirror {
+  name: string;
+  account: string | null;
+  state: SourceState;
+  unverifiable: Unverifiable | null;
+  arn: string | null;
+  creationTime: number | null;
+  expirationTime: number | null;
+  /** Only for a DELETED source: why (ResourceNotFoundException, Expired), as its refusal says. */
+  lastError: string | null;
+}
+
+export function mirrorOf(r: SourceRecord): SourceMirror {
+  return {
+    name: r.name,
+    account: r.account,
+    state: r.state,
+    unverifiable: r.unverifiable,
+    arn: r.arn,
+    creationTime: r.creationTime,
+    expirationTime: r.expirationTime,
+    lastError: r.state === "DELETED" ? r.lastError : null,
+  };
+}
+
+export function sameMirror(a: SourceMirror, b: SourceMirror): boolean {
+  return (
+    a.name === b.name &&
+    a.account === b.account &&
+    a.state === b.state &&
+    a.unverifiable === b.unverifiable &&
+    a.arn === b.arn &&
+    a.creationTime === b.creationTime &&
+    a.expirationTime === b.expirationTime &&
+    a.lastError === b.lastError
+  );
+}
+
+/**
+ * A shard's copy of a managed source after shard 0's state `m` arrives: managed, never read from
+ * here (shard 0 polls), and the transition its held and queued entries go through. Unlike a
+ * read, the transition does not depend on the shard's old state alone: what this shard did with
+ * the source before (an unmanaged source it forwarded, say) may have left entries in its send
+ * queue, so any change makes the shard line its entries up with the new verdict: sendable
+ * releases what it held, PENDING / UNKNOWN takes queued entries back into the hold, DELETED
+ * dead-letters both.
+ */
+export function applyMirror(
+  local: SourceRecord | undefined,
+  m: SourceMirror,
+  now: number,
+): { record: SourceRecord; transition: Transition } {
+  const base = local ?? newRecord(m.name, m.account, { managed: true, state: "UNKNOWN", arn: m.arn }, now);
+  const record: SourceRecord = {
+    ...base,
+    ...m,
+    managed: true,
+    lastError: m.lastError,
+    failures: 0,
+    checkedAt: now,
+    nextCheckAt: null,
+    pendingSince: m.state === "PENDING" ? (base.state === "PENDING" ? (base.pendingSince ?? now) : now) : null,
+    updatedAt: now,
+  };
+  if (local?.managed && sameMirror(mirrorOf(local), m)) return { record, transition: null };
+  let transition: Transition;
+  if (m.unverifiable !== null || m.state === "ACTIVE") transition = "activated";
+  else if (m.state === "DELETED") transition = local?.state === "DELETED" ? null : "deleted";
+  else transition = "deactivated";
+  return { record, transition };
+}

@@ -7,8 +7,8 @@
  * - the shard directory: every shard index the tenant ever had, which are routed (index < N),
  *   and which retired ones may still hold a backlog (they drain it, and count as senders so the
  *   shards' upstream rate still adds up to the tenant's);
- * - generic per-tenant states (`states` table, by kind) for later kinds (issue 13's partner
- *   event source states);
+ * - per-tenant states of other kinds (`states` table, by kind): `sources`, the managed partner
+ *   event sources' states, which shard 0 (where they are managed) publishes here;
  * - a durable fan-out outbox: one row per (shard, kind) still to be told; the message is the
  *   whole current state of that kind, built when sent, so a retry never sends a stale copy.
  *
@@ -82,13 +82,15 @@ const RETIRE_GRACE_MS = 120_000;
 /** The kinds this object produces itself (others come from the `states` table). */
 const ACCESS = "access";
 const DIRECTORY = "directory";
+/** Produced by shard 0 (the managed partner event sources' states), stored and fanned out here. */
+const SOURCES = "sources";
 
 type ShardRow = { shard: number; routed: number; draining: number; retired_at: number };
 
 /**
- * The tenant's sources in its status: the records are shard 0's (where sources live, and where
- * the source routes and polling go: docs/sources.md); entries held count on every shard (an
- * unmanaged source is verified, and its entries held, by the shard that saw it).
+ * The tenant's sources in its status: the records are shard 0's (where sources are managed, and
+ * where the source routes and polling go: docs/sources.md); entries held count on every shard
+ * (each shard holds the entries it accepted).
  */
 function sourcesOf(all: readonly GateStatus[], rows: readonly { shard: number }[]): Pick<GateStatus, "sources"> {
   const first = all[rows.findIndex((r) => r.shard === 0)]?.sources;
@@ -144,8 +146,13 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
     const n = Math.floor(input.shards);
     if (!(n >= 1 && n <= MAX_SHARDS)) throw new RangeError(`shards must be 1 to ${MAX_SHARDS}`);
     await this.#ready(input.tenantId, input.region);
+    // Shard 0's managed sources' states, so every shard gives their verdicts from the first
+    // request routed to it (a change shard 0 makes after this is published by shard 0 itself).
+    const sources = await this.#shard(0).exportSources({ v: GATE_PROTOCOL });
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
+      if (sources && (sources.version > 0 || sources.sources.length > 0))
+        this.#storeState(SOURCES, sources, sources.version);
       const sql = this.ctx.storage.sql;
       const known = this.#known().length;
       for (let i = 0; i < Math.max(n, known); i++) {
@@ -160,34 +167,48 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
           now,
         );
       }
-      this.#enqueue([ACCESS, DIRECTORY], this.#known(), now);
+      this.#enqueue([ACCESS, DIRECTORY, ...this.#stateKinds()], this.#known(), now);
     });
     await this.#ensureAlarm(now + DRAINING_POLL_MS);
     return this.#deliver({ ...this.#directory(), known: this.#known().length });
   }
 
   /**
-   * Publishes a state of another kind (issue 13: partner event source states) to every shard:
-   * stored, fanned out like access. `body` is the whole state of that kind.
+   * Publishes a state of another kind to every shard: stored, fanned out like access. `body` is
+   * the whole state of that kind; with `version`, a state older than the stored one is not stored
+   * (shard 0's `sources` calls may arrive out of order). Whatever is owed is still sent.
    */
   async setState(input: {
     v: typeof GATE_PROTOCOL;
     tenantId: string;
     kind: string;
     body: unknown;
+    version?: number;
   }): Promise<FanOutResult<null>> {
     if (input.kind === ACCESS || input.kind === DIRECTORY) throw new RangeError(`${input.kind} has its own call`);
     await this.#ready(input.tenantId);
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec(
-        "INSERT INTO states (kind, body) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET body = excluded.body",
-        input.kind,
-        JSON.stringify(input.body),
-      );
-      this.#enqueue([input.kind], this.#known(), now);
+      if (this.#storeState(input.kind, input.body, input.version)) this.#enqueue([input.kind], this.#known(), now);
     });
     return this.#deliver(null);
+  }
+
+  /** Every shard's held entries per source, summed. */
+  async heldBySource(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+  }): Promise<Record<string, { entries: number; bytes: number }>> {
+    await this.#ready(input.tenantId);
+    const all = await Promise.all(this.#known().map((s) => this.#shard(s).heldBySource({ v: GATE_PROTOCOL })));
+    const sum: Record<string, { entries: number; bytes: number }> = {};
+    for (const held of all)
+      for (const [name, h] of Object.entries(held)) {
+        const t = (sum[name] ??= { entries: 0, bytes: 0 });
+        t.entries += h.entries;
+        t.bytes += h.bytes;
+      }
+    return sum;
   }
 
   // ---- RPC: reads across shards ----------------------------------------------------------------
@@ -408,6 +429,33 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
     });
   }
 
+  /**
+   * Stores the whole state of a kind; with a version, only when newer than the stored one (a
+   * `version` field in its body). Returns whether it was stored.
+   */
+  #storeState(kind: string, body: unknown, version?: number): boolean {
+    const sql = this.ctx.storage.sql;
+    if (version !== undefined) {
+      const row = sql.exec<{ body: string }>("SELECT body FROM states WHERE kind = ?", kind).toArray()[0];
+      const stored = row ? Number((JSON.parse(row.body) as { version?: unknown }).version ?? 0) : 0;
+      if (stored >= version) return false;
+    }
+    sql.exec(
+      "INSERT INTO states (kind, body) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET body = excluded.body",
+      kind,
+      JSON.stringify(body),
+    );
+    return true;
+  }
+
+  /** The kinds of the `states` table (fanned out to a new shard with access and the directory). */
+  #stateKinds(): string[] {
+    return this.ctx.storage.sql
+      .exec<{ kind: string }>("SELECT kind FROM states ORDER BY kind")
+      .toArray()
+      .map((r) => r.kind);
+  }
+
   #rows(): ShardRow[] {
     return this.ctx.storage.sql
       .exec<ShardRow>("SELECT shard, routed, draining, retired_at FROM shards ORDER BY shard")
@@ -541,7 +589,9 @@ export class TenantControl extends DurableObject<Env> implements ControlRpc {
             revision: 0,
             status: "active",
           });
-          if (a.kind === "ok" && a.status.queued === 0) empty.push(r.shard);
+          // Entries held for a source that is not ACTIVE are sent once it is: still a sender.
+          if (a.kind === "ok" && a.status.queued === 0 && (a.status.sources?.heldEntries ?? 0) === 0)
+            empty.push(r.shard);
         } catch (e) {
           log.warn("control_poll_failed", { tenantId, shard: r.shard, error: (e as Error)?.message ?? String(e) });
         }

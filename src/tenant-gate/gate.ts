@@ -26,11 +26,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { relayConfig } from "../config.ts";
 import { log } from "../log.ts";
-import { SourceManager, type SourceOp, type SourceOpError, type SourceView } from "../sources/manager.ts";
+import { SourceManager, type SourceOp, type SourceView } from "../sources/manager.ts";
 import { ownsSource } from "../tenants/record.ts";
 import { Access } from "./access.ts";
 import { Admission, decide } from "./admission.ts";
 import { EntryBuffer } from "./buffer.ts";
+import { controlFor } from "./client.ts";
 import { Counters } from "./counters.ts";
 import { CONFIG_RETRY_MS, Drain } from "./drain.ts";
 import { Events } from "./events.ts";
@@ -50,21 +51,24 @@ import type {
   EventStatus,
   EventStatusInput,
   FinishInput,
-  GATE_PROTOCOL,
   GateStatus,
   HoldInput,
   HoldOutput,
   ShardRpc,
   SourceCall,
   SourceCallInput,
+  SourcesState,
   StatusInput,
 } from "./protocol.ts";
+import { GATE_PROTOCOL } from "./protocol.ts";
 import { migrate } from "./schema.ts";
 import { ShardInfo } from "./shard.ts";
 import { SourceTable } from "./sources.ts";
 
 /** Soonest housekeeping alarm when nothing but expiries remain, in ms. */
 const HOUSEKEEPING_MIN_MS = 60_000;
+/** Shard 0 retries publishing its sources' states this soon after the control object failed, in ms. */
+const SOURCES_PUBLISH_RETRY_MS = 5_000;
 
 function earliest(a: number | null, b: number | null): number | null {
   if (a === null) return b;
@@ -120,6 +124,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
         this.#counters.flush();
       },
       takeQueued: (source) => this.#buffer.takeSource(source),
+      mirrorChanged: () => this.#sourceTable.bumpVersion(Date.now()),
     });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(storage);
@@ -331,6 +336,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     const applied: string[] = [];
     const unknown: string[] = [];
     this.#shard.learnIndex(input.shard);
+    if (input.tenantId) this.#access.learn(input.tenantId, 0, "active");
     for (const m of input.states) {
       switch (m.kind) {
         case "access":
@@ -341,12 +347,74 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
           this.#shard.setDirectory(m.body as DirectoryState);
           applied.push(m.kind);
           break;
+        case "sources":
+          this.#applySources(m.body as SourcesState | null, now);
+          applied.push(m.kind);
+          break;
         default:
           unknown.push(m.kind);
       }
     }
-    if (input.tenantId) this.#access.learn(input.tenantId, 0, "active");
+    // Released entries need a drain; shard 0 with states the control object has not taken (a
+    // change made before it knew of other shards) publishes them from its alarm.
+    if (applied.includes("sources")) await this.#ensureSourcesAlarm(now);
+    if (this.#shard.index === 0 && this.#sourceTable.unpublished) await this.#ensureAlarm(now);
     return { applied, unknown };
+  }
+
+  /**
+   * Shard 0's managed sources' states, on another shard: each change carried out on this shard's
+   * held and queued entries (src/sources/manager.ts, mirror). Shard 0 is their source: it ignores
+   * its own states coming back. A version applied already is not applied again.
+   */
+  #applySources(state: SourcesState | null, now: number): void {
+    if (this.#shard.index === 0 || !state || !Array.isArray(state.sources)) return;
+    if (state.version <= this.#sourceTable.applied) return;
+    this.ctx.storage.transactionSync(() => {
+      const changed = this.#sources.mirror(state.sources, now);
+      this.#sourceTable.setApplied(state.version);
+      if (changed > 0)
+        log.info("sources_mirrored", { tenantId: this.#access.tenantId, shard: this.#shard.index, changed });
+    });
+  }
+
+  /** Shard 0's managed sources' states (null elsewhere), for the control object to seed new shards. */
+  async exportSources(_input: { v: typeof GATE_PROTOCOL }): Promise<SourcesState | null> {
+    if (this.#shard.index !== 0) return null;
+    return { version: this.#sourceTable.version, sources: this.#sources.exportMirror() };
+  }
+
+  async heldBySource(_input: { v: typeof GATE_PROTOCOL }): Promise<Record<string, { entries: number; bytes: number }>> {
+    return this.#sourceTable.heldBySource();
+  }
+
+  /**
+   * On shard 0, after a change to a managed source: the new states go to the control object, which
+   * fans them out to every shard it knows (and retries those it cannot reach) before it answers,
+   * so a source call reports success once every shard gives the new verdict. Done for a tenant of
+   * one shard too (the record may say more before the control object has been told; source
+   * changes are rare). When the control object cannot be reached, the alarm tries again.
+   */
+  async #publishSources(): Promise<void> {
+    const table = this.#sourceTable;
+    const tenantId = this.#access.tenantId;
+    if (this.#shard.index !== 0 || !table.unpublished || !tenantId) return;
+    const state: SourcesState = { version: table.version, sources: this.#sources.exportMirror() };
+    try {
+      const out = await controlFor(this.env, tenantId).setState({
+        v: GATE_PROTOCOL,
+        tenantId,
+        kind: "sources",
+        body: state,
+        version: state.version,
+      });
+      table.setPublished(state.version);
+      if (out.kind === "incomplete")
+        log.warn("sources_fan_out_incomplete", { tenantId, pendingShards: out.pendingShards.join(",") });
+    } catch (e) {
+      log.warn("sources_publish_failed", { tenantId, error: (e as Error)?.message ?? String(e) });
+      await this.#ensureAlarm(Date.now() + SOURCES_PUBLISH_RETRY_MS);
+    }
   }
 
   /** This shard's access state (the control object adopts shard 0's when it is created after it). */
@@ -439,6 +507,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
         log.error("source_poll_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
         sourcesNext = Date.now() + CONFIG_RETRY_MS;
       }
+      await this.#publishSources();
       next = await this.#drain.run();
     } catch (e) {
       log.error("drain_failed", { tenantId: this.#access.tenantId, error: (e as Error)?.message ?? String(e) });
@@ -489,7 +558,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   async sourceCreate(
     input: SourceCallInput & { name: string; account: string },
   ): Promise<SourceCall<{ source: SourceView; created: boolean }>> {
-    return this.#sourceCall(input, async () => this.#oneShard() ?? this.#sources.create(input.name, input.account));
+    return this.#sourceCall(input, async () => this.#sources.create(input.name, input.account));
   }
 
   async sourceDelete(input: SourceCallInput & { name: string }): Promise<SourceCall<SourceView>> {
@@ -503,25 +572,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
   async sourceImport(
     input: SourceCallInput & { rules: string[] },
   ): Promise<SourceCall<{ imported: string[]; skipped: string[]; complete: boolean }>> {
-    return this.#sourceCall(
-      input,
-      async () => this.#oneShard() ?? this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)),
-    );
-  }
-
-  /**
-   * Managed sources live here (shard 0) until their states are fanned out to every shard: refused
-   * while the directory the control object fanned out routes to more than one shard.
-   */
-  #oneShard(): SourceOpError | null {
-    const shards = this.#shard.directory?.shards ?? 1;
-    if (shards <= 1 && this.#shard.index === 0) return null;
-    return {
-      kind: "error",
-      status: 409,
-      code: "sources_need_one_shard",
-      detail: `Tenant ${this.#access.tenantId ?? ""} routes to ${shards} shards; managed partner event sources need exactly one until their states are fanned out to every shard (docs/sources.md). Set the tenant to 1 shard first.`,
-    };
+    return this.#sourceCall(input, () => this.#sources.import(input.rules, (name) => ownsSource(input.rules, name)));
   }
 
   /** Authorises like a request (the admin API passes no principal), runs, and re-arms the alarm. */
@@ -533,6 +584,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       if (denied) return { kind: "denied", reason: denied };
     }
     const out = await run();
+    await this.#publishSources();
     await this.#ensureSourcesAlarm(Date.now());
     return out;
   }

@@ -18,7 +18,7 @@
  * caller may leave out, and a call with a field this code does not know, both work.
  */
 import type { WireEntry } from "../entries/schema.ts";
-import type { UnmanagedPolicy, Verdict } from "../sources/policy.ts";
+import type { SourceMirror, UnmanagedPolicy, Verdict } from "../sources/policy.ts";
 import type { SourceCounts, SourceOp, SourceView } from "../sources/view.ts";
 import type { TenantLimits } from "../tenants/record.ts";
 
@@ -264,9 +264,10 @@ export interface StatusInput {
  * the whole current state of that kind each time (so delivering it twice, or an older copy after
  * a newer one, changes nothing), keyed by `kind`. Kinds today: `access` (AccessState: revision,
  * status, every revoked principal) and `directory` ({shards, senders}: how many shards the
- * tenant routes to, and how many may be sending upstream, which divides the tenant's rate).
- * A new kind (issue 13: partner event source states) is one more case in the shard's
- * `applyState` and one more producer in the control object.
+ * tenant routes to, and how many may be sending upstream, which divides the tenant's rate),
+ * both produced by the control object, and `sources` (SourcesState: the managed partner event
+ * sources' states, produced by shard 0, which manages them, through `setState`). A new kind is
+ * one more case in the shard's `applyState` and one more producer.
  */
 export interface ShardStateMessage {
   kind: string;
@@ -278,6 +279,16 @@ export interface DirectoryState {
   shards: number;
   /** Shards that may send upstream: the routed ones plus retired ones still draining a backlog. */
   senders: number;
+}
+
+/**
+ * The `sources` kind: every managed source's state as shard 0 has it (docs/sources.md "Shards").
+ * `version` rises with every change (epoch-ms based, so across a purge too): the control object
+ * keeps the newest it was given, a shard applies a version once.
+ */
+export interface SourcesState {
+  version: number;
+  sources: SourceMirror[];
 }
 
 export interface ApplyStateInput {
@@ -299,6 +310,13 @@ export interface ShardRpc extends GateRpc {
   applyState(input: ApplyStateInput): Promise<ApplyStateOutput>;
   /** This shard's access state, for a control object created after the shard (an existing tenant). */
   exportAccess(input: { v: typeof GATE_PROTOCOL }): Promise<AccessExport>;
+  /**
+   * Shard 0's managed sources' states (null on another shard, or with none ever managed): the
+   * control object seeds new shards with them (setShards).
+   */
+  exportSources(input: { v: typeof GATE_PROTOCOL }): Promise<SourcesState | null>;
+  /** The entries this shard holds, per source (the source views count every shard's). */
+  heldBySource(input: { v: typeof GATE_PROTOCOL }): Promise<Record<string, { entries: number; bytes: number }>>;
 }
 
 export interface AccessExport {
@@ -320,13 +338,23 @@ export interface ControlRpc {
     /** The tenant's AWS region, for placing new shards (default: the record's, read from KV). */
     region?: string;
   }): Promise<FanOutResult<DirectoryState & { known: number }>>;
-  /** Stores a state of another kind (issue 13: partner event source states) and fans it out like access. */
+  /**
+   * Stores a state of another kind (`sources`, from shard 0) and fans it out like access. With
+   * `version`, an older or equal version than the one stored is not stored (a late call after a
+   * newer one changes nothing); whatever is stored is still fanned out.
+   */
   setState(input: {
     v: typeof GATE_PROTOCOL;
     tenantId: string;
     kind: string;
     body: unknown;
+    version?: number;
   }): Promise<FanOutResult<null>>;
+  /** Every shard's held entries per source, summed (the source views of a tenant with shards). */
+  heldBySource(input: {
+    v: typeof GATE_PROTOCOL;
+    tenantId: string;
+  }): Promise<Record<string, { entries: number; bytes: number }>>;
   status(input: StatusInput): Promise<Denied | { kind: "ok"; status: GateStatus; shards: ShardSummary[] }>;
   deadLetters(input: {
     v: typeof GATE_PROTOCOL;

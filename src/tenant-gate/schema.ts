@@ -7,7 +7,7 @@
  *
  * | table          | owner           |
  * | -------------- | --------------- |
- * | `meta`         | access.ts (`tenant_id`, `revision`, `status`); this file (`schema_version`) |
+ * | `meta`         | access.ts (`tenant_id`, `revision`, `status`); shard.ts (`shard_*`); sources.ts (`sources_*`); this file (`schema_version`) |
  * | `revoked`      | access.ts       |
  * | `batches`      | buffer.ts       |
  * | `outcomes`     | events.ts       |

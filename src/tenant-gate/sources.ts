@@ -3,7 +3,9 @@
  *
  * Owns: tables `sources` (one row per tracked source: src/sources/policy.ts's SourceRecord) and
  * `held` (entries accepted for a source that is not ACTIVE, in order, until it becomes ACTIVE or
- * they are dead-lettered). The records are also kept in memory (at most MAX_SOURCES_PER_TENANT),
+ * they are dead-lettered), and the `meta` rows `sources_version` / `sources_published` (shard 0:
+ * the version of the managed sources' states, and the last one the control object took) and
+ * `sources_applied` (other shards: the last version applied). The records are also kept in memory (at most MAX_SOURCES_PER_TENANT),
  * so ingest's verdict costs no query; held totals per source likewise.
  *
  * Pure decisions are src/sources/policy.ts; the calls to EventBridge are src/sources/manager.ts.
@@ -96,6 +98,47 @@ export class SourceTable {
     );
   }
 
+  // ---- Versions of the fanned-out states (docs/sources.md "Shards") ------------------------------
+
+  /**
+   * Marks the managed sources' states changed (inside the caller's transaction). Versions are
+   * epoch-ms based, so they keep rising across a purge that clears this table.
+   */
+  bumpVersion(now: number): void {
+    this.#setMeta("sources_version", Math.max(now, this.#metaNumber("sources_version") + 1));
+  }
+
+  get version(): number {
+    return this.#metaNumber("sources_version");
+  }
+
+  /** True when a version the control object has not taken yet exists. */
+  get unpublished(): boolean {
+    return this.version > this.#metaNumber("sources_published");
+  }
+
+  setPublished(version: number): void {
+    if (version > this.#metaNumber("sources_published")) this.#setMeta("sources_published", version);
+  }
+
+  /** The last version applied here from shard 0 (0: none). */
+  get applied(): number {
+    return this.#metaNumber("sources_applied");
+  }
+
+  setApplied(version: number): void {
+    this.#setMeta("sources_applied", version);
+  }
+
+  #metaNumber(k: string): number {
+    const v = this.#sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", k).toArray()[0]?.v;
+    return v === undefined ? 0 : Number(v);
+  }
+
+  #setMeta(k: string, v: number): void {
+    this.#sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, String(v));
+  }
+
   get(name: string): SourceRecord | undefined {
     return this.#records.get(name);
   }
@@ -169,6 +212,11 @@ export class SourceTable {
 
   heldOf(source: string): { entries: number; bytes: number } {
     return this.#held.get(source) ?? { entries: 0, bytes: 0 };
+  }
+
+  /** Held totals per source (only sources with entries held). */
+  heldBySource(): Record<string, { entries: number; bytes: number }> {
+    return Object.fromEntries([...this.#held].map(([k, v]) => [k, { ...v }]));
   }
 
   get heldEntries(): number {

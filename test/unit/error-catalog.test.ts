@@ -71,7 +71,6 @@ const SAMPLES: Record<keyof typeof errors, () => RelayError> = {
   internalError: () => errors.internalError(),
   sourceNotOwned: () => errors.sourceNotOwned("aws.partner/other.com/x/y", ["aws.partner/example.com/*"]),
   sourceNotFound: () => errors.sourceNotFound("This tenant has no source aws.partner/example.com/x/y."),
-  sourcesNeedOneShard: () => errors.sourcesNeedOneShard("Tenant t1 routes to 3 shards."),
   tenantNotFound: () => errors.tenantNotFound("acme"),
   sourceExists: () => errors.sourceExists("already a source of account 222222222222"),
   sourceAccountUnknown: () => errors.sourceAccountUnknown("the relay does not know the account"),

@@ -1,13 +1,15 @@
 /**
  * The pure part of partner event sources (src/sources/policy.ts) and the control-plane client's
  * error mapping: verdicts per state and policy, what a read changes, the poll's cadence and
- * backoff, expiry.
+ * backoff, expiry, and what a shard does with shard 0's fanned-out states.
  */
 import { describe, expect, it } from "vitest";
 import { classifyControlPlaneError } from "../../src/eventbridge/control-plane.ts";
 import {
+  applyMirror,
   applyRead,
   expired,
+  mirrorOf,
   newRecord,
   nextCheckAt,
   POLL_ACTIVE_INTERVAL_MS,
@@ -135,5 +137,74 @@ describe("control-plane errors", () => {
     expect(classifyControlPlaneError(400, "UnknownOperationException", "")).toBe("not-implemented");
     expect(classifyControlPlaneError(400, "ValidationException", "")).toBe("invalid");
     expect(classifyControlPlaneError(503, "ServiceUnavailable", "")).toBe("unavailable");
+  });
+});
+
+describe("shard 0's states on another shard (applyMirror)", () => {
+  const remote = (over: Partial<SourceRecord> = {}) => mirrorOf({ ...managed(), ...over });
+  const unmanaged = (state: SourceRecord["state"]): SourceRecord => ({
+    ...newRecord(NAME, null, { managed: false, state: "UNKNOWN", arn: null }, T0),
+    state,
+  });
+
+  it("a source this shard never saw: PENDING holds (re-holding anything queued), ACTIVE releases, DELETED dead-letters", () => {
+    expect(applyMirror(undefined, remote({ state: "PENDING" }), T0).transition).toBe("deactivated");
+    expect(applyMirror(undefined, remote({ state: "UNKNOWN" }), T0).transition).toBe("deactivated");
+    expect(applyMirror(undefined, remote({ state: "ACTIVE" }), T0).transition).toBe("activated");
+    expect(applyMirror(undefined, remote({ state: "DELETED" }), T0).transition).toBe("deleted");
+  });
+
+  it("the copy is managed and never read from this shard (shard 0 polls)", () => {
+    const { record } = applyMirror(unmanaged("ACTIVE"), remote({ state: "PENDING" }), T0 + 5);
+    expect(record).toMatchObject({
+      managed: true,
+      state: "PENDING",
+      nextCheckAt: null,
+      failures: 0,
+      account: "222222222222",
+    });
+    expect(record.pendingSince).toBe(T0 + 5);
+    expect(verdictFor(NAME, record, "forward").action).toBe("hold"); // the tenant's policy no longer applies
+  });
+
+  it("an unmanaged source this shard forwarded turns PENDING: its queued entries go back into the hold", () => {
+    expect(applyMirror(unmanaged("ACTIVE"), remote({ state: "PENDING" }), T0).transition).toBe("deactivated");
+    expect(applyMirror(unmanaged("UNKNOWN"), remote({ state: "PENDING" }), T0).transition).toBe("deactivated");
+  });
+
+  it("the same state again changes nothing; a state that only moved on shard 0's schedule is not a change", () => {
+    const local = applyMirror(undefined, remote({ state: "ACTIVE" }), T0).record;
+    expect(applyMirror(local, remote({ state: "ACTIVE" }), T0 + 1).transition).toBeNull();
+    expect(
+      applyMirror(local, mirrorOf({ ...managed(), state: "ACTIVE", nextCheckAt: T0 + 9, checkedAt: T0 + 8 }), T0 + 1)
+        .transition,
+    ).toBeNull();
+  });
+
+  it("transitions from this shard's copy: PENDING → ACTIVE releases, ACTIVE → PENDING holds, → DELETED once", () => {
+    const pending = applyMirror(undefined, remote({ state: "PENDING" }), T0).record;
+    const active = applyMirror(pending, remote({ state: "ACTIVE" }), T0 + 1);
+    expect(active.transition).toBe("activated");
+    expect(applyMirror(active.record, remote({ state: "PENDING" }), T0 + 2).transition).toBe("deactivated");
+    const deleted = applyMirror(active.record, remote({ state: "DELETED", lastError: "Expired" }), T0 + 3);
+    expect(deleted.transition).toBe("deleted");
+    expect(deleted.record.lastError).toBe("Expired");
+    expect(applyMirror(deleted.record, remote({ state: "DELETED", lastError: null }), T0 + 4).transition).toBeNull();
+  });
+
+  it("unverifiable on shard 0 (it cannot read the state): forwarded here too", () => {
+    const pending = applyMirror(undefined, remote({ state: "PENDING" }), T0).record;
+    const r = applyMirror(pending, remote({ state: "PENDING", unverifiable: "denied" }), T0 + 1);
+    expect(r.transition).toBe("activated");
+    expect(verdictFor(NAME, r.record, "verify")).toMatchObject({ action: "send", warning: expect.any(String) });
+  });
+
+  it("what is fanned out leaves the schedule and a failed read's error out, and keeps why a source is DELETED", () => {
+    const m = mirrorOf({ ...managed(), failures: 3, lastError: "ThrottlingException", nextCheckAt: T0 + 1 });
+    expect(m).not.toHaveProperty("nextCheckAt");
+    expect(m.lastError).toBeNull();
+    expect(mirrorOf({ ...managed(), state: "DELETED", lastError: "ResourceNotFoundException" }).lastError).toBe(
+      "ResourceNotFoundException",
+    );
   });
 });
