@@ -164,3 +164,10 @@ export const STS_FAILURE_CACHE_MS = 5_000;
 export const STS_MAX_RESPONSE_BYTES = 65_536;
 /** Assumed-role credentials kept per isolate before the oldest are dropped (one per role tenant). */
 export const STS_CACHE_MAX_ENTRIES = 1_000;
+
+/**
+ * How long after a shard answered "queue" a Worker isolate sends the next request's entries along
+ * with the admission call (src/ingest/pipeline.ts, `buffering`), in ms: while a shard buffers, a
+ * queued request is then one call instead of two (admit, then enqueue). A direct answer ends it.
+ */
+export const BUFFERING_MS = 1_000;

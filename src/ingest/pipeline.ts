@@ -14,6 +14,7 @@ import { type Slot, validateBatch, type WireEntry } from "../entries/schema.ts";
 import { errors, type RelayError } from "../errors.ts";
 import { type PutResult, putPartnerEvents } from "../eventbridge/client.ts";
 import { type CallErrorClass, isRetryableEntryCode } from "../eventbridge/codes.ts";
+import { BUFFERING_MS, TENANT_CACHE_MAX_ENTRIES } from "../limits.ts";
 import { log } from "../log.ts";
 import { type IngestStats, recordIngestRequest } from "../metrics.ts";
 import { applySourceVerdicts, sourceCounts } from "../sources/ingest.ts";
@@ -119,6 +120,9 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
   // One shard of the tenant takes the whole request (docs/scaling.md); never the control object.
   const { shard, gate } = shardFor(env, tenant, args.idempotency?.key ?? null);
   const target: ShardTarget = { id: tenant.id, region: tenant.region, shard };
+  // A shard that queued its last request is buffering: the entries go along with the admission,
+  // so a queued request is one call, not two. Such an admit is not retried (it may have committed).
+  const queue = valid.length > 0 && buffering.expects(target) ? queuedEntries(valid, scoped) : undefined;
   const admit: AdmitOutput = await gateCall(
     () =>
       gate.admit({
@@ -134,10 +138,13 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
         sources: sourceCounts(valid, scoped),
         unmanagedSources: tenant.unmanagedSources,
         shard,
+        ...(queue ? { queue } : {}),
       }),
-    { retry: true },
+    { retry: !queue },
   );
   if ("revision" in admit && admit.revision > tenant.revision) invalidateTenant(tenant.id);
+  if (admit.kind === "queue" || admit.kind === "queued") buffering.saw(target);
+  else if (admit.kind === "direct") buffering.forget(target);
 
   switch (admit.kind) {
     case "denied":
@@ -173,17 +180,20 @@ async function ingestOnce(args: IngestArgs, stats: IngestStats): Promise<Respons
   try {
     if (admit.kind === "full") throw errors.bufferFull(admit.retryAfterS, admit.rate);
     // Sources not ACTIVE: held or refused, not sent (src/sources/ingest.ts).
-    valid = await applySourceVerdicts({
-      env,
-      gate,
-      tenant,
-      verdicts: admit.sources,
-      valid,
-      scoped,
-      outcomes,
-      requestId,
-    });
-    if (valid.length > 0 && admit.kind === "queue") {
+    if (admit.kind !== "queued")
+      valid = await applySourceVerdicts({
+        env,
+        gate,
+        tenant,
+        verdicts: admit.sources,
+        valid,
+        scoped,
+        outcomes,
+        requestId,
+      });
+    if (admit.kind === "queued") {
+      valid.forEach((i, k) => (outcomes[i] = { kind: "queued", relayEventId: admit.relayEventIds[k]! }));
+    } else if (valid.length > 0 && admit.kind === "queue") {
       const queued = await enqueue(
         env,
         target,
@@ -344,6 +354,41 @@ async function forward(
 
 /** Whole-call failures worth holding in the buffer rather than answering with an error. */
 const QUEUEABLE = new Set<CallErrorClass>(["throttled", "server", "timeout", "network"]);
+
+/**
+ * Which shards this isolate saw queueing, and until when it expects them to go on (BUFFERING_MS
+ * after the last queue answer; a direct answer ends it). Bounded like the record cache. A wrong
+ * guess costs only the entries' bytes in the admit call: the shard sends or refuses as before.
+ */
+export const buffering = {
+  byShard: new Map<string, number>(),
+  key: (t: ShardTarget) => `${t.id}#${t.shard}`,
+  expects(t: ShardTarget): boolean {
+    const until = this.byShard.get(this.key(t));
+    return until !== undefined && until > Date.now();
+  },
+  saw(t: ShardTarget): void {
+    if (this.byShard.size >= TENANT_CACHE_MAX_ENTRIES) this.byShard.clear();
+    this.byShard.set(this.key(t), Date.now() + BUFFERING_MS);
+  },
+  forget(t: ShardTarget): void {
+    this.byShard.delete(this.key(t));
+  },
+};
+
+function queuedEntries(valid: number[], scoped: Slot[]): QueuedEntryInput[] {
+  return valid.map((i) => {
+    const slot = scoped[i] as Extract<Slot, { ok: true }>;
+    return {
+      entry: slot.entry,
+      bytes: slot.bytes,
+      attempts: 0,
+      lastCode: null,
+      lastMessage: null,
+      outcomeUnknown: false,
+    };
+  });
+}
 
 async function enqueue(
   env: Env,

@@ -54,6 +54,7 @@ import type {
   GateStatus,
   HoldInput,
   HoldOutput,
+  RateInfo,
   ShardRpc,
   SourceCall,
   SourceCallInput,
@@ -165,6 +166,13 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     if (sv?.wake) await this.#ensureAlarm(now);
     const sources = sv && Object.keys(sv.verdicts).length > 0 ? { sources: sv.verdicts } : {};
     const decision = decide(sendable, this.#admission.slice(input.limits), now, bucket, this.#buffer);
+    // The entries came along (this shard is buffering): commit them now, one call instead of two.
+    if (decision.kind === "queue" && input.queue?.length === input.entries && !("sources" in sources)) {
+      const queued = await this.#commitEntries(input.queue, input.limits, now);
+      return queued.kind === "queued"
+        ? { kind: "queued", relayEventIds: queued.relayEventIds, revision: access.revision, rate: queued.rate }
+        : { kind: "full", retryAfterS: queued.retryAfterS, revision: access.revision, rate: queued.rate };
+    }
     const rate = this.#admission.rate(now);
     if (decision.kind === "full")
       return { kind: "full", retryAfterS: decision.retryAfterS, revision: access.revision, rate, ...sources };
@@ -177,8 +185,17 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
     this.#access.learn(input.tenantId, 0, "active");
     this.#shard.learnIndex(input.shard);
     this.#admission.bucket(input.limits, now);
-    const limits = this.#admission.slice(input.limits);
-    const entries = input.entries;
+    const out = await this.#commitEntries(input.entries, input.limits, now);
+    return out.kind === "queued" ? { kind: "queued", relayEventIds: out.relayEventIds } : out;
+  }
+
+  /** enqueue()'s work, also done by admit() for entries sent along with it. */
+  async #commitEntries(
+    entries: EnqueueInput["entries"],
+    tenantLimits: EnqueueInput["limits"],
+    now: number,
+  ): Promise<{ kind: "queued"; relayEventIds: string[]; rate: RateInfo } | Extract<EnqueueOutput, { kind: "full" }>> {
+    const limits = this.#admission.slice(tenantLimits);
     const bytes = entries.reduce((n, e) => n + e.bytes, 0);
     if (!this.#buffer.hasRoom(entries.length, bytes, limits)) {
       return {
@@ -205,7 +222,7 @@ export class TenantGate extends DurableObject<Env> implements ShardRpc {
       if (failedWith.lastCode === "ThrottlingException") this.#drain.pauseAfterThrottle(now);
     }
     await this.#ensureAlarm(Math.max(earliest, now + this.#admission.waitMs(now)));
-    return { kind: "queued", relayEventIds };
+    return { kind: "queued", relayEventIds, rate: this.#admission.rate(now) };
   }
 
   /**

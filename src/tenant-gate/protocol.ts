@@ -56,6 +56,14 @@ export interface AdmitInput {
   unmanagedSources?: UnmanagedPolicy;
   /** Which of the tenant's shards this object is (0: the one named by the tenant id). Default 0. */
   shard?: number;
+  /**
+   * The valid entries themselves, sent along when the Worker expects this shard to queue them (it
+   * queued this shard's last request: it is buffering). A `queue` decision then commits them in
+   * this call, as enqueue() would, and answers `queued`; any other decision ignores them. Not
+   * used when a source verdict applies (the Worker holds or refuses some first). Default: absent
+   * (enqueue() is a second call). The Worker never retries an admit that carries them.
+   */
+  queue?: QueuedEntryInput[];
 }
 
 /**
@@ -73,6 +81,8 @@ export type AdmitOutput =
   | { kind: "direct"; revision: number; rate: RateInfo; sources?: SourceVerdicts }
   /** Over the rate: call enqueue() with the entries. */
   | { kind: "queue"; revision: number; rate: RateInfo; sources?: SourceVerdicts }
+  /** Over the rate, and the entries sent along (`queue`) are committed: their relay ids, in order. */
+  | { kind: "queued"; revision: number; rate: RateInfo; relayEventIds: string[] }
   | { kind: "full"; retryAfterS: number; revision: number; rate: RateInfo; sources?: SourceVerdicts };
 
 /** Entries for sources admit() said to hold (called only after such a verdict: an old object never gives one). */

@@ -6,6 +6,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { validateBatch } from "../../src/entries/schema.ts";
+import { buffering } from "../../src/ingest/pipeline.ts";
 import { DEFAULT_MAX_BATCH_BYTES } from "../../src/limits.ts";
 import { gateFor } from "../../src/tenant-gate/client.ts";
 import { type AdmitInput, type EnqueueInput, GATE_PROTOCOL } from "../../src/tenant-gate/protocol.ts";
@@ -113,5 +114,74 @@ describe("an object and a caller newer than it", () => {
       typeof gate.status
     >[0]);
     expect(s.kind).toBe("ok");
+  });
+});
+
+describe("entries sent along with the admission (a shard that is buffering)", () => {
+  const withQueue = (t: SeededTenant, prefix: string, n: number): AdmitInput => {
+    const entries = wireEntries(t, prefix, n);
+    return {
+      ...admitInput(t),
+      entries: n,
+      bytes: entries.reduce((b, e) => b + e.bytes, 0),
+      sources: [{ source: entries[0]!.entry.Source, entries: n, bytes: 0 }],
+      queue: entries.map((e) => ({ ...e, attempts: 0, lastCode: null, lastMessage: null, outcomeUnknown: false })),
+    };
+  };
+
+  it("over the rate: committed in the admit call itself (answer `queued` with their relay ids), delivered once", async () => {
+    const t = await seedTenant({ rate: 1, burst: 1 });
+    const fake = installFakeUpstream({ credentials: [t.aws] });
+    const gate = gateFor(env, t.record.id);
+    // Within the rate the entries are ignored: the Worker sends them itself.
+    expect(await gate.admit(withQueue(t, "first", 2))).toMatchObject({ kind: "direct" });
+    expect((await adminStatus(t.record.id)).queued).toBe(0);
+    const out = await gate.admit(withQueue(t, "q", 3));
+    expect(out.kind).toBe("queued");
+    if (out.kind !== "queued") return;
+    expect(out.relayEventIds).toHaveLength(3);
+    for (const id of out.relayEventIds) expect(await eventState(t, id)).toMatchObject({ state: "queued" });
+    expect(await adminStatus(t.record.id)).toMatchObject({ queued: 3, accepted: 3 });
+    await drain(t.record.id);
+    expect(fake.events.map((e) => (JSON.parse(e.entry.Detail!) as { id: string }).id).sort()).toEqual([
+      "q-0",
+      "q-1",
+      "q-2",
+    ]);
+  });
+
+  it("a buffer without room: `full`, nothing committed", async () => {
+    const t = await seedTenant({ rate: 1, burst: 1, maxQueuedEntries: 2 });
+    installFakeUpstream({ credentials: [t.aws] });
+    const gate = gateFor(env, t.record.id);
+    await gate.admit(withQueue(t, "first", 1)); // takes the one token
+    expect(await gate.admit(withQueue(t, "big", 3))).toMatchObject({ kind: "full" });
+    expect((await adminStatus(t.record.id)).queued).toBe(0);
+  });
+
+  it("through the Worker: a burst on one shard, every entry delivered once and none lost", async () => {
+    const t = await seedTenant({ rate: 2, burst: 2 });
+    const fake = installFakeUpstream({ credentials: [t.aws] });
+    const ids: string[] = [];
+    const queuedIds: string[] = [];
+    for (let r = 0; r < 8; r++) {
+      const body = { Entries: [0, 1].map((k) => entry(t, { id: `w-${r}-${k}` })) };
+      ids.push(`w-${r}-0`, `w-${r}-1`);
+      const res = await exports.default.fetch("http://relay.test/v1/events", {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect([200, 202]).toContain(res.status);
+      const b = (await res.json()) as { Entries: { RelayEventId?: string }[] };
+      for (const e of b.Entries) if (e.RelayEventId) queuedIds.push(e.RelayEventId);
+    }
+    expect(queuedIds.length).toBeGreaterThan(2);
+    // This isolate saw the shard queue: its next requests' entries go along with their admission.
+    expect(buffering.expects({ id: t.record.id, region: t.record.region, shard: 0 })).toBe(true);
+    expect(new Set(queuedIds).size).toBe(queuedIds.length);
+    await drain(t.record.id);
+    expect(fake.events.map((e) => (JSON.parse(e.entry.Detail!) as { id: string }).id).sort()).toEqual(ids.sort());
+    for (const id of queuedIds) expect(await eventState(t, id)).toMatchObject({ state: "delivered" });
   });
 });
