@@ -9,17 +9,17 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { AwsClient } from "aws4fetch";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FakeCredential, FakeEventBridge } from "../../emulator/eventbridge.ts";
 import { clearCredentialCaches } from "../../src/credentials/resolve.ts";
 import type { SourceView } from "../../src/sources/view.ts";
 import type { RoleCredentials } from "../../src/tenants/record.ts";
+import { awsCall } from "../helpers/aws-call.ts";
 import { drain, gateStub } from "../helpers/drain.ts";
 import { expectProblem } from "../helpers/http.ts";
 import { captureLogs, expectNoLeaks } from "../helpers/leaks.ts";
 import { installRecordingUpstream, type RecordingUpstream } from "../helpers/recording-upstream.ts";
-import { type SeededTenant, seedTenant, UPSTREAM, updateTenant } from "../helpers/tenants.ts";
+import { type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 
 const RELAY_KEY_ID = env.RELAY_AWS_ACCESS_KEY_ID;
 const RELAY_SECRET = env.RELAY_AWS_SECRET_ACCESS_KEY;
@@ -76,18 +76,6 @@ async function relay(t: SeededTenant, path: string, init: RequestInit = {}): Pro
   return res;
 }
 
-/** The customer's own call, straight to the emulator with the customer's key. */
-async function customerCall(fake: FakeEventBridge, op: string, body: unknown): Promise<void> {
-  const aws = new AwsClient({ ...CUSTOMER, region: "us-east-1", service: "events", retries: 0 });
-  const req = await aws.sign(`${UPSTREAM}/`, {
-    method: "POST",
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AWSEvents.${op}` },
-    body: JSON.stringify(body),
-  });
-  const res = await fake.fetch(req);
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
 const sessionKeyIds = (fake: FakeEventBridge) => fake.sts.issued.map((c) => c.accessKeyId);
 
 describe("a role tenant's partner event sources", () => {
@@ -120,7 +108,7 @@ describe("a role tenant's partner event sources", () => {
     expect(fake.calls).toHaveLength(0);
 
     // The customer creates the bus; the alarm's poll reads the state with the session and releases the hold.
-    await customerCall(fake, "CreateEventBus", { Name: name, EventSourceName: name });
+    await awsCall(fake, CUSTOMER, "CreateEventBus", { Name: name, EventSourceName: name });
     const stub = gateStub(t.record.id);
     await runInDurableObject(stub, (_i, state) => {
       state.storage.sql.exec("UPDATE sources SET next_check_at = 0 WHERE name = ?", name);

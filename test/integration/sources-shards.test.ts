@@ -9,15 +9,15 @@
 
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
 import type { FakeCredential, FakeEventBridge } from "../../emulator/eventbridge.ts";
 import type { SourceView } from "../../src/sources/manager.ts";
 import { pickShard } from "../../src/tenant-gate/client.ts";
 import { GATE_PROTOCOL, relayIdShard } from "../../src/tenant-gate/protocol.ts";
 import { invalidateTenant } from "../../src/tenants/store.ts";
+import { awsCall } from "../helpers/aws-call.ts";
 import { admin, controlStub, drain, gateStub } from "../helpers/drain.ts";
-import { type SeededTenant, seedTenant, UPSTREAM, updateTenant } from "../helpers/tenants.ts";
+import { type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
 const CUSTOMER: FakeCredential = {
@@ -71,18 +71,6 @@ async function postEveryShard(t: SeededTenant, source: string, shards: number, t
     out.push((await res.json()) as Batch);
   }
   return out;
-}
-
-async function awsCall(fake: FakeEventBridge, cred: FakeCredential, op: string, body: unknown) {
-  const aws = new AwsClient({ ...cred, region: "us-east-1", service: "events", retries: 0 });
-  const req = await aws.sign(`${UPSTREAM}/`, {
-    method: "POST",
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AWSEvents.${op}` },
-    body: JSON.stringify(body),
-  });
-  const res = await fake.fetch(req);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return res.json();
 }
 
 function refresh(t: SeededTenant, name: string): Promise<Response> {
@@ -310,15 +298,10 @@ describe("unmanaged sources on a tenant with 3 shards", () => {
     fake.sources.unknownSources = "drop";
     const source = sourceName(t, "pending");
     // Created outside the relay (the partner's own tooling): PENDING until the customer acts.
-    const aws = new AwsClient({ ...t.aws, region: "us-east-1", service: "events", retries: 0 });
-    const made = await fake.fetch(
-      await aws.sign(`${UPSTREAM}/`, {
-        method: "POST",
-        headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSEvents.CreatePartnerEventSource" },
-        body: JSON.stringify({ Name: source, Account: CUSTOMER.account }),
-      }),
-    );
-    expect(made.status).toBe(200);
+    await awsCall(fake, t.aws as FakeCredential, "CreatePartnerEventSource", {
+      Name: source,
+      Account: CUSTOMER.account,
+    });
     const send = (key: string) =>
       relay(t, "/v1/events", {
         method: "POST",

@@ -9,7 +9,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { PutPartnerEventsCommand } from "@aws-sdk/client-eventbridge";
-import { AwsClient } from "aws4fetch";
 import { describe, expect, it } from "vitest";
 import type { FakeCredential, FakeEventBridge } from "../../emulator/eventbridge.ts";
 import type { SourceView } from "../../src/sources/manager.ts";
@@ -19,10 +18,11 @@ import {
   POLL_ACTIVE_INTERVAL_MS,
   POLL_ERROR_BASE_MS,
 } from "../../src/sources/policy.ts";
+import { awsCall } from "../helpers/aws-call.ts";
 import { relayClient } from "../helpers/aws-sdk.ts";
 import { admin, drain, gateStub } from "../helpers/drain.ts";
 import { expectProblem } from "../helpers/http.ts";
-import { addSigV4Key, type SeededTenant, seedTenant, UPSTREAM, updateTenant } from "../helpers/tenants.ts";
+import { addSigV4Key, type SeededTenant, seedTenant, updateTenant } from "../helpers/tenants.ts";
 import { installFakeUpstream } from "../helpers/upstream.ts";
 
 const CUSTOMER: FakeCredential = {
@@ -71,19 +71,6 @@ async function refresh(t: SeededTenant, name?: string): Promise<Response> {
     method: "POST",
     body: JSON.stringify(name ? { Name: name } : {}),
   });
-}
-
-/** A call to the emulator as `cred` (the customer with the AWS CLI, or the partner directly). */
-async function awsCall(fake: FakeEventBridge, cred: FakeCredential, op: string, body: unknown) {
-  const aws = new AwsClient({ ...cred, region: "us-east-1", service: "events", retries: 0 });
-  const req = await aws.sign(`${UPSTREAM}/`, {
-    method: "POST",
-    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": `AWSEvents.${op}` },
-    body: JSON.stringify(body),
-  });
-  const res = await fake.fetch(req);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return res.json();
 }
 
 function delivered(fake: FakeEventBridge): string[] {
