@@ -8,7 +8,7 @@
  * end only valid, authorized entries may have reached the upstream, under their own tenant's
  * credentials, and every acknowledged one must have; then a health check and the figures.
  *
- *   npm run fuzz -- [--requests 100000] [--seed N] [--concurrency 16] [--tenants 3] [--keep]
+ *   npm run fuzz -- [--requests 100000] [--seed N] [--concurrency 16] [--tenants 3] [--shards 3] [--keep]
  *
  * Docs: docs/reliability.md.
  */
@@ -26,6 +26,7 @@ const HELP = `usage: npm run fuzz -- [options]
   --seed N         PRNG seed (default: from the clock; printed, so a run replays)
   --concurrency N  requests in flight (default 16)
   --tenants N      tenants (default 3)
+  --shards N       every second tenant is spread over N shards (default 3; 1: none)
   --keep           keep the temporary state directory
 
 Exit 0 when every answer passed its checks and only valid, authorized entries reached the
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
         seed: { type: "string" },
         concurrency: { type: "string" },
         tenants: { type: "string" },
+        shards: { type: "string" },
         keep: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -74,12 +76,13 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  let requests: number, seed: number, concurrency: number, tenantCount: number;
+  let requests: number, seed: number, concurrency: number, tenantCount: number, shards: number;
   try {
     requests = intFlag(values, "requests", 100_000, 1);
     seed = intFlag(values, "seed", Date.now() % 2_147_483_647, 0);
     concurrency = intFlag(values, "concurrency", 16, 1);
     tenantCount = intFlag(values, "tenants", 3, 2);
+    shards = intFlag(values, "shards", 3, 1);
   } catch (e) {
     console.error(`fuzz: ${(e as Error).message}`);
     return 2;
@@ -87,7 +90,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const log = (s: string) => console.log(`fuzz ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${s}`);
   console.log(
-    `fuzz: seed ${seed} (replay: npm run fuzz -- --seed ${seed} --requests ${requests} --concurrency ${concurrency})`,
+    `fuzz: seed ${seed} (replay: npm run fuzz -- --seed ${seed} --requests ${requests} --concurrency ${concurrency} --tenants ${tenantCount} --shards ${shards})`,
   );
   console.log(`fuzz: machine ${machineLine()}`);
   const documented = readDocumented();
@@ -97,12 +100,15 @@ async function main(): Promise<number> {
     prefix: "fuzz",
     ratePerSecond: 1_000,
     burst: 2_000,
+    shards,
     seed,
     keep: Boolean(values.keep),
   });
   try {
     await rt.start();
-    log(`relay ${rt.url} (state ${rt.stateDir}), emulator ${rt.emulator.url}, ${tenantCount} tenants provisioned`);
+    log(
+      `relay ${rt.url} (state ${rt.stateDir}), emulator ${rt.emulator.url}, ${tenantCount} tenants provisioned (${rt.tenants.filter((t) => t.record.limits.shards > 1).length} of them over ${shards} shards)`,
+    );
     const port = rt.relay.port;
     const agent = makeAgent(concurrency);
     const fig: Figures = {

@@ -7,8 +7,8 @@
  * of the burst and restarts on the same state, a bounded wait for the buffers to drain, and a
  * ledger from the emulator's own records. Exit 0 only when it balances.
  *
- *   npm run soak -- [--tenants 10] [--events 10000] [--crashes 2] [--concurrency 16] [--seed N]
- *                   [--drain-timeout 240] [--keep]
+ *   npm run soak -- [--tenants 10] [--events 10000] [--crashes 2] [--concurrency 16] [--shards 3]
+ *                   [--seed N] [--drain-timeout 240] [--keep]
  *
  * Docs: docs/reliability.md.
  */
@@ -24,6 +24,7 @@ const HELP = `usage: npm run soak -- [options]
   --events N         events over all tenants (default 10000)
   --crashes N        hard crashes of the local runtime during the burst (default 2)
   --concurrency N    partners sending at once (default 16)
+  --shards N         every second tenant is spread over N shards (default 3; 1: none)
   --seed N           PRNG seed (default: from the clock; printed, so a run replays)
   --drain-timeout S  longest wait for the buffers to drain after the burst, in s (default 240)
   --keep             keep the temporary state directory
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
         events: { type: "string" },
         crashes: { type: "string" },
         concurrency: { type: "string" },
+        shards: { type: "string" },
         seed: { type: "string" },
         "drain-timeout": { type: "string" },
         keep: { type: "boolean" },
@@ -70,11 +72,13 @@ async function main(): Promise<number> {
     return 0;
   }
   let tenants: number, events: number, crashes: number, concurrency: number, seed: number, drainTimeoutS: number;
+  let shards: number;
   try {
     tenants = intFlag(values, "tenants", 10, 1);
     events = intFlag(values, "events", 10_000, 1);
     crashes = intFlag(values, "crashes", 2, 0);
     concurrency = intFlag(values, "concurrency", 16, 1);
+    shards = intFlag(values, "shards", 3, 1);
     seed = intFlag(values, "seed", Date.now() % 2_147_483_647, 0);
     drainTimeoutS = intFlag(values, "drain-timeout", 240, 1);
   } catch (e) {
@@ -84,7 +88,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const log = (s: string) => console.log(`soak ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${s}`);
   console.log(
-    `soak: seed ${seed} (replay: npm run soak -- --seed ${seed} --tenants ${tenants} --events ${events} --crashes ${crashes} --concurrency ${concurrency})`,
+    `soak: seed ${seed} (replay: npm run soak -- --seed ${seed} --tenants ${tenants} --events ${events} --crashes ${crashes} --concurrency ${concurrency} --shards ${shards})`,
   );
   console.log(`soak: machine ${machineLine()}`);
 
@@ -93,6 +97,7 @@ async function main(): Promise<number> {
     prefix: "soak",
     ratePerSecond: RATE_PER_SECOND,
     burst: BURST,
+    shards,
     seed,
     keep: Boolean(values.keep),
     vars: { UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS), DRAIN_BACKOFF_CAP_MS: String(DRAIN_BACKOFF_CAP_MS) },
@@ -100,7 +105,9 @@ async function main(): Promise<number> {
   let delayTimer: NodeJS.Timeout | undefined;
   try {
     await rt.start();
-    log(`relay ${rt.url} (state ${rt.stateDir}), emulator ${rt.emulator.url}, ${tenants} tenants provisioned`);
+    log(
+      `relay ${rt.url} (state ${rt.stateDir}), emulator ${rt.emulator.url}, ${tenants} tenants provisioned (${rt.tenants.filter((t) => t.record.limits.shards > 1).length} of them over ${shards} shards)`,
+    );
     const random = mulberry32(seed ^ 0x5eed);
     rt.fake.setFaultRates(FAULT_RATES);
     delayTimer = setInterval(() => {

@@ -17,7 +17,7 @@ import { importSealingKey } from "../../src/tenants/sealed.ts";
 import { PROJECT_ROOT } from "../lib/context.ts";
 import { type OpenedKv, openTenantsKv } from "../lib/kv.ts";
 import { type LocalRelay, startLocalRelay } from "../lib/local-relay.ts";
-import { type ProvisionedTenant, provisionTenants } from "./tenants.ts";
+import { type ProvisionedTenant, provisionTenants, shardTenants } from "./tenants.ts";
 
 const MIB = 1024 * 1024;
 /** How often workerd's memory is sampled, in ms. */
@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   prefix: string;
   ratePerSecond: number;
   burst: number;
+  /** Every second tenant is spread over this many shards (default 1: none). */
+  shards?: number;
   seed: number;
   /** Extra Worker vars (e.g. a shorter UPSTREAM_TIMEOUT_MS). */
   vars?: Record<string, string>;
@@ -100,6 +102,7 @@ export class Runtime {
       this.secrets.add(`${t.id} AWS secret`, t.aws.secretAccessKey);
     }
     await this.startRelay();
+    await shardTenants(this.adminOptions(), this.tenants, this.#opts.shards ?? 1);
   }
 
   /** What the admin library needs for this runtime (revocations in the fuzz). */

@@ -19,6 +19,7 @@ import {
   SILENT,
   setCredentials,
   type TenantsKv,
+  updateTenant,
 } from "../../src/admin/index.ts";
 import type { TenantRecord } from "../../src/tenants/record.ts";
 
@@ -113,4 +114,23 @@ export async function revokeSpareKeys(
 ): Promise<void> {
   const admin = adminFor(opts);
   for (const t of tenants) await revokeApiKey(admin, t.id, t.spareKey.keyId);
+}
+
+/**
+ * Spreads every `every`-th tenant (the 2nd, 4th, … for 2) over `shards` shards, as `npm run
+ * tenant -- update <id> --shards N` does (the control object first, then the record), so the
+ * soak's crashes and the fuzz's inputs also land on a sharded gate. Run once the relay is up.
+ */
+export async function shardTenants(
+  opts: Pick<ProvisionOptions, "kv" | "sealingKey" | "relay">,
+  tenants: ProvisionedTenant[],
+  shards: number,
+  every = 2,
+): Promise<void> {
+  if (shards <= 1) return;
+  const admin = adminFor(opts);
+  for (const [i, t] of tenants.entries()) {
+    if (i % every !== every - 1) continue;
+    t.record = await updateTenant(admin, t.id, { limits: { shards } });
+  }
 }
