@@ -5,8 +5,9 @@
  *
  * Storage-agnostic: it works on a SourceTable (tenant-gate/sources.ts) and reaches the rest of
  * its Durable Object only through SourceHooks (put held entries into the send queue, dead-letter
- * them, take queued entries back), so it can move to another object (a per-tenant control
- * object that fans states out to data shards) without change. Decisions are policy.ts (pure).
+ * them, take queued entries back, mark the fanned-out states changed). On a tenant with several
+ * shards, shard 0's manager makes the calls and polls; every other shard's applies shard 0's
+ * states (`mirror`) to its own entries (docs/sources.md "Shards"). Decisions are policy.ts (pure).
  */
 import type { AwsClient } from "aws4fetch";
 import { relayConfig } from "../config.ts";
